@@ -111,6 +111,18 @@ class WatcherTooSlowError(StorageError):
     """A watcher fell so far behind that it was dropped so it cannot block everyone else."""
 
 
+class StoreClosedError(StorageError):
+    """A call reached a store that is closed (or was never started)."""
+
+
+class CorruptStoreError(StorageError):
+    """The store's file is not a kuberya store, or is damaged."""
+
+
+class StoreInUseError(StorageError):
+    """Another process has the store's file open."""
+
+
 class Backend(Protocol):
     """What the API server needs from a store. Every write returns the revision it made."""
 
@@ -123,19 +135,26 @@ class Backend(Protocol):
     async def current_revision(self) -> int: ...
 
     async def compacted_revision(self) -> int:
-        """The oldest revision still served (0 when nothing was ever compacted)."""
+        """Return the oldest revision still served (0 when nothing was ever compacted)."""
 
     async def get(self, key: str) -> KeyValue | None:
-        """The key's latest state, or None when it does not exist."""
+        """Return the key's latest state, or None when it does not exist."""
 
     async def create(self, key: str, value: bytes) -> int:
         """Raise :class:`KeyExistsError` when the key exists."""
 
     async def update(self, key: str, value: bytes, *, expected_revision: int) -> int:
-        """Raise :class:`RevisionMismatchError` unless the key's mod_revision is ``expected_revision``."""
+        """Raise :class:`RevisionMismatchError` unless the key's mod_revision is ``expected_revision``.
+
+        A key that does not exist (any more) is a mismatch too, with ``current=None``.
+        """
 
     async def delete(self, key: str, *, expected_revision: int) -> int:
-        """Delete if the key is at ``expected_revision`` (0: whatever it is). Returns the delete's revision."""
+        """Delete if the key is at ``expected_revision`` (0: whatever it is). Returns the delete's revision.
+
+        A missing key raises :class:`RevisionMismatchError` with ``current=None``, or
+        :class:`KeyNotFoundError` when ``expected_revision`` is 0.
+        """
 
     async def list(
         self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = ""
@@ -156,5 +175,7 @@ class Backend(Protocol):
         """
 
     async def compact(self, revision: int) -> int:
-        """Forget history up to ``revision``, but never the newest ``retain`` revisions nor any
-        key's latest state. Returns the compacted revision now in force."""
+        """Forget history up to ``revision``; return the compacted revision now in force.
+
+        Never forgets the newest ``retain`` revisions nor any key's latest state.
+        """
