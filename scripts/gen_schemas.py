@@ -1,0 +1,330 @@
+"""Write ``src/kuberya/resources/schema/definitions.json`` from the official ``kubernetes`` client.
+
+The client (a test dependency, never a runtime one) is generated from upstream's OpenAPI spec, so
+each model class still carries what kuberya needs: ``openapi_types`` (attribute -> type string
+such as ``V1ObjectMeta``, ``List[V1Container]``, ``Dict[str, str]``, ``object``, ``datetime``),
+``attribute_map`` (attribute -> JSON name), the pydantic field's ``description`` and
+``is_required()``, and the class docstring (the definition's description). Starting from the
+definitions in :data:`kuberya.resources.schema.catalog.ROOT_DEFINITIONS` this walks every model
+they reach and emits OpenAPI v3 component schemas under upstream's names.
+
+What the client lost, and how it is put back:
+
+- Upstream names. Model classes are named ``V1Deployment``; upstream says
+  ``io.k8s.api.apps.v1.Deployment``. Non-core classes are listed by group below; everything
+  else ``V1…`` is core. An unknown prefix stops the generator rather than guessing.
+- The string-shaped apimachinery types. ``IntOrString`` and free-form ``FieldsV1`` both became
+  ``object``, ``Quantity`` became ``str`` and ``Time``/``MicroTime`` became ``datetime``. Every
+  ``object`` field must be classified in :data:`OBJECT_FIELDS` (an unclassified one fails the
+  run, so a client upgrade cannot silently mislabel a field); quantities are listed in
+  :data:`QUANTITY_FIELDS`.
+- Descriptions of fields whose type is another model: the pydantic generator drops them, so
+  such properties carry only the ``allOf``/``$ref`` and ``kubectl explain`` shows the referenced
+  type's description instead.
+
+Usage: ``python scripts/gen_schemas.py`` rewrites the file; ``--check`` exits 1 if it is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client import models
+
+from kuberya.resources.schema.catalog import (
+    APPS,
+    AUTOSCALING_V1,
+    AUTOSCALING_V2,
+    CORE,
+    DELETE_OPTIONS,
+    DISCOVERY,
+    KNOWN_GROUP_VERSIONS,
+    META,
+    ROOT_DEFINITIONS,
+    STATUS,
+    definition_package,
+)
+
+OUTPUT = Path(__file__).resolve().parent.parent / "src/kuberya/resources/schema/definitions.json"
+
+INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+TIME = f"{META}.Time"
+MICRO_TIME = f"{META}.MicroTime"
+FIELDS_V1 = f"{META}.FieldsV1"
+
+# Model classes outside the core group. The client gives no package, only a class name, and
+# names collide across groups (discovery's ``V1Endpoint`` vs core's ``V1Endpoints``), so the
+# split is spelled out instead of inferred.
+GROUP_MODELS: dict[str, frozenset[str]] = {
+    META: frozenset({
+        "V1ObjectMeta", "V1ListMeta", "V1ShardInfo", "V1LabelSelector", "V1LabelSelectorRequirement",
+        "V1OwnerReference", "V1ManagedFieldsEntry", "V1DeleteOptions", "V1Preconditions",
+        "V1Condition", "V1Status", "V1StatusDetails", "V1StatusCause",
+    }),
+    APPS: frozenset({
+        "V1Deployment", "V1DeploymentList", "V1DeploymentSpec", "V1DeploymentStatus",
+        "V1DeploymentStrategy", "V1DeploymentCondition", "V1RollingUpdateDeployment",
+        "V1ReplicaSet", "V1ReplicaSetList", "V1ReplicaSetSpec", "V1ReplicaSetStatus",
+        "V1ReplicaSetCondition",
+    }),
+    AUTOSCALING_V1: frozenset({
+        "V1HorizontalPodAutoscaler", "V1HorizontalPodAutoscalerList", "V1HorizontalPodAutoscalerSpec",
+        "V1HorizontalPodAutoscalerStatus", "V1CrossVersionObjectReference",
+        "V1Scale", "V1ScaleSpec", "V1ScaleStatus",
+    }),
+    DISCOVERY: frozenset({
+        "V1EndpointSlice", "V1EndpointSliceList", "V1Endpoint", "V1EndpointConditions",
+        "V1EndpointHints", "V1ForZone", "V1ForNode",
+    }),
+}
+# Classes whose names carry their group because the bare name is taken by another group.
+PREFIXED = {"CoreV1": CORE, "DiscoveryV1": DISCOVERY}
+
+# (model class, JSON field) -> definition, for every field the client types as ``object``.
+OBJECT_FIELDS: dict[tuple[str, str], str] = {
+    ("V1HTTPGetAction", "port"): INT_OR_STRING,
+    ("V1TCPSocketAction", "port"): INT_OR_STRING,
+    ("V1ServicePort", "targetPort"): INT_OR_STRING,
+    ("V1RollingUpdateDeployment", "maxSurge"): INT_OR_STRING,
+    ("V1RollingUpdateDeployment", "maxUnavailable"): INT_OR_STRING,
+    ("V1ManagedFieldsEntry", "fieldsV1"): FIELDS_V1,
+}
+# Fields (or maps' values) the client types as ``str`` that upstream types as Quantity.
+QUANTITY_FIELDS: frozenset[tuple[str, str]] = frozenset({
+    ("V1EmptyDirVolumeSource", "sizeLimit"),
+    ("V1NodeAllocatableMappedResources", "quantity"),
+    ("V1NodeAllocatableOverheadResources", "perContainer"),
+    ("V1NodeAllocatableOverheadResources", "perPod"),
+    ("V1ContainerStatus", "allocatedResources"),
+    ("V1PodStatus", "allocatedResources"),
+    ("V1PodSpec", "overhead"),
+    ("V1LimitRangeItem", "default"), ("V1LimitRangeItem", "defaultRequest"),
+    ("V1LimitRangeItem", "max"), ("V1LimitRangeItem", "min"),
+    ("V1LimitRangeItem", "maxLimitRequestRatio"),
+    ("V1NodeStatus", "allocatable"), ("V1NodeStatus", "capacity"),
+    ("V1ResourceQuotaSpec", "hard"), ("V1ResourceQuotaStatus", "hard"), ("V1ResourceQuotaStatus", "used"),
+    ("V1ResourceRequirements", "limits"), ("V1ResourceRequirements", "requests"),
+    ("V1VolumeResourceRequirements", "limits"), ("V1VolumeResourceRequirements", "requests"),
+    ("V2MetricTarget", "averageValue"), ("V2MetricTarget", "value"),
+    ("V2MetricValueStatus", "averageValue"), ("V2MetricValueStatus", "value"),
+})
+MICRO_TIME_FIELDS: frozenset[tuple[str, str]] = frozenset({
+    ("CoreV1Event", "eventTime"), ("CoreV1EventSeries", "lastObservedTime"),
+})
+
+# The apimachinery types have no model class; their text is upstream's, shortened where long.
+STRING_TYPES: dict[str, dict[str, Any]] = {
+    INT_OR_STRING: {
+        # Upstream's v3 form: a oneOf and no top-level type, which is what makes kubectl explain
+        # print <IntOrString> / <Quantity> rather than <string>.
+        "oneOf": [{"type": "integer"}, {"type": "string"}], "format": "int-or-string",
+        "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML "
+        "marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to "
+        "have, for example, a JSON field that can accept a name or number.",
+    },
+    QUANTITY: {
+        "oneOf": [{"type": "string"}, {"type": "number"}],
+        "description": "Quantity is a fixed-point representation of a number. It provides convenient "
+        "marshaling/unmarshaling in JSON and YAML, in addition to String() and AsInt64() accessors.\n\n"
+        "The serialization format is a signed number followed by an optional suffix: a binary SI "
+        "suffix (Ki, Mi, Gi, Ti, Pi, Ei), a decimal SI suffix (n, u, m, \"\", k, M, G, T, P, E) or a "
+        "decimal exponent (e or E followed by a signed number), for example 100m, 1.5Gi or 1e3.",
+    },
+    TIME: {
+        "type": "string", "format": "date-time",
+        "description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and "
+        "JSON.  Wrappers are provided for many of the factory methods that the time package offers.",
+    },
+    MICRO_TIME: {
+        "type": "string", "format": "date-time",
+        "description": "MicroTime is version of Time with microsecond level precision.",
+    },
+    FIELDS_V1: {
+        "type": "object",
+        "description": "FieldsV1 stores a set of fields in a data structure like a Trie, in JSON format.\n\n"
+        "Each key is either a '.' representing the field itself, and will always map to an empty set, "
+        "or a string representing a sub-field or item. The string will follow one of these four "
+        "formats: 'f:<name>', where <name> is the name of a field in a struct, or key in a map "
+        "'v:<value>', where <value> is the exact json formatted value of a list item 'i:<index>', "
+        "where <index> is position of a item in a list 'k:<keys>', where <keys> is a map of  a list "
+        "item's key fields to their unique values If a key maps to an empty Fields value, the field "
+        "that represents will be the same as a list item or map value. The field set (and other "
+        "fields) are treated as if they were the Go types.",
+    },
+}
+
+PRIMITIVES: dict[str, dict[str, Any]] = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "bool": {"type": "boolean"},
+    "float": {"type": "number", "format": "double"},
+    "bytes": {"type": "string", "format": "byte"},
+}
+
+_LIST = re.compile(r"^List\[(.+)\]$")
+_DICT = re.compile(r"^Dict\[str, (.+)\]$")
+
+
+def definition_for_class(class_name: str) -> str:
+    """``V1DeploymentSpec`` -> ``io.k8s.api.apps.v1.DeploymentSpec``."""
+    for prefix, package in PREFIXED.items():
+        if class_name.startswith(prefix):
+            return f"{package}.{class_name.removeprefix(prefix)}"
+    for package, names in GROUP_MODELS.items():
+        if class_name in names:
+            return f"{package}.{class_name.removeprefix('V1')}"
+    if class_name.startswith("V2"):
+        return f"{AUTOSCALING_V2}.{class_name.removeprefix('V2')}"
+    if re.match(r"^V1[A-Z]", class_name):
+        return f"{CORE}.{class_name.removeprefix('V1')}"
+    raise SystemExit(f"gen_schemas: cannot name model class {class_name}: add it to GROUP_MODELS or PREFIXED")
+
+
+def _class_for_definition(name: str) -> str:
+    package, _, kind = name.rpartition(".")
+    version = package.rpartition(".")[2]
+    for candidate in (*(p + kind for p, pkg in PREFIXED.items() if pkg == package),
+                      version.upper() + kind):
+        if hasattr(models, candidate) and definition_for_class(candidate) == name:
+            return candidate
+    raise SystemExit(f"gen_schemas: no model class in the kubernetes client for {name}")
+
+
+def _ref(name: str) -> dict[str, Any]:
+    # Upstream v3 wraps every reference in allOf so that siblings such as description are legal.
+    return {"allOf": [{"$ref": f"#/components/schemas/{name}"}]}
+
+
+def _describe(cls: type) -> str:
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    return doc.split("\nAttributes:\n", 1)[0].strip()
+
+
+def _gvks(name: str) -> list[dict[str, str]] | None:
+    if name == DELETE_OPTIONS:
+        # Upstream lists every group/version that accepts DeleteOptions; here, the ones served.
+        return [_gvk(gv, "DeleteOptions") for gv in KNOWN_GROUP_VERSIONS]
+    if name == STATUS:
+        return [_gvk("v1", "Status")]
+    if name not in ROOT_DEFINITIONS:
+        return None
+    package, _, kind = name.rpartition(".")
+    for gv in KNOWN_GROUP_VERSIONS:
+        group, _, version = gv.rpartition("/")
+        if package == definition_package(group, version):
+            return [_gvk(gv, kind)]
+    raise SystemExit(f"gen_schemas: root {name} belongs to no served group/version")
+
+
+def _gvk(group_version: str, kind: str) -> dict[str, str]:
+    group, _, version = group_version.rpartition("/")
+    return {"group": group, "kind": kind, "version": version}
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.definitions: dict[str, dict[str, Any]] = {}
+        self._pending: list[str] = []
+
+    def run(self) -> dict[str, dict[str, Any]]:
+        for name in ROOT_DEFINITIONS:
+            self._want_class(_class_for_definition(name))
+        while self._pending:
+            self._emit(self._pending.pop())
+        return dict(sorted(self.definitions.items()))
+
+    def _want_class(self, class_name: str) -> str:
+        name = definition_for_class(class_name)
+        if name not in self.definitions:
+            self.definitions[name] = {}  # reserve, so cycles (JSONSchemaProps-like) terminate
+            self._pending.append(class_name)
+        return name
+
+    def _want_string_type(self, name: str) -> dict[str, Any]:
+        self.definitions[name] = STRING_TYPES[name]
+        return _ref(name)
+
+    def _emit(self, class_name: str) -> None:
+        cls = getattr(models, class_name)
+        fields = {(f.serialization_alias or attr): f for attr, f in cls.model_fields.items()}
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for attr, type_string in cls.openapi_types.items():
+            json_name = cls.attribute_map[attr]
+            field = fields[json_name]
+            prop = self._schema_for(type_string, (class_name, json_name))
+            if field.description:
+                prop = {**prop, "description": field.description}
+            properties[json_name] = prop
+            if field.is_required():
+                required.append(json_name)
+        definition: dict[str, Any] = {
+            "description": _describe(cls), "type": "object", "properties": properties,
+        }
+        if required:
+            definition["required"] = sorted(required)
+        name = definition_for_class(class_name)
+        if gvks := _gvks(name):
+            definition["x-kubernetes-group-version-kind"] = gvks
+        self.definitions[name] = definition
+
+    def _schema_for(self, type_string: str, where: tuple[str, str]) -> dict[str, Any]:
+        if m := _LIST.match(type_string):
+            return {"type": "array", "items": self._schema_for(m.group(1), where)}
+        if m := _DICT.match(type_string):
+            return {"type": "object", "additionalProperties": self._schema_for(m.group(1), where)}
+        if type_string == "object":
+            if where not in OBJECT_FIELDS:
+                raise SystemExit(
+                    f"gen_schemas: {where[0]}.{where[1]} is typed 'object': classify it in OBJECT_FIELDS"
+                )
+            return self._want_string_type(OBJECT_FIELDS[where])
+        if type_string == "datetime":
+            return self._want_string_type(MICRO_TIME if where in MICRO_TIME_FIELDS else TIME)
+        if type_string == "str" and where in QUANTITY_FIELDS:
+            return self._want_string_type(QUANTITY)
+        if type_string in PRIMITIVES:
+            return dict(PRIMITIVES[type_string])
+        if hasattr(models, type_string):
+            return _ref(self._want_class(type_string))
+        raise SystemExit(f"gen_schemas: {where[0]}.{where[1]} has unknown type {type_string!r}")
+
+
+def build_definitions() -> dict[str, dict[str, Any]]:
+    """Every definition reachable from the catalog's roots, keyed by upstream name."""
+    return _Walker().run()
+
+
+def render(definitions: dict[str, dict[str, Any]]) -> str:
+    """One definition per line: small on disk, yet a schema change is a readable one-line diff."""
+    lines = [
+        f"{json.dumps(name)}:{json.dumps(d, sort_keys=True, separators=(',', ':'), ensure_ascii=False)}"
+        for name, d in sorted(definitions.items())
+    ]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if definitions.json is out of date")
+    args = parser.parse_args(argv)
+    text = render(build_definitions())
+    if args.check:
+        if OUTPUT.read_text(encoding="utf-8") != text:
+            print(f"{OUTPUT} is stale: run python scripts/gen_schemas.py", file=sys.stderr)
+            return 1
+        return 0
+    OUTPUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUTPUT} ({len(text.encode())} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
