@@ -63,26 +63,62 @@ FIELDS_V1 = f"{META}.FieldsV1"
 # names collide across groups (discovery's ``V1Endpoint`` vs core's ``V1Endpoints``), so the
 # split is spelled out instead of inferred.
 GROUP_MODELS: dict[str, frozenset[str]] = {
-    META: frozenset({
-        "V1ObjectMeta", "V1ListMeta", "V1ShardInfo", "V1LabelSelector", "V1LabelSelectorRequirement",
-        "V1OwnerReference", "V1ManagedFieldsEntry", "V1DeleteOptions", "V1Preconditions",
-        "V1Condition", "V1Status", "V1StatusDetails", "V1StatusCause",
-    }),
-    APPS: frozenset({
-        "V1Deployment", "V1DeploymentList", "V1DeploymentSpec", "V1DeploymentStatus",
-        "V1DeploymentStrategy", "V1DeploymentCondition", "V1RollingUpdateDeployment",
-        "V1ReplicaSet", "V1ReplicaSetList", "V1ReplicaSetSpec", "V1ReplicaSetStatus",
-        "V1ReplicaSetCondition",
-    }),
-    AUTOSCALING_V1: frozenset({
-        "V1HorizontalPodAutoscaler", "V1HorizontalPodAutoscalerList", "V1HorizontalPodAutoscalerSpec",
-        "V1HorizontalPodAutoscalerStatus", "V1CrossVersionObjectReference",
-        "V1Scale", "V1ScaleSpec", "V1ScaleStatus",
-    }),
-    DISCOVERY: frozenset({
-        "V1EndpointSlice", "V1EndpointSliceList", "V1Endpoint", "V1EndpointConditions",
-        "V1EndpointHints", "V1ForZone", "V1ForNode",
-    }),
+    META: frozenset(
+        {
+            "V1ObjectMeta",
+            "V1ListMeta",
+            "V1ShardInfo",
+            "V1LabelSelector",
+            "V1LabelSelectorRequirement",
+            "V1OwnerReference",
+            "V1ManagedFieldsEntry",
+            "V1DeleteOptions",
+            "V1Preconditions",
+            "V1Condition",
+            "V1Status",
+            "V1StatusDetails",
+            "V1StatusCause",
+        }
+    ),
+    APPS: frozenset(
+        {
+            "V1Deployment",
+            "V1DeploymentList",
+            "V1DeploymentSpec",
+            "V1DeploymentStatus",
+            "V1DeploymentStrategy",
+            "V1DeploymentCondition",
+            "V1RollingUpdateDeployment",
+            "V1ReplicaSet",
+            "V1ReplicaSetList",
+            "V1ReplicaSetSpec",
+            "V1ReplicaSetStatus",
+            "V1ReplicaSetCondition",
+        }
+    ),
+    AUTOSCALING_V1: frozenset(
+        {
+            "V1HorizontalPodAutoscaler",
+            "V1HorizontalPodAutoscalerList",
+            "V1HorizontalPodAutoscalerSpec",
+            "V1HorizontalPodAutoscalerStatus",
+            "V1CrossVersionObjectReference",
+            "V1Scale",
+            "V1ScaleSpec",
+            "V1ScaleStatus",
+        }
+    ),
+    DISCOVERY: frozenset(
+        {
+            "V1EndpointSlice",
+            "V1EndpointSliceList",
+            "V1Endpoint",
+            "V1EndpointConditions",
+            "V1EndpointHints",
+            "V1ForZone",
+            "V1ForNode",
+        }
+    ),
 }
 # Classes whose names carry their group because the bare name is taken by another group.
 PREFIXED = {"CoreV1": CORE, "DiscoveryV1": DISCOVERY}
@@ -97,34 +133,49 @@ OBJECT_FIELDS: dict[tuple[str, str], str] = {
     ("V1ManagedFieldsEntry", "fieldsV1"): FIELDS_V1,
 }
 # Fields (or maps' values) the client types as ``str`` that upstream types as Quantity.
-QUANTITY_FIELDS: frozenset[tuple[str, str]] = frozenset({
-    ("V1EmptyDirVolumeSource", "sizeLimit"),
-    ("V1NodeAllocatableMappedResources", "quantity"),
-    ("V1NodeAllocatableOverheadResources", "perContainer"),
-    ("V1NodeAllocatableOverheadResources", "perPod"),
-    ("V1ContainerStatus", "allocatedResources"),
-    ("V1PodStatus", "allocatedResources"),
-    ("V1PodSpec", "overhead"),
-    ("V1LimitRangeItem", "default"), ("V1LimitRangeItem", "defaultRequest"),
-    ("V1LimitRangeItem", "max"), ("V1LimitRangeItem", "min"),
-    ("V1LimitRangeItem", "maxLimitRequestRatio"),
-    ("V1NodeStatus", "allocatable"), ("V1NodeStatus", "capacity"),
-    ("V1ResourceQuotaSpec", "hard"), ("V1ResourceQuotaStatus", "hard"), ("V1ResourceQuotaStatus", "used"),
-    ("V1ResourceRequirements", "limits"), ("V1ResourceRequirements", "requests"),
-    ("V1VolumeResourceRequirements", "limits"), ("V1VolumeResourceRequirements", "requests"),
-    ("V2MetricTarget", "averageValue"), ("V2MetricTarget", "value"),
-    ("V2MetricValueStatus", "averageValue"), ("V2MetricValueStatus", "value"),
-})
-MICRO_TIME_FIELDS: frozenset[tuple[str, str]] = frozenset({
-    ("CoreV1Event", "eventTime"), ("CoreV1EventSeries", "lastObservedTime"),
-})
+QUANTITY_FIELDS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("V1EmptyDirVolumeSource", "sizeLimit"),
+        ("V1NodeAllocatableMappedResources", "quantity"),
+        ("V1NodeAllocatableOverheadResources", "perContainer"),
+        ("V1NodeAllocatableOverheadResources", "perPod"),
+        ("V1ContainerStatus", "allocatedResources"),
+        ("V1PodStatus", "allocatedResources"),
+        ("V1PodSpec", "overhead"),
+        ("V1LimitRangeItem", "default"),
+        ("V1LimitRangeItem", "defaultRequest"),
+        ("V1LimitRangeItem", "max"),
+        ("V1LimitRangeItem", "min"),
+        ("V1LimitRangeItem", "maxLimitRequestRatio"),
+        ("V1NodeStatus", "allocatable"),
+        ("V1NodeStatus", "capacity"),
+        ("V1ResourceQuotaSpec", "hard"),
+        ("V1ResourceQuotaStatus", "hard"),
+        ("V1ResourceQuotaStatus", "used"),
+        ("V1ResourceRequirements", "limits"),
+        ("V1ResourceRequirements", "requests"),
+        ("V1VolumeResourceRequirements", "limits"),
+        ("V1VolumeResourceRequirements", "requests"),
+        ("V2MetricTarget", "averageValue"),
+        ("V2MetricTarget", "value"),
+        ("V2MetricValueStatus", "averageValue"),
+        ("V2MetricValueStatus", "value"),
+    }
+)
+MICRO_TIME_FIELDS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("CoreV1Event", "eventTime"),
+        ("CoreV1EventSeries", "lastObservedTime"),
+    }
+)
 
 # The apimachinery types have no model class; their text is upstream's, shortened where long.
 STRING_TYPES: dict[str, dict[str, Any]] = {
     INT_OR_STRING: {
         # Upstream's v3 form: a oneOf and no top-level type, which is what makes kubectl explain
         # print <IntOrString> / <Quantity> rather than <string>.
-        "oneOf": [{"type": "integer"}, {"type": "string"}], "format": "int-or-string",
+        "oneOf": [{"type": "integer"}, {"type": "string"}],
+        "format": "int-or-string",
         "description": "IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML "
         "marshalling and unmarshalling, it produces or consumes the inner type.  This allows you to "
         "have, for example, a JSON field that can accept a name or number.",
@@ -134,16 +185,18 @@ STRING_TYPES: dict[str, dict[str, Any]] = {
         "description": "Quantity is a fixed-point representation of a number. It provides convenient "
         "marshaling/unmarshaling in JSON and YAML, in addition to String() and AsInt64() accessors.\n\n"
         "The serialization format is a signed number followed by an optional suffix: a binary SI "
-        "suffix (Ki, Mi, Gi, Ti, Pi, Ei), a decimal SI suffix (n, u, m, \"\", k, M, G, T, P, E) or a "
+        'suffix (Ki, Mi, Gi, Ti, Pi, Ei), a decimal SI suffix (n, u, m, "", k, M, G, T, P, E) or a '
         "decimal exponent (e or E followed by a signed number), for example 100m, 1.5Gi or 1e3.",
     },
     TIME: {
-        "type": "string", "format": "date-time",
+        "type": "string",
+        "format": "date-time",
         "description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and "
         "JSON.  Wrappers are provided for many of the factory methods that the time package offers.",
     },
     MICRO_TIME: {
-        "type": "string", "format": "date-time",
+        "type": "string",
+        "format": "date-time",
         "description": "MicroTime is version of Time with microsecond level precision.",
     },
     FIELDS_V1: {
@@ -190,8 +243,7 @@ def definition_for_class(class_name: str) -> str:
 def _class_for_definition(name: str) -> str:
     package, _, kind = name.rpartition(".")
     version = package.rpartition(".")[2]
-    for candidate in (*(p + kind for p, pkg in PREFIXED.items() if pkg == package),
-                      version.upper() + kind):
+    for candidate in (*(p + kind for p, pkg in PREFIXED.items() if pkg == package), version.upper() + kind):
         if hasattr(models, candidate) and definition_for_class(candidate) == name:
             return candidate
     raise SystemExit(f"gen_schemas: no model class in the kubernetes client for {name}")
@@ -266,7 +318,9 @@ class _Walker:
             if field.is_required():
                 required.append(json_name)
         definition: dict[str, Any] = {
-            "description": _describe(cls), "type": "object", "properties": properties,
+            "description": _describe(cls),
+            "type": "object",
+            "properties": properties,
         }
         if required:
             definition["required"] = sorted(required)
@@ -282,9 +336,7 @@ class _Walker:
             return {"type": "object", "additionalProperties": self._schema_for(m.group(1), where)}
         if type_string == "object":
             if where not in OBJECT_FIELDS:
-                raise SystemExit(
-                    f"gen_schemas: {where[0]}.{where[1]} is typed 'object': classify it in OBJECT_FIELDS"
-                )
+                raise SystemExit(f"gen_schemas: {where[0]}.{where[1]} is typed 'object': classify it in OBJECT_FIELDS")
             return self._want_string_type(OBJECT_FIELDS[where])
         if type_string == "datetime":
             return self._want_string_type(MICRO_TIME if where in MICRO_TIME_FIELDS else TIME)

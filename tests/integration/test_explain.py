@@ -27,31 +27,64 @@ KUBECTLS = [
 ]
 
 VERSION = {
-    "major": "1", "minor": "37", "gitVersion": "v1.37.0", "gitCommit": "0" * 40, "gitTreeState": "clean",
-    "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64",
+    "major": "1",
+    "minor": "37",
+    "gitVersion": "v1.37.0",
+    "gitCommit": "0" * 40,
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.25",
+    "compiler": "gc",
+    "platform": "linux/amd64",
 }
 ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
 
 def _resource(name: str, kind: str, short: list[str], namespaced: bool = True) -> dict[str, object]:
-    return {"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
-            "verbs": ALL_VERBS, "shortNames": short}
+    return {
+        "name": name,
+        "singularName": kind.lower(),
+        "namespaced": namespaced,
+        "kind": kind,
+        "verbs": ALL_VERBS,
+        "shortNames": short,
+    }
 
 
 DISCOVERY = {
-    "/api": {"kind": "APIVersions", "versions": ["v1"],
-             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]},
-    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
-        "name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-        "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
-    }]},
-    "/api/v1": {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": [
-        _resource("pods", "Pod", ["po"]),
-        _resource("namespaces", "Namespace", ["ns"], namespaced=False),
-    ]},
-    "/apis/apps/v1": {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1", "resources": [
-        _resource("deployments", "Deployment", ["deploy"]),
-    ]},
+    "/api": {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+    },
+    "/apis": {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [
+            {
+                "name": "apps",
+                "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
+            }
+        ],
+    },
+    "/api/v1": {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "v1",
+        "resources": [
+            _resource("pods", "Pod", ["po"]),
+            _resource("namespaces", "Namespace", ["ns"], namespaced=False),
+        ],
+    },
+    "/apis/apps/v1": {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "apps/v1",
+        "resources": [
+            _resource("deployments", "Deployment", ["deploy"]),
+        ],
+    },
 }
 
 
@@ -105,7 +138,11 @@ async def _kubectl(kubectl: str, server: str, home: Path, *args: str) -> str:
     )
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "KUBECONFIG": str(kubeconfig)}
     process = await asyncio.create_subprocess_exec(
-        kubectl, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        kubectl,
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
@@ -142,11 +179,23 @@ async def test_explain_container_image(kubectl: str, server_url: str, tmp_path: 
 
 @pytest.mark.parametrize("kubectl", KUBECTLS)
 async def test_explain_int_or_string_and_quantity(kubectl: str, server_url: str, tmp_path: Path) -> None:
-    strategy = _flat(await _kubectl(
-        kubectl, server_url, tmp_path, "explain", "deployment.spec.strategy.rollingUpdate",
-    ))
+    strategy = _flat(
+        await _kubectl(
+            kubectl,
+            server_url,
+            tmp_path,
+            "explain",
+            "deployment.spec.strategy.rollingUpdate",
+        )
+    )
     assert "maxSurge <IntOrString>" in strategy
-    resources = _flat(await _kubectl(
-        kubectl, server_url, tmp_path, "explain", "pod.spec.containers.resources",
-    ))
+    resources = _flat(
+        await _kubectl(
+            kubectl,
+            server_url,
+            tmp_path,
+            "explain",
+            "pod.spec.containers.resources",
+        )
+    )
     assert "limits <map[string]Quantity>" in resources

@@ -93,8 +93,6 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     assert len(acknowledged) >= ACKNOWLEDGED_BEFORE_KILL, errors
 
     stored = asyncio.run(stored_events(path))
-    missing = [
-        (key, revision) for key, revision, value in acknowledged if stored.get(revision) != (key, value)
-    ]
+    missing = [(key, revision) for key, revision, value in acknowledged if stored.get(revision) != (key, value)]
     assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}"
     assert sorted(stored) == list(range(1, len(stored) + 1)), "revisions have no gaps"

@@ -168,9 +168,7 @@ def test_set_image_keeps_other_container_fields() -> None:
 def test_json_merge_patch_would_have_wiped_the_container() -> None:
     # The reason SMP exists: the same body as a merge patch replaces the whole list.
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}}}}
-    assert pod_spec(json_merge_patch(deployment(), patch))["containers"] == [
-        {"name": "web", "image": "nginx:1.25"}
-    ]
+    assert pod_spec(json_merge_patch(deployment(), patch))["containers"] == [{"name": "web", "image": "nginx:1.25"}]
 
 
 def test_three_way_patch_with_set_element_order_adds_a_container() -> None:
@@ -197,11 +195,7 @@ def test_three_way_patch_with_set_element_order_adds_a_container() -> None:
 def test_set_element_order_reorders_and_keeps_server_only_items() -> None:
     live = deployment()
     pod_spec(live)["containers"].append({"name": "injected", "image": "proxy"})  # added by a webhook
-    patch = {
-        "spec": {
-            "template": {"spec": {"$setElementOrder/containers": [{"name": "sidecar"}, {"name": "web"}]}}
-        }
-    }
+    patch = {"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "sidecar"}, {"name": "web"}]}}}}
     result = strategic_merge_patch(live, patch, kind="Deployment")
     assert names(pod_spec(result)["containers"]) == ["sidecar", "web", "injected"]
 
@@ -229,9 +223,7 @@ def test_retain_keys_switches_rolling_update_to_recreate() -> None:
     assert result["spec"]["strategy"] == {"type": "Recreate"}
     # Without the null the directive alone still clears rollingUpdate.
     patch = {"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}
-    assert strategic_merge_patch(deployment(), patch, kind="Deployment")["spec"]["strategy"] == {
-        "type": "Recreate"
-    }
+    assert strategic_merge_patch(deployment(), patch, kind="Deployment")["spec"]["strategy"] == {"type": "Recreate"}
     with pytest.raises(PatchError, match="retainKeys"):
         bad = {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {"maxSurge": 1}}}}
         strategic_merge_patch(deployment(), bad, kind="Deployment")
@@ -271,9 +263,7 @@ def test_nested_keyed_lists_merge_by_their_own_keys() -> None:
 def test_untagged_lists_are_replaced_and_nulls_delete() -> None:
     patch = {
         "spec": {
-            "template": {
-                "spec": {"tolerations": [{"key": "b"}], "containers": [{"name": "sidecar", "args": None}]}
-            }
+            "template": {"spec": {"tolerations": [{"key": "b"}], "containers": [{"name": "sidecar", "args": None}]}}
         }
     }
     result = pod_spec(strategic_merge_patch(deployment(), patch, kind="Deployment"))
@@ -282,18 +272,12 @@ def test_untagged_lists_are_replaced_and_nulls_delete() -> None:
 
 
 def test_patch_replace_directive_on_maps_and_lists() -> None:
-    patch = {
-        "spec": {
-            "template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "only", "image": "x"}]}}
-        }
-    }
+    patch = {"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "only", "image": "x"}]}}}}
     assert pod_spec(strategic_merge_patch(deployment(), patch, kind="Deployment"))["containers"] == [
         {"name": "only", "image": "x"}
     ]
     patch = {"metadata": {"labels": {"$patch": "replace", "tier": "front"}}}
-    assert strategic_merge_patch(deployment(), patch, kind="Deployment")["metadata"]["labels"] == {
-        "tier": "front"
-    }
+    assert strategic_merge_patch(deployment(), patch, kind="Deployment")["metadata"]["labels"] == {"tier": "front"}
     patch = {"spec": {"strategy": {"$patch": "delete"}}}
     assert strategic_merge_patch(deployment(), patch, kind="Deployment")["spec"]["strategy"] == {}
 
@@ -313,9 +297,7 @@ def test_finalizers_merge_as_a_set_and_delete_from_primitive_list() -> None:
 
 def test_other_keyed_lists_from_the_schema() -> None:
     svc = {"kind": "Service", "spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443}]}}
-    result = strategic_merge_patch(
-        svc, {"spec": {"ports": [{"port": 80, "targetPort": 9090}]}}, kind="Service"
-    )
+    result = strategic_merge_patch(svc, {"spec": {"ports": [{"port": 80, "targetPort": 9090}]}}, kind="Service")
     assert result["spec"]["ports"] == [{"port": 80, "targetPort": 9090}, {"port": 443}]
 
     owner = {"uid": "u1", "kind": "ReplicaSet", "name": "rs"}
@@ -336,10 +318,7 @@ def test_other_keyed_lists_from_the_schema() -> None:
     assert lookup("HorizontalPodAutoscaler", ("spec", "metrics")).strategy == ""
     assert lookup("Pod", ("status", "containerStatuses")).strategy == ""
     assert lookup("Node", ("status", "addresses")).merge_key == "type"
-    assert (
-        lookup("StatefulSet", ("spec", "template", "spec", "containers", "volumeMounts")).merge_key
-        == "mountPath"
-    )
+    assert lookup("StatefulSet", ("spec", "template", "spec", "containers", "volumeMounts")).merge_key == "mountPath"
     assert lookup("Deployment", ("spec", "strategy")).retain_keys
 
 
@@ -489,9 +468,7 @@ def applied(**overrides: Any) -> dict[str, Any]:
             "selector": {"matchLabels": {"app": "web"}},
             "template": {
                 "metadata": {"labels": {"app": "web"}},
-                "spec": {
-                    "containers": [{"name": "web", "image": "nginx", "env": [{"name": "A", "value": "1"}]}]
-                },
+                "spec": {"containers": [{"name": "web", "image": "nginx", "env": [{"name": "A", "value": "1"}]}]},
             },
         },
     }
@@ -507,9 +484,7 @@ def entry(obj: dict[str, Any], manager: str) -> dict[str, Any]:
 
 
 def test_apply_creates_from_nothing() -> None:
-    result = server_side_apply(
-        None, applied(), kind="Deployment", manager="kubectl", force=False, operation_time=T0
-    )
+    result = server_side_apply(None, applied(), kind="Deployment", manager="kubectl", force=False, operation_time=T0)
     managed = result["metadata"].pop("managedFields")
     assert result == applied()
     assert managed == [
@@ -544,15 +519,11 @@ def test_apply_creates_from_nothing() -> None:
 
 
 def test_reapply_without_a_field_removes_it() -> None:
-    first = server_side_apply(
-        None, applied(), kind="Deployment", manager="kubectl", force=False, operation_time=T0
-    )
+    first = server_side_apply(None, applied(), kind="Deployment", manager="kubectl", force=False, operation_time=T0)
     config = applied()
     del config["metadata"]["labels"]["tier"]
     config["spec"]["template"]["spec"]["containers"][0].pop("env")
-    second = server_side_apply(
-        first, config, kind="Deployment", manager="kubectl", force=False, operation_time=T1
-    )
+    second = server_side_apply(first, config, kind="Deployment", manager="kubectl", force=False, operation_time=T1)
     assert second["metadata"]["labels"] == {"app": "web"}
     assert "env" not in pod_spec(second)["containers"][0]
     fields = decode_fields_v1(entry(second, "kubectl")["fieldsV1"])
@@ -572,9 +543,7 @@ def test_fields_another_manager_shares_survive_removal() -> None:
 def test_conflict_between_two_managers() -> None:
     first = server_side_apply(None, applied(), kind="Deployment", manager="a", force=False, operation_time=T0)
     with pytest.raises(ApplyConflictError) as caught:
-        server_side_apply(
-            first, applied(replicas=5), kind="Deployment", manager="b", force=False, operation_time=T1
-        )
+        server_side_apply(first, applied(replicas=5), kind="Deployment", manager="b", force=False, operation_time=T1)
     assert caught.value.conflicts == [("a", ".spec.replicas")]
     assert str(caught.value) == 'Apply failed with 1 conflict: conflict with "a": .spec.replicas'
     assert caught.value.causes == [
@@ -597,23 +566,17 @@ def test_force_takes_ownership() -> None:
 
 
 def test_update_manager_takes_changed_fields_and_apply_then_conflicts() -> None:
-    created = server_side_apply(
-        None, applied(), kind="Deployment", manager="kubectl", force=False, operation_time=T0
-    )
+    created = server_side_apply(None, applied(), kind="Deployment", manager="kubectl", force=False, operation_time=T0)
     scaled = json_merge_patch(created, {"spec": {"replicas": 7}})
     record_update_manager(created, scaled, manager="kubectl-scale", api_version="apps/v1", operation_time=T1)
     assert decode_fields_v1(entry(scaled, "kubectl-scale")["fieldsV1"]) == {("f:spec", "f:replicas")}
     assert ("f:spec", "f:replicas") not in decode_fields_v1(entry(scaled, "kubectl")["fieldsV1"])
     with pytest.raises(ApplyConflictError, match='conflict with "kubectl-scale" using apps/v1 at'):
-        server_side_apply(
-            scaled, applied(), kind="Deployment", manager="kubectl", force=False, operation_time=T2
-        )
+        server_side_apply(scaled, applied(), kind="Deployment", manager="kubectl", force=False, operation_time=T2)
     # Applying without replicas leaves the scaled value alone.
     config = applied()
     del config["spec"]["replicas"]
-    result = server_side_apply(
-        scaled, config, kind="Deployment", manager="kubectl", force=False, operation_time=T2
-    )
+    result = server_side_apply(scaled, config, kind="Deployment", manager="kubectl", force=False, operation_time=T2)
     assert result["spec"]["replicas"] == 7
 
 
@@ -626,9 +589,7 @@ def test_update_manager_on_create_and_status_subresource() -> None:
     assert not any(path[0] == "f:status" for path in fields)
     new = copy.deepcopy(obj)
     new["status"] = {"replicas": 3, "readyReplicas": 3}
-    record_update_manager(
-        obj, new, manager="kcm", api_version="apps/v1", operation_time=T1, subresource="status"
-    )
+    record_update_manager(obj, new, manager="kcm", api_version="apps/v1", operation_time=T1, subresource="status")
     status_entry = entry(new, "kcm")
     assert status_entry["subresource"] == "status"
     assert decode_fields_v1(status_entry["fieldsV1"]) == {

@@ -738,9 +738,7 @@ FULL_POD: dict[str, Any] = {
                 },
                 "status": {
                     "loadBalancer": {
-                        "ingress": [
-                            {"ip": "1.2.3.4", "ipMode": "VIP", "ports": [{"port": 80, "protocol": "TCP"}]}
-                        ]
+                        "ingress": [{"ip": "1.2.3.4", "ipMode": "VIP", "ports": [{"port": 80, "protocol": "TCP"}]}]
                     },
                     "conditions": [
                         {
@@ -882,9 +880,7 @@ def test_inline_structs_are_spliced_into_the_parent() -> None:
     container.readinessProbe.periodSeconds = 5
     spec = decode_object(_wrap("v1", "Pod", pod.SerializeToString()))["spec"]
     assert spec["volumes"] == [{"name": "cfg", "configMap": {"name": "app-config"}}]
-    assert spec["containers"] == [
-        {"name": "c", "readinessProbe": {"httpGet": {"port": 8080}, "periodSeconds": 5}}
-    ]
+    assert spec["containers"] == [{"name": "c", "readinessProbe": {"httpGet": {"port": 8080}, "periodSeconds": 5}}]
 
 
 def test_fields_missing_from_the_tables_are_ignored_and_reported() -> None:

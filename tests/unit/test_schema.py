@@ -42,43 +42,71 @@ DEPLOYMENT: dict[str, Any] = {
     "apiVersion": "apps/v1",
     "kind": "Deployment",
     "metadata": {
-        "name": "web", "namespace": "default", "creationTimestamp": None, "labels": {"app": "web"},
-        "annotations": {"deployment.kubernetes.io/revision": "1"}, "generation": 1,
-        "resourceVersion": "12", "uid": "0b9b0c6e-8d8e-4a4c-9c1e-2d1f5a0f7e11",
-        "managedFields": [{
-            "manager": "kubectl-create", "operation": "Update", "apiVersion": "apps/v1",
-            "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
-            "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {"f:replicas": {}}},
-        }],
+        "name": "web",
+        "namespace": "default",
+        "creationTimestamp": None,
+        "labels": {"app": "web"},
+        "annotations": {"deployment.kubernetes.io/revision": "1"},
+        "generation": 1,
+        "resourceVersion": "12",
+        "uid": "0b9b0c6e-8d8e-4a4c-9c1e-2d1f5a0f7e11",
+        "managedFields": [
+            {
+                "manager": "kubectl-create",
+                "operation": "Update",
+                "apiVersion": "apps/v1",
+                "time": "2026-01-01T00:00:00Z",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {"f:replicas": {}}},
+            }
+        ],
     },
     "spec": {
         "replicas": 2,
-        "selector": {"matchLabels": {"app": "web"},
-                     "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]},
+        "selector": {
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}],
+        },
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
         "revisionHistoryLimit": 10,
         "progressDeadlineSeconds": 600,
         "template": {
             "metadata": {"creationTimestamp": None, "labels": {"app": "web"}},
             "spec": {
-                "containers": [{
-                    "name": "nginx", "image": "nginx", "resources": {},
-                    "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
-                    "imagePullPolicy": "Always",
-                }],
-                "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
-                "securityContext": {}, "schedulerName": "default-scheduler",
+                "containers": [
+                    {
+                        "name": "nginx",
+                        "image": "nginx",
+                        "resources": {},
+                        "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File",
+                        "imagePullPolicy": "Always",
+                    }
+                ],
+                "restartPolicy": "Always",
+                "terminationGracePeriodSeconds": 30,
+                "dnsPolicy": "ClusterFirst",
+                "securityContext": {},
+                "schedulerName": "default-scheduler",
             },
         },
     },
     "status": {
-        "observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2,
+        "observedGeneration": 1,
+        "replicas": 2,
+        "updatedReplicas": 2,
+        "readyReplicas": 2,
         "availableReplicas": 2,
-        "conditions": [{
-            "type": "Available", "status": "True", "lastUpdateTime": "2026-01-01T00:00:00Z",
-            "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "MinimumReplicasAvailable",
-            "message": "Deployment has minimum availability.",
-        }],
+        "conditions": [
+            {
+                "type": "Available",
+                "status": "True",
+                "lastUpdateTime": "2026-01-01T00:00:00Z",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+                "reason": "MinimumReplicasAvailable",
+                "message": "Deployment has minimum availability.",
+            }
+        ],
     },
 }
 
@@ -87,9 +115,15 @@ SERVICE: dict[str, Any] = {
     "kind": "Service",
     "metadata": {"name": "web", "labels": {"app": "web"}},
     "spec": {
-        "type": "NodePort", "selector": {"app": "web"}, "clusterIP": "10.0.0.10", "clusterIPs": ["10.0.0.10"],
-        "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None",
-        "internalTrafficPolicy": "Cluster", "externalTrafficPolicy": "Cluster",
+        "type": "NodePort",
+        "selector": {"app": "web"},
+        "clusterIP": "10.0.0.10",
+        "clusterIPs": ["10.0.0.10"],
+        "ipFamilies": ["IPv4"],
+        "ipFamilyPolicy": "SingleStack",
+        "sessionAffinity": "None",
+        "internalTrafficPolicy": "Cluster",
+        "externalTrafficPolicy": "Cluster",
         "ports": [
             {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP", "nodePort": 30080},
             {"name": "named", "port": 81, "targetPort": "http", "protocol": "TCP"},
@@ -101,63 +135,118 @@ SERVICE: dict[str, Any] = {
 POD: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Pod",
-    "metadata": {"name": "p", "namespace": "default", "ownerReferences": [{
-        "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u", "controller": True,
-        "blockOwnerDeletion": True,
-    }]},
+    "metadata": {
+        "name": "p",
+        "namespace": "default",
+        "ownerReferences": [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "name": "rs",
+                "uid": "u",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    },
     "spec": {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "initContainers": [{"name": "init", "image": "busybox", "command": ["sh", "-c", "true"]}],
-        "containers": [{
-            "name": "app", "image": "app:1", "args": ["--port", "8080"],
-            "env": [
-                {"name": "A", "value": "1"},
-                {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                {"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": True}}},
-            ],
-            "envFrom": [{"configMapRef": {"name": "cm"}, "prefix": "CM_"}],
-            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
-            "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": "100m"}},
-            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP",
-                                          "httpHeaders": [{"name": "X", "value": "y"}]},
-                              "initialDelaySeconds": 3, "periodSeconds": 10, "failureThreshold": 3},
-            "readinessProbe": {"tcpSocket": {"port": 8080}, "timeoutSeconds": 1, "successThreshold": 1},
-            "startupProbe": {"exec": {"command": ["cat", "/tmp/ok"]}},
-            "lifecycle": {"preStop": {"sleep": {"seconds": 5}}, "postStart": {"exec": {"command": ["true"]}}},
-            "volumeMounts": [{"name": "config", "mountPath": "/etc/app", "readOnly": True},
-                             {"name": "scratch", "mountPath": "/tmp", "subPath": "x"}],
-            "securityContext": {"runAsUser": 1000, "capabilities": {"drop": ["ALL"]},
-                                "allowPrivilegeEscalation": False},
-        }],
+        "containers": [
+            {
+                "name": "app",
+                "image": "app:1",
+                "args": ["--port", "8080"],
+                "env": [
+                    {"name": "A", "value": "1"},
+                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": True}}},
+                ],
+                "envFrom": [{"configMapRef": {"name": "cm"}, "prefix": "CM_"}],
+                "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": "100m"}},
+                "livenessProbe": {
+                    "httpGet": {
+                        "path": "/healthz",
+                        "port": "http",
+                        "scheme": "HTTP",
+                        "httpHeaders": [{"name": "X", "value": "y"}],
+                    },
+                    "initialDelaySeconds": 3,
+                    "periodSeconds": 10,
+                    "failureThreshold": 3,
+                },
+                "readinessProbe": {"tcpSocket": {"port": 8080}, "timeoutSeconds": 1, "successThreshold": 1},
+                "startupProbe": {"exec": {"command": ["cat", "/tmp/ok"]}},
+                "lifecycle": {"preStop": {"sleep": {"seconds": 5}}, "postStart": {"exec": {"command": ["true"]}}},
+                "volumeMounts": [
+                    {"name": "config", "mountPath": "/etc/app", "readOnly": True},
+                    {"name": "scratch", "mountPath": "/tmp", "subPath": "x"},
+                ],
+                "securityContext": {
+                    "runAsUser": 1000,
+                    "capabilities": {"drop": ["ALL"]},
+                    "allowPrivilegeEscalation": False,
+                },
+            }
+        ],
         "volumes": [
             {"name": "config", "configMap": {"name": "cm", "items": [{"key": "a", "path": "a.conf"}]}},
             {"name": "secret", "secret": {"secretName": "s", "defaultMode": 420}},
             {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi", "medium": "Memory"}},
             {"name": "host", "hostPath": {"path": "/data", "type": "DirectoryOrCreate"}},
             {"name": "claim", "persistentVolumeClaim": {"claimName": "c"}},
-            {"name": "proj", "projected": {"sources": [
-                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
-                {"downwardAPI": {"items": [
-                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
-                ]}},
-            ]}},
+            {
+                "name": "proj",
+                "projected": {
+                    "sources": [
+                        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+                        {
+                            "downwardAPI": {
+                                "items": [
+                                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                                ]
+                            }
+                        },
+                    ]
+                },
+            },
         ],
         "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}],
-        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-            "weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
-                                             "labelSelector": {"matchLabels": {"app": "p"}}},
-        }]}},
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 1,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"app": "p"}},
+                        },
+                    }
+                ]
+            }
+        },
     },
     "status": {
-        "phase": "Running", "podIP": "10.1.0.5", "podIPs": [{"ip": "10.1.0.5"}], "hostIP": "127.0.0.1",
+        "phase": "Running",
+        "podIP": "10.1.0.5",
+        "podIPs": [{"ip": "10.1.0.5"}],
+        "hostIP": "127.0.0.1",
         "startTime": "2026-01-01T00:00:00Z",
         "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
-        "containerStatuses": [{
-            "name": "app", "ready": True, "restartCount": 0, "image": "app:1", "imageID": "sha256:x",
-            "containerID": "runc://abc", "started": True,
-            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
-            "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
-        }],
+        "containerStatuses": [
+            {
+                "name": "app",
+                "ready": True,
+                "restartCount": 0,
+                "image": "app:1",
+                "imageID": "sha256:x",
+                "containerID": "runc://abc",
+                "started": True,
+                "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
+            }
+        ],
     },
 }
 
@@ -188,57 +277,141 @@ def test_unknown_fields_are_reported_at_depth_in_document_order() -> None:
 
 def test_maps_accept_any_key() -> None:
     obj = {
-        "apiVersion": "v1", "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
         "metadata": {"name": "c", "labels": {"any/key": "v"}, "annotations": {"whatever": "x"}},
-        "data": {"anything": "goes", "spec": "x"}, "binaryData": {"b": "AA=="},
+        "data": {"anything": "goes", "spec": "x"},
+        "binaryData": {"b": "AA=="},
     }
     assert unknown_fields("v1", "ConfigMap", obj) == []
-    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
-             "spec": {"hard": {"pods": "10", "requests.cpu": "4"}}, "status": {"used": {"pods": "1"}}}
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "q"},
+        "spec": {"hard": {"pods": "10", "requests.cpu": "4"}},
+        "status": {"used": {"pods": "1"}},
+    }
     assert unknown_fields("v1", "ResourceQuota", quota) == []
 
 
 def test_every_served_kind_is_checked() -> None:
     for resource in SERVED_RESOURCES:
-        obj = {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": {"name": "x"},
-               "nope": 1}
+        obj = {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": {"name": "x"}, "nope": 1}
         assert unknown_fields(resource.api_version, resource.kind, obj) == ["nope"], resource.kind
 
 
-@pytest.mark.parametrize(("api_version", "kind", "obj", "expected"), [
-    ("autoscaling/v2", "HorizontalPodAutoscaler", {
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                 "minReplicas": 1, "maxReplicas": 5,
-                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
-                     "type": "Utilization", "averageUtilization": 50, "targetValue": 1}}}],
-                 "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300, "policies": [
-                     {"type": "Pods", "value": 1, "periodSeconds": 60}]}}},
-    }, ["spec.metrics[0].resource.target.targetValue"]),
-    ("autoscaling/v1", "HorizontalPodAutoscaler", {
-        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 3,
-                 "targetCPUUtilizationPercentage": 80, "metrics": []},
-    }, ["spec.metrics"]),
-    ("autoscaling/v1", "Scale", {"spec": {"replicas": 3}, "status": {"replicas": 1, "selector": "a=b"}}, []),
-    ("discovery.k8s.io/v1", "EndpointSlice", {
-        "addressType": "IPv4", "ports": [{"name": "http", "port": 80, "protocol": "TCP", "appProtocol": "x"}],
-        "endpoints": [{"addresses": ["10.1.0.5"], "conditions": {"ready": True, "serving": True},
-                       "targetRef": {"kind": "Pod", "name": "p"}, "nodeName": "n", "zone": "z",
-                       "topology": {}}],
-    }, ["endpoints[0].topology"]),
-    ("v1", "Endpoints", {"subsets": [{"addresses": [{"ip": "10.1.0.5"}], "ports": [{"port": 80}]}]}, []),
-    ("v1", "Event", {
-        "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Pulled", "type": "Normal",
-        "source": {"component": "kubelet"}, "firstTimestamp": "2026-01-01T00:00:00Z", "count": 1,
-        "eventTime": "2026-01-01T00:00:00.000000Z", "series": {"count": 2, "lastObservedTime": None},
-    }, []),
-    ("v1", "DeleteOptions", {"propagationPolicy": "Foreground", "gracePeriodSeconds": 0,
-                             "preconditions": {"uid": "u"}, "dryRun": ["All"], "force": True}, ["force"]),
-    ("v1", "Node", {"status": {"capacity": {"cpu": "2"}, "nodeInfo": {"kubeletVersion": "v1.37.0"}},
-                    "spec": {"podCIDR": "10.1.0.0/24",
-                             "taints": [{"key": "k", "effect": "NoSchedule"}]}}, []),
-    ("v1", "LimitRange", {"spec": {"limits": [{"type": "Container", "default": {"cpu": "1"},
-                                               "maxLimitRequestRatio": {"cpu": "2"}}]}}, []),
-])
+@pytest.mark.parametrize(
+    ("api_version", "kind", "obj", "expected"),
+    [
+        (
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            {
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 1,
+                    "maxReplicas": 5,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {
+                                "name": "cpu",
+                                "target": {"type": "Utilization", "averageUtilization": 50, "targetValue": 1},
+                            },
+                        }
+                    ],
+                    "behavior": {
+                        "scaleDown": {
+                            "stabilizationWindowSeconds": 300,
+                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                        }
+                    },
+                },
+            },
+            ["spec.metrics[0].resource.target.targetValue"],
+        ),
+        (
+            "autoscaling/v1",
+            "HorizontalPodAutoscaler",
+            {
+                "spec": {
+                    "scaleTargetRef": {"kind": "Deployment", "name": "web"},
+                    "maxReplicas": 3,
+                    "targetCPUUtilizationPercentage": 80,
+                    "metrics": [],
+                },
+            },
+            ["spec.metrics"],
+        ),
+        ("autoscaling/v1", "Scale", {"spec": {"replicas": 3}, "status": {"replicas": 1, "selector": "a=b"}}, []),
+        (
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
+            {
+                "addressType": "IPv4",
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP", "appProtocol": "x"}],
+                "endpoints": [
+                    {
+                        "addresses": ["10.1.0.5"],
+                        "conditions": {"ready": True, "serving": True},
+                        "targetRef": {"kind": "Pod", "name": "p"},
+                        "nodeName": "n",
+                        "zone": "z",
+                        "topology": {},
+                    }
+                ],
+            },
+            ["endpoints[0].topology"],
+        ),
+        ("v1", "Endpoints", {"subsets": [{"addresses": [{"ip": "10.1.0.5"}], "ports": [{"port": 80}]}]}, []),
+        (
+            "v1",
+            "Event",
+            {
+                "involvedObject": {"kind": "Pod", "name": "p"},
+                "reason": "Pulled",
+                "type": "Normal",
+                "source": {"component": "kubelet"},
+                "firstTimestamp": "2026-01-01T00:00:00Z",
+                "count": 1,
+                "eventTime": "2026-01-01T00:00:00.000000Z",
+                "series": {"count": 2, "lastObservedTime": None},
+            },
+            [],
+        ),
+        (
+            "v1",
+            "DeleteOptions",
+            {
+                "propagationPolicy": "Foreground",
+                "gracePeriodSeconds": 0,
+                "preconditions": {"uid": "u"},
+                "dryRun": ["All"],
+                "force": True,
+            },
+            ["force"],
+        ),
+        (
+            "v1",
+            "Node",
+            {
+                "status": {"capacity": {"cpu": "2"}, "nodeInfo": {"kubeletVersion": "v1.37.0"}},
+                "spec": {"podCIDR": "10.1.0.0/24", "taints": [{"key": "k", "effect": "NoSchedule"}]},
+            },
+            [],
+        ),
+        (
+            "v1",
+            "LimitRange",
+            {
+                "spec": {
+                    "limits": [{"type": "Container", "default": {"cpu": "1"}, "maxLimitRequestRatio": {"cpu": "2"}}]
+                }
+            },
+            [],
+        ),
+    ],
+)
 def test_other_kinds(api_version: str, kind: str, obj: dict[str, Any], expected: list[str]) -> None:
     assert unknown_fields(api_version, kind, {"apiVersion": api_version, "kind": kind, **obj}) == expected
 
@@ -247,8 +420,12 @@ def test_unknown_kinds_and_wrong_types_are_not_this_checks_business() -> None:
     assert unknown_fields("example.com/v1", "Widget", {"spec": {"anything": 1}}) == []
     assert unknown_fields("apps/v2", "Deployment", {"spec": {"foo": 1}}) == []
     # Type errors belong to the decoder/validation: the walk just does not descend.
-    odd = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": "x",
-           "spec": {"template": [1, 2], "selector": None, "replicas": {"nested": 1}}}
+    odd = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": "x",
+        "spec": {"template": [1, 2], "selector": None, "replicas": {"nested": 1}},
+    }
     assert unknown_fields("apps/v1", "Deployment", odd) == []
 
 
@@ -305,8 +482,13 @@ def test_generator_refuses_to_guess_a_group() -> None:
 
 def test_index_lists_every_group_version_with_its_content_hash() -> None:
     paths = openapi_v3_index()["paths"]
-    assert list(paths) == ["api/v1", "apis/apps/v1", "apis/autoscaling/v1", "apis/autoscaling/v2",
-                           "apis/discovery.k8s.io/v1"]
+    assert list(paths) == [
+        "api/v1",
+        "apis/apps/v1",
+        "apis/autoscaling/v1",
+        "apis/autoscaling/v2",
+        "apis/discovery.k8s.io/v1",
+    ]
     assert len(KNOWN_GROUP_VERSIONS) == len(paths)
     for path, entry in paths.items():
         body = openapi_v3_document_json(path)
@@ -326,20 +508,25 @@ def test_apps_document_lets_kubectl_delegate_validation() -> None:
     assert document["openapi"].startswith("3.0")
     patch = document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]
     assert patch["x-kubernetes-group-version-kind"] == {
-        "group": "apps", "kind": "Deployment", "version": "v1",
+        "group": "apps",
+        "kind": "Deployment",
+        "version": "v1",
     }
     assert "requestBody" not in patch
     scale = document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["patch"]
     assert scale["x-kubernetes-group-version-kind"] == {
-        "group": "autoscaling", "kind": "Scale", "version": "v1",
+        "group": "autoscaling",
+        "kind": "Scale",
+        "version": "v1",
     }
     assert "/apis/apps/v1/namespaces/{namespace}/replicasets/{name}/status" in document["paths"]
     collection = document["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments"]
     assert set(collection) >= {"get", "post"}
     assert collection["get"]["x-kubernetes-group-version-kind"]["kind"] == "Deployment"
     schemas = document["components"]["schemas"]
-    assert {"io.k8s.api.apps.v1.Deployment", "io.k8s.api.autoscaling.v1.Scale",
-            "io.k8s.api.core.v1.PodSpec"} <= set(schemas)
+    assert {"io.k8s.api.apps.v1.Deployment", "io.k8s.api.autoscaling.v1.Scale", "io.k8s.api.core.v1.PodSpec"} <= set(
+        schemas
+    )
     assert "io.k8s.api.core.v1.Service" not in schemas
 
 
@@ -371,8 +558,19 @@ def test_core_document_scopes() -> None:
     assert "/api/v1/pods" in paths
     assert "/api/v1/namespaces/{namespace}/nodes/{name}" not in paths
     kinds = {op["x-kubernetes-group-version-kind"]["kind"] for op in _patch_operations(document).values()}
-    assert kinds == {"Namespace", "Pod", "Service", "Endpoints", "ConfigMap", "Secret", "Event", "Node",
-                     "ServiceAccount", "ResourceQuota", "LimitRange"}
+    assert kinds == {
+        "Namespace",
+        "Pod",
+        "Service",
+        "Endpoints",
+        "ConfigMap",
+        "Secret",
+        "Event",
+        "Node",
+        "ServiceAccount",
+        "ResourceQuota",
+        "LimitRange",
+    }
 
 
 def test_documents_are_copies_and_unknown_paths_are_none() -> None:

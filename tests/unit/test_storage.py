@@ -74,9 +74,7 @@ async def store(make_backend: MakeBackend) -> Backend:
 
 
 @asynccontextmanager
-async def watching(
-    store: Backend, prefix: str, *, after_revision: int
-) -> AsyncIterator[AsyncIterator[Event]]:
+async def watching(store: Backend, prefix: str, *, after_revision: int) -> AsyncIterator[AsyncIterator[Event]]:
     watch = store.watch(prefix, after_revision=after_revision)
     try:
         yield watch
@@ -155,9 +153,7 @@ async def test_list_prefix_limit_and_continue(store: Backend) -> None:
 
     first = await store.list("/pods/default/", limit=3)
     assert [kv.value for kv in first.items] == [b"a", b"b", b"c"] and first.more
-    rest = await store.list(
-        "/pods/default/", revision=first.revision, limit=3, start_after=first.items[-1].key
-    )
+    rest = await store.list("/pods/default/", revision=first.revision, limit=3, start_after=first.items[-1].key)
     assert [kv.value for kv in rest.items] == [b"d"] and not rest.more
     exact = await store.list("/pods/default/", limit=4)
     assert len(exact.items) == 4 and not exact.more

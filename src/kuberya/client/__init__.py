@@ -1,1 +1,56 @@
-"""kuberya.client."""
+"""kuberya.client: the asyncio Kubernetes API client, informers and the controllers' work queue.
+
+This package imports nothing else of kuberya: every other component (controllers, node agent,
+proxy, CLI) reaches the API server only through it.
+"""
+
+from kuberya.client.api import ApiClient
+from kuberya.client.clock import Clock, FakeClock, LoopClock
+from kuberya.client.errors import (
+    AlreadyExistsError,
+    ApiError,
+    BadRequestError,
+    ConflictError,
+    ExpiredError,
+    ForbiddenError,
+    GoneError,
+    InvalidError,
+    MethodNotAllowedError,
+    NotFoundError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
+from kuberya.client.informer import Informer, Store
+from kuberya.client.interface import KubeClient
+from kuberya.client.resources import ResourceRef, object_key, split_key
+from kuberya.client.watch import WatchEvent
+from kuberya.client.workqueue import ExponentialBackoff, WorkQueue, run_workers
+
+__all__ = [
+    "AlreadyExistsError",
+    "ApiClient",
+    "ApiError",
+    "BadRequestError",
+    "Clock",
+    "ConflictError",
+    "ExpiredError",
+    "ExponentialBackoff",
+    "FakeClock",
+    "ForbiddenError",
+    "GoneError",
+    "Informer",
+    "InvalidError",
+    "KubeClient",
+    "LoopClock",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "ResourceRef",
+    "Store",
+    "TooManyRequestsError",
+    "UnauthorizedError",
+    "WatchEvent",
+    "WorkQueue",
+    "object_key",
+    "run_workers",
+    "split_key",
+]

@@ -118,9 +118,7 @@ def server_side_apply(
         if stand_in.fields:
             managers[stand_in.identity] = stand_in
 
-    me = _Manager(
-        manager, "Apply", str(applied.get("apiVersion") or base.get("apiVersion", "")), operation_time
-    )
+    me = _Manager(manager, "Apply", str(applied.get("apiVersion") or base.get("apiVersion", "")), operation_time)
     previous = managers.pop(me.identity, None)
     me.fields = set(collect_fields(config, kind=kind))
 
@@ -199,9 +197,7 @@ def _read_managers(obj: JSONObject | None) -> dict[_Identity, _Manager]:
         if not isinstance(entry, dict) or not entry.get("manager"):
             raise PatchError(f"invalid managedFields entry {entry!r}: a manager name is required")
         if entry.get("fieldsType", "FieldsV1") != "FieldsV1":
-            raise PatchError(
-                f"managedFields entry of {entry['manager']!r}: only fieldsType FieldsV1 is supported"
-            )
+            raise PatchError(f"managedFields entry of {entry['manager']!r}: only fieldsType FieldsV1 is supported")
         manager = _Manager(
             manager=str(entry["manager"]),
             operation=str(entry.get("operation", "Update")),
@@ -251,18 +247,13 @@ def _without_server_fields(applied: JSONObject) -> JSONObject:
 # -- comparing, merging, pruning --------------------------------------------------------------------
 
 
-def _compare(
-    before: dict[FieldPath, Any], after: dict[FieldPath, Any]
-) -> tuple[set[FieldPath], set[FieldPath]]:
+def _compare(before: dict[FieldPath, Any], after: dict[FieldPath, Any]) -> tuple[set[FieldPath], set[FieldPath]]:
     """Return (added or modified, removed) paths, as ``TypedValue.Compare`` would."""
     changed = {path for path in after if path not in before}
     changed |= {
         path
         for path, value in after.items()
-        if path in before
-        and value is not ITEM
-        and before[path] is not ITEM
-        and not json_equal(value, before[path])
+        if path in before and value is not ITEM and before[path] is not ITEM and not json_equal(value, before[path])
     }
     removed = {path for path in before if path not in after}
     return changed, removed

@@ -51,17 +51,13 @@ def collect_fields(obj: JSONObject, *, kind: str, subresource: str = "") -> dict
         if key == "metadata" and isinstance(value, dict):
             for meta_key, meta_value in value.items():
                 if meta_key not in _UNOWNED_METADATA:
-                    _walk_value(
-                        meta_value, ("metadata", meta_key), ("f:metadata", f"f:{meta_key}"), fields, kind
-                    )
+                    _walk_value(meta_value, ("metadata", meta_key), ("f:metadata", f"f:{meta_key}"), fields, kind)
             continue
         _walk_value(value, (key,), (f"f:{key}",), fields, kind)
     return fields
 
 
-def _walk_value(
-    value: Any, spath: schema.Path, fpath: FieldPath, out: dict[FieldPath, Any], kind: str
-) -> None:
+def _walk_value(value: Any, spath: schema.Path, fpath: FieldPath, out: dict[FieldPath, Any], kind: str) -> None:
     meta = schema.lookup(kind, spath)
     if isinstance(value, dict):
         if not value or meta.atomic:

@@ -73,8 +73,7 @@ class _Merger:
                 return {}
             if directive != "merge":
                 raise PatchError(
-                    f"unknown patch directive {directive!r} at {_show(path)};"
-                    " expected replace, delete or merge"
+                    f"unknown patch directive {directive!r} at {_show(path)}; expected replace, delete or merge"
                 )
         self._retain_keys(original, patch, path)
         self._set_element_orders(original, patch, path)
@@ -124,17 +123,13 @@ class _Merger:
             if value is None or key.startswith((DELETE_FROM_PRIMITIVE_LIST, SET_ELEMENT_ORDER)):
                 continue
             if key not in retained:
-                raise PatchError(
-                    f"{RETAIN_KEYS} at {_show(path)} does not list {key!r}, which the patch sets"
-                )
+                raise PatchError(f"{RETAIN_KEYS} at {_show(path)} does not list {key!r}, which the patch sets")
         for key in [k for k in original if k not in retained]:
             del original[key]
 
     # -- lists ----------------------------------------------------------------------------------
 
-    def merge_list(
-        self, original: list[Any], patch: list[Any], path: schema.Path, meta: schema.PatchMeta
-    ) -> list[Any]:
+    def merge_list(self, original: list[Any], patch: list[Any], path: schema.Path, meta: schema.PatchMeta) -> list[Any]:
         if not original and not patch:
             return original
         of_maps = _elements_are_maps(original, patch, path)
@@ -279,9 +274,7 @@ def _check_order(patch_list: list[Any], order: list[Any], key: str, path: schema
         while position < len(order) and _identity(order[position], key) != wanted:
             position += 1
         if position == len(order):
-            raise PatchError(
-                f"the order of the patch list at {_show(path)} does not match its $setElementOrder list"
-            )
+            raise PatchError(f"the order of the patch list at {_show(path)} does not match its $setElementOrder list")
         position += 1
 
 

@@ -82,9 +82,7 @@ def message_name(api_version: str, kind: str) -> str | None:
 def _parse(body: bytes) -> tuple[str, str, str, Any]:
     """Unwrap the envelope; returns apiVersion, kind, message name and the parsed message."""
     if not body.startswith(MAGIC):
-        raise ProtobufDecodeError(
-            "the request body is not Kubernetes protobuf: it does not start with k8s\\0"
-        )
+        raise ProtobufDecodeError("the request body is not Kubernetes protobuf: it does not start with k8s\\0")
     registry, _ = _codec()
     try:
         envelope = registry.classes[_UNKNOWN].FromString(body[len(MAGIC) :])
@@ -108,9 +106,7 @@ def _parse(body: bytes) -> tuple[str, str, str, Any]:
     try:
         msg = registry.classes[name].FromString(envelope.raw)
     except DecodeError as e:
-        raise ProtobufDecodeError(
-            f"malformed protobuf {kind}: {e}", api_version=api_version, kind=kind
-        ) from e
+        raise ProtobufDecodeError(f"malformed protobuf {kind}: {e}", api_version=api_version, kind=kind) from e
     return api_version, kind, name, msg
 
 
@@ -120,9 +116,7 @@ def decode_object(body: bytes) -> JSONObject:
     try:
         fields = converter.to_json(msg, name)
     except ValueError as e:  # a FieldsV1/RawExtension payload that is not JSON
-        raise ProtobufDecodeError(
-            f"malformed protobuf {kind}: {e}", api_version=api_version, kind=kind
-        ) from e
+        raise ProtobufDecodeError(f"malformed protobuf {kind}: {e}", api_version=api_version, kind=kind) from e
     return {"apiVersion": api_version, "kind": kind, **fields}
 
 

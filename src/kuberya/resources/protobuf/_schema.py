@@ -133,15 +133,11 @@ def _file_descriptor(
         spec = specs[f"{pkg.proto_package}.{short}"]
         m = fdp.message_type.add(name=short)
         for f in spec.fields:
-            fd = m.field.add(
-                name=f.name, number=f.number, json_name=f.name, label=repeated if f.repeated else optional
-            )
+            fd = m.field.add(name=f.name, number=f.number, json_name=f.name, label=repeated if f.repeated else optional)
             if f.is_map:
                 entry = m.nested_type.add(name=_entry_name(f.name))
                 entry.options.map_entry = True
-                entry.field.add(
-                    name="key", number=1, json_name="key", label=optional, type=_SCALARS["string"]
-                )
+                entry.field.add(name="key", number=1, json_name="key", label=optional, type=_SCALARS["string"])
                 set_type(entry.field.add(name="value", number=2, json_name="value", label=optional), f)
                 fd.type = as_message
                 fd.type_name = f".{pkg.proto_package}.{short}.{_entry_name(f.name)}"

@@ -20,15 +20,24 @@ DISCOVERY = "io.k8s.api.discovery.v1"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 
 KNOWN_GROUP_VERSIONS: tuple[str, ...] = (
-    "v1", "apps/v1", "autoscaling/v1", "autoscaling/v2", "discovery.k8s.io/v1",
+    "v1",
+    "apps/v1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "discovery.k8s.io/v1",
 )
 """The group/versions that get an OpenAPI v3 document, in discovery order."""
 
 
-
 def _resource(
-    group: str, version: str, resource: str, kind: str, *, namespaced: bool = True,
-    status: bool = False, scale: bool = False,
+    group: str,
+    version: str,
+    resource: str,
+    kind: str,
+    *,
+    namespaced: bool = True,
+    status: bool = False,
+    scale: bool = False,
 ) -> ResourceType:
     subresources: list[SubresourceType] = []
     if status:
@@ -36,8 +45,14 @@ def _resource(
     if scale:
         subresources.append(SubresourceType(name="scale", kind="Scale", group="autoscaling", version="v1"))
     return ResourceType(
-        group=group, version=version, resource=resource, kind=kind, singular=kind.lower(),
-        namespaced=namespaced, subresources=tuple(subresources), has_status=status,
+        group=group,
+        version=version,
+        resource=resource,
+        kind=kind,
+        singular=kind.lower(),
+        namespaced=namespaced,
+        subresources=tuple(subresources),
+        has_status=status,
     )
 
 
@@ -62,7 +77,9 @@ SERVED_RESOURCES: tuple[ResourceType, ...] = (
 """Every resource that appears in a ``paths`` section, with its scope and subresources."""
 
 _PACKAGES = {
-    "": CORE, "apps": APPS, "discovery.k8s.io": DISCOVERY,
+    "": CORE,
+    "apps": APPS,
+    "discovery.k8s.io": DISCOVERY,
 }
 
 
@@ -85,6 +102,8 @@ STATUS = f"{META}.Status"
 ROOT_DEFINITIONS: tuple[str, ...] = (
     *(definition_name(r.gvk) for r in SERVED_RESOURCES),
     *(definition_name(r.gvk) + "List" for r in SERVED_RESOURCES),
-    SCALE, DELETE_OPTIONS, STATUS,
+    SCALE,
+    DELETE_OPTIONS,
+    STATUS,
 )
 """The definitions the generator starts from; everything they reference comes along."""

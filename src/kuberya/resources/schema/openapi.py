@@ -37,16 +37,24 @@ from kuberya.resources.schema.definitions import REF_PREFIX, definitions, reacha
 from kuberya.resources.types import GroupVersionKind, JSONObject, ResourceType
 
 _LIST_PARAMETERS = (
-    ("allowWatchBookmarks", "boolean"), ("continue", "string"), ("fieldSelector", "string"),
-    ("labelSelector", "string"), ("limit", "integer"), ("resourceVersion", "string"),
-    ("resourceVersionMatch", "string"), ("sendInitialEvents", "boolean"), ("timeoutSeconds", "integer"),
+    ("allowWatchBookmarks", "boolean"),
+    ("continue", "string"),
+    ("fieldSelector", "string"),
+    ("labelSelector", "string"),
+    ("limit", "integer"),
+    ("resourceVersion", "string"),
+    ("resourceVersionMatch", "string"),
+    ("sendInitialEvents", "boolean"),
+    ("timeoutSeconds", "integer"),
     ("watch", "boolean"),
 )
 _WRITE_PARAMETERS = (("dryRun", "string"), ("fieldManager", "string"), ("fieldValidation", "string"))
 _PATCH_PARAMETERS = (*_WRITE_PARAMETERS, ("force", "boolean"))
 _DELETE_PARAMETERS = (
-    ("dryRun", "string"), ("gracePeriodSeconds", "integer"),
-    ("ignoreStoreReadErrorWithClusterBreakingPotential", "boolean"), ("orphanDependents", "boolean"),
+    ("dryRun", "string"),
+    ("gracePeriodSeconds", "integer"),
+    ("ignoreStoreReadErrorWithClusterBreakingPotential", "boolean"),
+    ("orphanDependents", "boolean"),
     ("propagationPolicy", "string"),
 )
 
@@ -122,8 +130,11 @@ def _paths(resource: ResourceType) -> dict[str, Any]:
     kind, list_kind = definition_name(gvk), definition_name(gvk) + "List"
     scope = "Namespaced" if resource.namespaced else ""
     op = _OperationFactory(gvk, f"{_group_prefix(resource)}{scope}{gvk.kind}")
-    collection = (f"{prefix}/namespaces/{{namespace}}/{resource.resource}" if resource.namespaced
-                  else f"{prefix}/{resource.resource}")
+    collection = (
+        f"{prefix}/namespaces/{{namespace}}/{resource.resource}"
+        if resource.namespaced
+        else f"{prefix}/{resource.resource}"
+    )
     scope_parameters = [_path_parameter("namespace")] if resource.namespaced else []
     item_parameters = [_path_parameter("name"), *scope_parameters]
     paths: dict[str, Any] = {
@@ -146,13 +157,20 @@ def _paths(resource: ResourceType) -> dict[str, Any]:
         elif sub.name == "scale":
             scale_op = _OperationFactory(GroupVersionKind(sub.group, sub.version, sub.kind), op.noun)
             paths[f"{collection}/{{name}}/scale"] = _item_path(
-                scale_op, SCALE, item_parameters, suffix="Scale",
+                scale_op,
+                SCALE,
+                item_parameters,
+                suffix="Scale",
             )
     return paths
 
 
 def _item_path(
-    op: _OperationFactory, schema: str, parameters: list[JSONObject], *, suffix: str,
+    op: _OperationFactory,
+    schema: str,
+    parameters: list[JSONObject],
+    *,
+    suffix: str,
 ) -> JSONObject:
     path: JSONObject = {
         "parameters": [*parameters, _query("pretty", "string")],
@@ -173,8 +191,14 @@ class _OperationFactory:
         self.noun = noun
 
     def make(
-        self, verb: str, action: str, response: str, parameters: tuple[tuple[str, str], ...], *,
-        body: str | None = None, suffix: str = "",
+        self,
+        verb: str,
+        action: str,
+        response: str,
+        parameters: tuple[tuple[str, str], ...],
+        *,
+        body: str | None = None,
+        suffix: str = "",
     ) -> JSONObject:
         operation: JSONObject = {
             "operationId": f"{verb}{self.noun}{suffix}",
@@ -184,7 +208,9 @@ class _OperationFactory:
             },
             "x-kubernetes-action": action,
             "x-kubernetes-group-version-kind": {
-                "group": self.gvk.group, "kind": self.gvk.kind, "version": self.gvk.version,
+                "group": self.gvk.group,
+                "kind": self.gvk.kind,
+                "version": self.gvk.version,
             },
         }
         if body is not None:

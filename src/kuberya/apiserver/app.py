@@ -1,0 +1,326 @@
+"""The API server as one aiohttp application: routing, authentication, errors, bootstrap.
+
+Kubernetes paths do not fit a declarative router (a segment can be a namespace, a resource
+or a subresource depending on what precedes it), so one catch-all route hands every request
+to :func:`dispatch`, which resolves the path against the kinds registry and calls the verb's
+handler. Everything unknown is a 404 ``Status``, as kubectl's error handling expects.
+
+Authentication: a TLS client certificate signed by the cluster CA (verified by the TLS layer;
+CN is the user, O the groups) or a static bearer token. Anything else is 401. Every
+authenticated user is allowed everything (one-user cluster; RBAC is a non-goal for now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from kuberya import __version__
+from kuberya.apiserver import discovery, errors
+from kuberya.apiserver.admission import Admission
+from kuberya.apiserver.handlers import ResourceHandlers
+from kuberya.apiserver.objectstore import ObjectStore
+from kuberya.apiserver.request import (
+    aggregated_discovery_version,
+    json_response,
+    parse_resource_path,
+    query_flag,
+)
+from kuberya.apiserver.settings import APIServerSettings
+from kuberya.apiserver.watch import serve_watch
+from kuberya.resources import kinds
+from kuberya.resources.schema import openapi_v3_document, openapi_v3_index
+from kuberya.storage import Backend
+
+log = logging.getLogger(__name__)
+
+KUBERNETES_VERSION = (1, 36, 0)
+"""The Kubernetes API version kuberya answers to (``kubectl version`` shows it)."""
+
+SETTINGS_KEY = web.AppKey("settings", APIServerSettings)
+HANDLERS_KEY = web.AppKey("handlers", ResourceHandlers)
+TOKENS_KEY = web.AppKey("tokens", dict)
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+"""What upstream lets anyone read (``system:public-info-viewer``)."""
+
+
+def version_info() -> dict[str, str]:
+    major, minor, patch = KUBERNETES_VERSION
+    return {
+        "major": str(major),
+        "minor": str(minor),
+        "gitVersion": f"v{major}.{minor}.{patch}+kuberya.{__version__}",
+        "gitCommit": "kuberya",
+        "gitTreeState": "clean",
+        "buildDate": "2026-11-28T00:00:00Z",
+        "goVersion": "python",
+        "compiler": "cpython",
+        "platform": "linux/amd64",
+    }
+
+
+def load_tokens(path: Path | None) -> dict[str, tuple[str, list[str]]]:
+    """Static tokens in upstream's CSV form: ``token,user,uid,"group1,group2"``."""
+    if path is None or not path.exists():
+        return {}
+    tokens: dict[str, tuple[str, list[str]]] = {}
+    with path.open(newline="") as f:
+        for row in csv.reader(f):
+            if len(row) >= 2 and row[0] and not row[0].startswith("#"):
+                groups = [g for g in row[3].split(",") if g] if len(row) > 3 else []
+                tokens[row[0]] = (row[1], groups)
+    return tokens
+
+
+def _user_from_certificate(request: web.Request) -> str | None:
+    transport = request.transport
+    if transport is None:
+        return None
+    peer = transport.get_extra_info("peercert")
+    if not peer:
+        return None
+    for rdn in peer.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+@web.middleware
+async def status_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.StatusError as e:
+        return json_response(e.status(), status=e.code, headers=e.headers)
+    except web.HTTPException:
+        raise
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception as e:
+        log.exception("%s %s failed", request.method, request.path)
+        err = errors.internal_error(f"{type(e).__name__}: {e}")
+        return json_response(err.status(), status=500)
+
+
+def authenticate(settings: APIServerSettings) -> Any:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if settings.auth.allow_anonymous or request.path in PUBLIC_PATHS:
+            return await handler(request)
+        if _user_from_certificate(request) is not None:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            token = header[len("Bearer ") :].strip()
+            tokens: dict[str, Any] = request.app[TOKENS_KEY]
+            for known in tokens:
+                if hmac.compare_digest(known, token):
+                    return await handler(request)
+        err = errors.unauthorized()
+        return json_response(err.status(), status=401)
+
+    return middleware
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    path = request.path.rstrip("/") or "/"
+    parts = [p for p in path.split("/") if p]
+    method = request.method
+    settings = request.app[SETTINGS_KEY]
+    handlers = request.app[HANDLERS_KEY]
+
+    if path in ("/healthz", "/livez", "/readyz"):
+        return web.Response(text="ok", content_type="text/plain")
+    if path == "/version":
+        return json_response(version_info())
+    if parts[:1] == ["openapi"]:
+        return _openapi(request, parts)
+    if parts[:1] == ["api"]:
+        if len(parts) == 1:
+            version = aggregated_discovery_version(request)
+            if version:
+                return json_response(
+                    discovery.aggregated(core=True, version=version),
+                    content_type=discovery.aggregated_content_type(version),
+                )
+            host = request.host or "127.0.0.1"
+            return json_response(discovery.core_versions(host))
+        group, version_name, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"]:
+        if len(parts) == 1:
+            version = aggregated_discovery_version(request)
+            if version:
+                return json_response(
+                    discovery.aggregated(core=False, version=version),
+                    content_type=discovery.aggregated_content_type(version),
+                )
+            return json_response(discovery.group_list())
+        if len(parts) == 2:
+            group_doc = discovery.api_group(parts[1])
+            if group_doc is None:
+                raise errors.path_not_found(request.path)
+            return json_response(group_doc)
+        group, version_name, rest = parts[1], parts[2], parts[3:]
+    else:
+        raise errors.path_not_found(request.path)
+
+    if not rest:
+        doc = discovery.resource_list(group, version_name)
+        if doc is None:
+            raise errors.path_not_found(request.path)
+        return json_response(doc)
+    resource_path = parse_resource_path(group, version_name, rest)
+    if resource_path is None:
+        raise errors.path_not_found(request.path)
+    rt = resource_path.rt
+    sub = resource_path.subresource
+    if sub and sub not in ("finalize",) and rt.subresource(sub) is None:
+        raise errors.path_not_found(request.path)
+    if sub == "finalize" and rt.resource != "namespaces":
+        raise errors.path_not_found(request.path)
+
+    if resource_path.name is None:
+        if method == "GET":
+            if query_flag(request, "watch"):
+                return await serve_watch(
+                    request,
+                    resource_path,
+                    handlers,
+                    bookmark_interval=settings.watch_bookmark_interval_seconds,
+                )
+            return await handlers.list(request, resource_path)
+        if method == "POST":
+            return await handlers.create(request, resource_path)
+        if method == "DELETE":
+            return await handlers.delete_collection(request, resource_path)
+        raise errors.method_not_allowed(f"{method} is not supported on the {rt.resource} collection")
+    if sub == "scale":
+        return await handlers.scale(request, resource_path)
+    if sub in ("log", "exec", "attach", "portforward", "proxy"):
+        return await _pod_stream(request, resource_path.namespace or "", resource_path.name, sub)
+    if method == "GET":
+        return await handlers.get(request, resource_path)
+    if method == "PUT":
+        return await handlers.update(request, resource_path)
+    if method == "PATCH":
+        return await handlers.patch(request, resource_path)
+    if method == "DELETE":
+        return await handlers.delete(request, resource_path)
+    raise errors.method_not_allowed(f"{method} is not supported on {rt.resource}")
+
+
+def _openapi(request: web.Request, parts: list[str]) -> web.Response:
+    if parts == ["openapi", "v3"]:
+        return json_response(openapi_v3_index())
+    if len(parts) > 2 and parts[1] == "v3":
+        doc = openapi_v3_document("/".join(parts[2:]))
+        if doc is not None:
+            return json_response(
+                doc, headers={"Cache-Control": "public, immutable"} if request.query.get("hash") else None
+            )
+    # No OpenAPI v2: kubectl then relies on v3, which declares fieldValidation on every PATCH.
+    raise errors.path_not_found(request.path)
+
+
+async def _pod_stream(request: web.Request, namespace: str, name: str, sub: str) -> web.StreamResponse:
+    handlers = request.app[HANDLERS_KEY]
+    pods = kinds.lookup("", "v1", "pods")
+    assert pods is not None
+    pod = await handlers.store.get(pods, namespace, name)
+    containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers", [])]
+    container = request.query.get("container") or (containers[0] if containers else "")
+    if sub == "log" and container and container not in containers:
+        raise errors.bad_request(f"container {container} is not valid for pod {name}")
+    if not (pod.get("spec") or {}).get("nodeName"):
+        raise errors.bad_request(
+            f'container "{container}" in pod "{name}" is waiting to start: the pod is not scheduled to a node yet'
+        )
+    raise errors.StatusError(
+        501,
+        "NotImplemented",
+        f"pods/{sub} is not available: no node agent serves pod {namespace}/{name} yet",
+    )
+
+
+async def _bootstrap(store: ObjectStore, admission: Admission) -> None:
+    """The objects every cluster has before anyone asks: system namespaces, ``kubernetes`` Service."""
+    ns_type = kinds.lookup("", "v1", "namespaces")
+    svc_type = kinds.lookup("", "v1", "services")
+    assert ns_type is not None and svc_type is not None
+    for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        if await store.get_or_none(ns_type, None, name) is None:
+            ns = {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+            }
+            await admission.prepare_create(ns_type, ns)
+            with contextlib.suppress(errors.StatusError):
+                await store.create(ns_type, ns)
+    if await store.get_or_none(svc_type, "default", "kubernetes") is None:
+        svc = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "labels": {"component": "apiserver", "provider": "kubernetes"},
+            },
+            "spec": {
+                "type": "ClusterIP",
+                "sessionAffinity": "None",
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+            },
+        }
+        await admission.prepare_create(svc_type, svc)
+        async with admission.allocation_lock:
+            await admission.allocate_service_addresses(svc)
+            with contextlib.suppress(errors.StatusError):
+                await store.create(svc_type, svc)
+
+
+def create_app(*, backend: Backend, settings: APIServerSettings) -> web.Application:
+    """The API server over a started ``backend``. Bootstrap objects are made on startup."""
+    store = ObjectStore(backend)
+    admission = Admission(store, settings)
+    handlers = ResourceHandlers(store, admission)
+    app = web.Application(middlewares=[status_errors, authenticate(settings)], client_max_size=8 * 1024 * 1024)
+    app[SETTINGS_KEY] = settings
+    app[HANDLERS_KEY] = handlers
+    app[TOKENS_KEY] = load_tokens(settings.auth.token_file)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await _bootstrap(store, admission)
+        compactor = asyncio.create_task(_compact_forever(backend, settings), name="apiserver-compaction")
+        yield
+        compactor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await compactor
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _compact_forever(backend: Backend, settings: APIServerSettings) -> None:
+    """Drop history older than the retained window, as upstream's apiserver does every 5 minutes."""
+    while True:
+        await asyncio.sleep(settings.compaction_interval_seconds)
+        try:
+            current = await backend.current_revision()
+            if current > settings.retain_revisions:
+                await backend.compact(current - settings.retain_revisions)
+        except Exception:
+            log.exception("compaction failed; will try again")

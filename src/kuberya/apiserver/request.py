@@ -1,0 +1,149 @@
+"""What a request asks for: the resource path, its query, its body, the answer's format.
+
+Kubernetes paths are ambiguous to a plain router (``/api/v1/namespaces/x/status`` is the
+status of namespace ``x``, ``/api/v1/namespaces/x/pods`` the pods in it), so one parser
+resolves them against the kinds registry, as upstream's ``RequestInfoFactory`` does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from kuberya.apiserver import errors
+from kuberya.resources import kinds
+from kuberya.resources.protobuf import PROTOBUF_CONTENT_TYPE, ProtobufDecodeError, decode_object
+from kuberya.resources.types import JSONObject, ResourceType
+
+TABLE_MARKER = "as=Table"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePath:
+    """A parsed ``/api…`` or ``/apis…`` path below a group/version."""
+
+    rt: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str
+
+
+def parse_resource_path(group: str, version: str, rest: list[str]) -> ResourcePath | None:
+    """Resolve the segments after ``/api/v1`` or ``/apis/<group>/<version>``; None if unknown."""
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rt = kinds.lookup(group, version, rest[2])
+        if rt is not None and rt.namespaced and len(rest) <= 5:
+            return ResourcePath(rt, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else "")
+    if not rest or len(rest) > 3:
+        return None
+    rt = kinds.lookup(group, version, rest[0])
+    if rt is None:
+        return None
+    name = rest[1] if len(rest) > 1 else None
+    if rt.namespaced and name is not None:
+        return None  # a namespaced resource addressed without its namespace
+    return ResourcePath(rt, None, name, rest[2] if len(rest) > 2 else "")
+
+
+def query_flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1")
+
+
+def query_int(request: web.Request, name: str, default: int = 0) -> int:
+    raw = request.query.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.bad_request(f"invalid value for {name}: {raw!r} is not an integer") from None
+
+
+def dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
+    return bool(values)
+
+
+def field_validation(request: web.Request) -> str:
+    value = request.query.get("fieldValidation", "Warn") or "Warn"
+    if value not in ("Strict", "Warn", "Ignore"):
+        raise errors.bad_request(
+            f'fieldValidation: Unsupported value: "{value}": supported values: "Ignore", "Strict", "Warn"'
+        )
+    return value
+
+
+def wants_table(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return any(TABLE_MARKER in part and "g=meta.k8s.io" in part for part in accept.split(","))
+
+
+def aggregated_discovery_version(request: web.Request) -> str | None:
+    """``v2`` or ``v2beta1`` when the client asks for aggregated discovery first, else None."""
+    for part in request.headers.get("Accept", "").split(","):
+        params = {p.strip() for p in part.split(";")}
+        if "as=APIGroupDiscoveryList" in params and "g=apidiscovery.k8s.io" in params:
+            for version in ("v2", "v2beta1"):
+                if f"v={version}" in params:
+                    return version
+        elif part.strip().split(";")[0] in ("application/json", "*/*"):
+            return None
+    return None
+
+
+def media_type(request: web.Request) -> str:
+    return request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+
+
+async def read_body(request: web.Request) -> Any:
+    """Decode a request body from JSON, YAML or Kubernetes protobuf into JSON values."""
+    raw = await request.read()
+    kind = media_type(request)
+    if not raw.strip():
+        raise errors.bad_request("the request body is empty: send the object as JSON or YAML")
+    try:
+        if kind == PROTOBUF_CONTENT_TYPE:
+            return decode_object(raw)
+        if kind in ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml"):
+            return yaml.safe_load(raw)
+        if kind in (
+            "application/json",
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+            "application/json-patch+json",
+            "",
+        ):
+            return json.loads(raw)
+    except ProtobufDecodeError as e:
+        raise errors.bad_request(str(e)) from e
+    except (ValueError, yaml.YAMLError) as e:
+        raise errors.bad_request(f"the request body is not valid {kind}: {e}") from e
+    raise errors.unsupported_media_type(kind)
+
+
+async def read_object(request: web.Request) -> JSONObject:
+    body = await read_body(request)
+    if not isinstance(body, dict):
+        raise errors.bad_request(f"the request body must be a JSON/YAML object, not {type(body).__name__}")
+    return body
+
+
+def json_response(
+    body: Any,
+    *,
+    status: int = 200,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        headers={"Content-Type": content_type, **(headers or {})},
+    )

@@ -1,0 +1,164 @@
+"""Watch: newline-delimited JSON events over a chunked response that stays open.
+
+Semantics follow upstream's cacher/etcd watch (KUBE_API.md §5):
+
+- ``resourceVersion`` unset or ``"0"``: a synthetic ADDED for every matching object, then
+  live events; ``N``: every change after N, exactly once, in order; too old: one ERROR
+  event carrying a 410 ``Expired`` Status, then the stream ends.
+- ``sendInitialEvents=true`` (WatchList, kubectl ≥ 1.35): the initial ADDED events end with a
+  BOOKMARK annotated ``k8s.io/initial-events-end: "true"``.
+- ``allowWatchBookmarks=true``: a BOOKMARK with the current revision every so often, so a
+  client can resume from a recent revision after a quiet period.
+- ``timeoutSeconds``: the stream ends cleanly.
+
+One task reads the store into a queue; the response loop writes from the queue, so bookmarks
+and timeouts never have to cancel a read in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from kuberya.apiserver import errors
+from kuberya.apiserver.handlers import ResourceHandlers, selection_from_query
+from kuberya.apiserver.objectstore import WatchEvent
+from kuberya.apiserver.request import ResourcePath, query_flag, query_int, wants_table
+from kuberya.apiserver.tables import include_object_mode, to_table
+from kuberya.resources import kinds
+from kuberya.resources.types import Cause, JSONObject
+
+log = logging.getLogger(__name__)
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+_END = object()
+
+
+async def serve_watch(
+    request: web.Request, path: ResourcePath, handlers: ResourceHandlers, *, bookmark_interval: float
+) -> web.StreamResponse:
+    rt = path.rt
+    storage_rt = kinds.storage_type(rt)
+    store = handlers.store
+    selection = selection_from_query(request, rt, path.namespace)
+    rv = request.query.get("resourceVersion", "")
+    send_initial = request.query.get("sendInitialEvents", "").lower() == "true"
+    if send_initial and request.query.get("resourceVersionMatch", "") != "NotOlderThan":
+        raise errors.invalid(
+            "meta.k8s.io",
+            "ListOptions",
+            "",
+            [
+                _cause(
+                    "resourceVersionMatch",
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                )
+            ],
+        )
+    bookmarks = query_flag(request, "allowWatchBookmarks")
+    timeout = query_int(request, "timeoutSeconds")
+    as_table = wants_table(request)
+    include_object = include_object_mode(request) if as_table else "Object"
+
+    initial: list[JSONObject] = []
+    if rv in ("", "0") or send_initial:
+        page = await store.list(storage_rt, selection=selection, resource_version=0 if rv in ("", "0") else _rv(rv))
+        initial, after = page.items, page.resource_version
+    else:
+        after = _rv(rv)
+
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+
+    def render(event_type: str, obj: JSONObject) -> bytes:
+        served = handlers.to_served_version(rt, obj)
+        if as_table and event_type in ("ADDED", "MODIFIED", "DELETED"):
+            payload: JSONObject = to_table(
+                rt,
+                [served],
+                resource_version=served["metadata"].get("resourceVersion", ""),
+                include_object=include_object,
+                with_columns=True,
+            )
+        else:
+            payload = served
+        return json.dumps({"type": event_type, "object": payload}, separators=(",", ":")).encode() + b"\n"
+
+    def bookmark(revision: int, *, initial_end: bool = False) -> bytes:
+        metadata: JSONObject = {"resourceVersion": str(revision)}
+        if initial_end:
+            metadata["annotations"] = {INITIAL_EVENTS_END: "true"}
+        obj = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata}
+        return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
+
+    async def pump() -> None:
+        try:
+            async for event in store.watch(storage_rt, selection=selection, after_revision=after):
+                await queue.put(event)
+        except errors.StatusError as e:
+            await queue.put(e)
+        except Exception as e:  # the stream must end with a message, never hang
+            log.exception("watch on %s failed", rt.resource)
+            await queue.put(errors.internal_error(str(e)))
+        finally:
+            await queue.put(_END)
+
+    pump_task = asyncio.create_task(pump(), name=f"watch-pump:{rt.resource}")
+    deadline = time.monotonic() + timeout if timeout > 0 else None
+    last_revision = after
+    try:
+        for obj in initial:
+            await response.write(render("ADDED", obj))
+        if send_initial:
+            await response.write(bookmark(after, initial_end=True))
+        while True:
+            wait = bookmark_interval if bookmarks else 5.0
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    break
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=wait)
+            except TimeoutError:
+                if request.transport is None or request.transport.is_closing():
+                    break
+                if bookmarks and (deadline is None or time.monotonic() < deadline):
+                    await response.write(bookmark(last_revision))
+                continue
+            if item is _END:
+                break
+            if isinstance(item, errors.StatusError):
+                await response.write(json.dumps({"type": "ERROR", "object": item.status()}).encode() + b"\n")
+                break
+            assert isinstance(item, WatchEvent)
+            last_revision = item.revision
+            await response.write(render(item.type, item.object))
+    except ConnectionResetError:
+        return response
+    finally:
+        pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump_task
+    with contextlib.suppress(ConnectionResetError, RuntimeError):
+        await response.write_eof()
+    return response
+
+
+def _rv(rv: str) -> int:
+    try:
+        return int(rv)
+    except ValueError:
+        raise errors.bad_request(f'resourceVersion: Invalid value: "{rv}": must be an integer') from None
+
+
+def _cause(field: str, message: str) -> Cause:
+    return Cause(field=field, reason="FieldValueForbidden", message=f"Forbidden: {message}")

@@ -1,0 +1,481 @@
+"""An in-memory :class:`~kuberya.client.interface.KubeClient` that records every call.
+
+The counterpart of client-go's fake clientset for sample-controller-style tests: seed objects with
+:meth:`FakeApiClient.add`, run a controller's ``sync(key)``, then compare
+:attr:`FakeApiClient.actions` (or :meth:`FakeApiClient.mutations`) with the expected list.
+
+It keeps just enough of the server's semantics for controllers to be tested honestly: uids and
+resourceVersions, 404/409 errors, resourceVersion conflicts and delete preconditions, finalizers
+(a delete with finalizers only sets ``deletionTimestamp``; removing the last one deletes),
+propagation policies as finalizers, status and finalize subresources, merge patches (strategic and
+apply are treated as merge: enough for the maps controllers patch). It does no garbage
+collection and emits no watch events by itself: tests push those with :meth:`push_watch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import copy
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kuberya.client.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    NotFoundError,
+    error_from_status,
+)
+from kuberya.client.prepare import PatchType, PropagationPolicy
+from kuberya.client.resources import BUILTIN, ResourceRef
+from kuberya.client.watch import WatchEvent
+
+Obj = dict[str, Any]
+
+_WITH_STATUS = frozenset(
+    {
+        "pods",
+        "services",
+        "namespaces",
+        "nodes",
+        "deployments.apps",
+        "replicasets.apps",
+        "horizontalpodautoscalers.autoscaling",
+    }
+)
+FAKE_NOW = "2026-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One call made to the fake client."""
+
+    verb: str
+    """``get``, ``list``, ``watch``, ``create``, ``update``, ``patch``, ``delete``, ``discover``, ``raw``."""
+    resource: str
+    """The group-resource (``replicasets.apps``), or the path for ``raw``."""
+    namespace: str | None = None
+    name: str | None = None
+    subresource: str | None = None
+    body: Any = None
+    """What was sent: the object, the patch, or for ``delete`` the options."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_mutation(self) -> bool:
+        return self.verb in ("create", "update", "patch", "delete")
+
+
+Reactor = Callable[[Action], Any]
+"""Called before the fake acts; raise to inject an error, return non-None to answer instead."""
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON Merge Patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _status(code: int, reason: str, message: str, **details: str) -> Obj:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": details,
+        "code": code,
+    }
+
+
+class FakeApiClient:
+    """Objects in a dict; every call appended to :attr:`actions`."""
+
+    def __init__(
+        self, *, resources: Iterable[ResourceRef] = BUILTIN, now: str = FAKE_NOW, watch_events: bool = False
+    ) -> None:
+        self.resources = builtins.list(resources)
+        self.watch_events = watch_events
+        """Also feed watches with an event for every change (for tests that run informers)."""
+        self.now = now
+        self.actions: builtins.list[Action] = []
+        self.reactors: builtins.list[Reactor] = []
+        self.raw_responses: dict[tuple[str, str], Any] = {("GET", "/version"): {"gitVersion": "v1.37.0-fake"}}
+        self._objects: dict[tuple[str, str | None, str], Obj] = {}
+        self._rv = itertools.count(1)
+        self._watches: dict[str, asyncio.Queue[WatchEvent | BaseException | None]] = {}
+
+    # -- seeding and inspection -------------------------------------------------------------
+
+    def add(self, ref: ResourceRef, obj: Obj) -> Obj:
+        """Store ``obj`` as if it had been created (uid and resourceVersion filled in), unrecorded."""
+        stored = copy.deepcopy(obj)
+        stored.setdefault("apiVersion", ref.api_version)
+        stored.setdefault("kind", ref.kind)
+        meta = stored.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", self.now)
+        meta["resourceVersion"] = str(next(self._rv))
+        key = self._key(ref, meta.get("namespace"), meta["name"])
+        self._emit(ref, "MODIFIED" if key in self._objects else "ADDED", stored)
+        self._objects[key] = stored
+        return copy.deepcopy(stored)
+
+    def stored(self, ref: ResourceRef, name: str, *, namespace: str | None = None) -> Obj | None:
+        obj = self._objects.get(self._key(ref, namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def mutations(self) -> builtins.list[Action]:
+        """Return the recorded actions that change something (create, update, patch, delete)."""
+        return [a for a in self.actions if a.is_mutation]
+
+    def clear(self) -> None:
+        self.actions.clear()
+
+    def push_watch(self, ref: ResourceRef, item: WatchEvent | BaseException | None) -> None:
+        """Feed the next watch of ``ref``: an event, an error to raise, or None to end the stream."""
+        self._queue(ref).put_nowait(item)
+
+    # -- the KubeClient interface ------------------------------------------------------------
+
+    async def get(
+        self, ref: ResourceRef, name: str, *, namespace: str | None = None, subresource: str | None = None
+    ) -> Obj:
+        if (answer := self._record(Action("get", ref.group_resource, namespace, name, subresource))) is not None:
+            return dict(answer)
+        return copy.deepcopy(self._existing(ref, namespace, name))
+
+    async def list(
+        self,
+        ref: ResourceRef,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+    ) -> Obj:
+        options = {"label_selector": label_selector, "field_selector": field_selector}
+        if (answer := self._record(Action("list", ref.group_resource, namespace, options=options))) is not None:
+            return dict(answer)
+        items = [
+            copy.deepcopy(obj)
+            for (res, ns, _), obj in sorted(self._objects.items())
+            if res == ref.group_resource
+            and (namespace is None or ns == namespace)
+            and _matches_labels(obj, label_selector)
+            and _matches_fields(obj, field_selector)
+        ]
+        return {
+            "kind": f"{ref.kind}List",
+            "apiVersion": ref.api_version,
+            "metadata": {"resourceVersion": self._current_rv()},
+            "items": items,
+        }
+
+    async def create(
+        self,
+        ref: ResourceRef,
+        body: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        field_manager: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        obj = copy.deepcopy(dict(body))
+        meta = obj.setdefault("metadata", {})
+        ns = (namespace or meta.get("namespace")) if ref.namespaced else None
+        action = Action("create", ref.group_resource, ns, meta.get("name"), body=copy.deepcopy(obj))
+        if (answer := self._record(action)) is not None:
+            return dict(answer)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        if self._key(ref, ns, meta["name"]) in self._objects:
+            msg = f'{ref.group_resource} "{meta["name"]}" already exists'
+            raise AlreadyExistsError(409, "AlreadyExists", msg, _status(409, "AlreadyExists", msg))
+        if ns:
+            meta["namespace"] = ns
+        meta.pop("uid", None)
+        if ref.group_resource in _WITH_STATUS:
+            obj.pop("status", None)
+        if ref.group_resource == "namespaces":
+            obj["status"] = {"phase": "Active"}
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        meta["generation"] = 1
+        if dry_run:
+            return obj
+        return self.add(ref, obj)
+
+    async def update(
+        self,
+        ref: ResourceRef,
+        body: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        field_manager: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        obj = copy.deepcopy(dict(body))
+        meta = obj.get("metadata") or {}
+        ns = (namespace or meta.get("namespace")) if ref.namespaced else None
+        action = Action("update", ref.group_resource, ns, meta.get("name"), subresource, body=copy.deepcopy(obj))
+        if (answer := self._record(action)) is not None:
+            return dict(answer)
+        current = self._existing(ref, ns, str(meta.get("name")))
+        self._check_rv(ref, current, meta.get("resourceVersion"))
+        if subresource == "status":
+            new = copy.deepcopy(current)
+            new["status"] = obj.get("status")
+        elif subresource == "finalize":
+            new = copy.deepcopy(current)
+            new.setdefault("spec", {})["finalizers"] = (obj.get("spec") or {}).get("finalizers") or []
+        else:
+            new = obj
+            if "status" in current and ref.group_resource in _WITH_STATUS:
+                new["status"] = copy.deepcopy(current["status"])
+            for kept in ("uid", "creationTimestamp", "deletionTimestamp"):
+                if kept in current["metadata"]:
+                    new.setdefault("metadata", {})[kept] = current["metadata"][kept]
+        return self._store_or_finish(ref, new, dry_run=dry_run)
+
+    async def update_status(
+        self,
+        ref: ResourceRef,
+        body: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        field_manager: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        return await self.update(
+            ref, body, namespace=namespace, subresource="status", field_manager=field_manager, dry_run=dry_run
+        )
+
+    async def patch(
+        self,
+        ref: ResourceRef,
+        name: str,
+        body: Mapping[str, Any] | Sequence[Any],
+        *,
+        namespace: str | None = None,
+        patch_type: PatchType,
+        field_manager: str | None = None,
+        force: bool | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        action = Action(
+            "patch",
+            ref.group_resource,
+            namespace if ref.namespaced else None,
+            name,
+            subresource,
+            body=copy.deepcopy(body),
+            options={"patch_type": patch_type},
+        )
+        if (answer := self._record(action)) is not None:
+            return dict(answer)
+        if patch_type == "json" or not isinstance(body, Mapping):
+            raise NotImplementedError("the fake client applies merge-style patches only")
+        current = self._existing(ref, namespace, name)
+        patch = dict(body)
+        if subresource == "status":
+            patch = {"status": patch.get("status"), "metadata": patch.get("metadata") or {}}
+        new = merge_patch(current, patch)
+        self._check_rv(ref, current, (patch.get("metadata") or {}).get("resourceVersion"))
+        for kept in ("uid", "name", "namespace", "creationTimestamp"):
+            if kept in current["metadata"]:
+                new["metadata"][kept] = current["metadata"][kept]
+        return self._store_or_finish(ref, new, dry_run=dry_run)
+
+    async def delete(
+        self,
+        ref: ResourceRef,
+        name: str,
+        *,
+        namespace: str | None = None,
+        propagation_policy: PropagationPolicy | None = None,
+        grace_period_seconds: int | None = None,
+        preconditions: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        options: dict[str, Any] = {}
+        if propagation_policy is not None:
+            options["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if preconditions:
+            options["preconditions"] = dict(preconditions)
+        ns = namespace if ref.namespaced else None
+        if (answer := self._record(Action("delete", ref.group_resource, ns, name, body=options))) is not None:
+            return dict(answer)
+        current = self._existing(ref, ns, name)
+        meta = current["metadata"]
+        for field_name, wanted in (preconditions or {}).items():
+            if wanted and str(meta.get(field_name)) != wanted:
+                msg = f"Precondition failed: {field_name}: {wanted}, in object meta: {meta.get(field_name)}"
+                raise ConflictError(409, "Conflict", msg, _status(409, "Conflict", msg))
+        if dry_run:
+            return copy.deepcopy(current)
+        finalizers = builtins.list(meta.get("finalizers") or [])
+        if propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        if propagation_policy == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        spec_finalizers = (current.get("spec") or {}).get("finalizers") if ref.group_resource == "namespaces" else None
+        if finalizers or spec_finalizers:
+            meta["finalizers"] = finalizers
+            meta.setdefault("deletionTimestamp", self.now)
+            if ref.group_resource == "namespaces":
+                current.setdefault("status", {})["phase"] = "Terminating"
+            meta["resourceVersion"] = str(next(self._rv))
+            self._emit(ref, "MODIFIED", current)
+            return copy.deepcopy(current)
+        self._remove(ref, current)
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Success",
+            "details": {"name": name, "uid": meta["uid"]},
+        }
+
+    async def watch(
+        self,
+        ref: ResourceRef,
+        *,
+        namespace: str | None = None,
+        resource_version: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        allow_bookmarks: bool = True,
+    ) -> AsyncIterator[WatchEvent]:
+        self._record(Action("watch", ref.group_resource, namespace, options={"resource_version": resource_version}))
+        queue = self._queue(ref)
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def discover(self, *, preferred_only: bool = True) -> builtins.list[ResourceRef]:
+        self._record(Action("discover", ""))
+        return builtins.list(self.resources)
+
+    async def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        if (answer := self._record(Action("raw", path, body=body, options={"method": method}))) is not None:
+            return answer
+        try:
+            return copy.deepcopy(self.raw_responses[(method.upper(), path)])
+        except KeyError:
+            raise error_from_status(404, _status(404, "NotFound", f"no fake answer for {method} {path}")) from None
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _record(self, action: Action) -> Any:
+        self.actions.append(action)
+        for reactor in self.reactors:
+            answer = reactor(action)
+            if answer is not None:
+                return answer
+        return None
+
+    @staticmethod
+    def _key(ref: ResourceRef, namespace: Any, name: str) -> tuple[str, str | None, str]:
+        return (ref.group_resource, str(namespace) if ref.namespaced and namespace else None, name)
+
+    def _queue(self, ref: ResourceRef) -> asyncio.Queue[WatchEvent | BaseException | None]:
+        return self._watches.setdefault(ref.group_resource, asyncio.Queue())
+
+    def _emit(self, ref: ResourceRef, event_type: Literal["ADDED", "MODIFIED", "DELETED"], obj: Obj) -> None:
+        if self.watch_events:
+            self._queue(ref).put_nowait(WatchEvent(event_type, copy.deepcopy(obj)))
+
+    def _remove(self, ref: ResourceRef, obj: Obj) -> None:
+        meta = obj["metadata"]
+        del self._objects[self._key(ref, meta.get("namespace"), meta["name"])]
+        meta["resourceVersion"] = str(next(self._rv))
+        self._emit(ref, "DELETED", obj)
+
+    def _current_rv(self) -> str:
+        # itertools.count cannot be peeked: take one and remember it as the current revision.
+        return str(next(self._rv))
+
+    def _existing(self, ref: ResourceRef, namespace: str | None, name: str) -> Obj:
+        obj = self._objects.get(self._key(ref, namespace, name))
+        if obj is None:
+            msg = f'{ref.group_resource} "{name}" not found'
+            raise NotFoundError(404, "NotFound", msg, _status(404, "NotFound", msg, name=name, kind=ref.resource))
+        return obj
+
+    @staticmethod
+    def _check_rv(ref: ResourceRef, current: Obj, wanted: Any) -> None:
+        if wanted and str(wanted) != current["metadata"]["resourceVersion"]:
+            name = current["metadata"]["name"]
+            msg = (
+                f'Operation cannot be fulfilled on {ref.group_resource} "{name}": '
+                "the object has been modified; please apply your changes to the latest version and try again"
+            )
+            raise ConflictError(409, "Conflict", msg, _status(409, "Conflict", msg))
+
+    def _store_or_finish(self, ref: ResourceRef, new: Obj, *, dry_run: bool) -> Obj:
+        meta = new["metadata"]
+        if dry_run:
+            return new
+        spec_finalizers = (new.get("spec") or {}).get("finalizers") if ref.group_resource == "namespaces" else None
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not spec_finalizers:
+            self._remove(ref, new)
+            return copy.deepcopy(new)
+        return self.add(ref, new)
+
+
+def _matches_labels(obj: Obj, selector: str | None) -> bool:
+    if not selector:
+        return True
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in selector.split(","):
+        key, sep, value = term.partition("=")
+        if not sep:
+            if (key.startswith("!") and key[1:] in labels) or (not key.startswith("!") and key not in labels):
+                return False
+            continue
+        name, wanted = key.rstrip("!"), value.lstrip("=")
+        if (labels.get(name) == wanted) == key.endswith("!"):
+            return False
+    return True
+
+
+def _matches_fields(obj: Obj, selector: str | None) -> bool:
+    if not selector:
+        return True
+    for term in selector.split(","):
+        path, _, value = term.partition("=")
+        current: Any = obj
+        for part in path.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if str(current) != value.lstrip("="):
+            return False
+    return True

@@ -1,0 +1,109 @@
+"""Which resource a request is about, and the URL paths that follow from it.
+
+A :class:`ResourceRef` is the client's view of one resource in one group/version (what discovery
+lists): enough to build ``/api/v1/namespaces/ns/pods/name/status`` or
+``/apis/apps/v1/deployments``. The constants below name the built-in kinds the controllers use;
+anything else comes from :meth:`kuberya.client.ApiClient.discover`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    group: str
+    """The API group; ``""`` for the core group (``/api/v1``)."""
+    version: str
+    resource: str
+    """The plural, lower-case name used in URLs: ``replicasets``."""
+    namespaced: bool
+    kind: str
+    verbs: frozenset[str] = field(default=frozenset(), compare=False, hash=False, repr=False)
+    """The verbs discovery listed (empty for the constants below: assume all)."""
+
+    @property
+    def api_version(self) -> str:
+        """``apps/v1``, or ``v1`` for the core group: what objects carry in ``apiVersion``."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_resource(self) -> str:
+        """``replicasets.apps``, or ``pods`` for the core group: as the server names it in errors."""
+        return f"{self.resource}.{self.group}" if self.group else self.resource
+
+    def supports(self, *verbs: str) -> bool:
+        """Tell whether every verb is served (always true when discovery did not say)."""
+        return not self.verbs or all(v in self.verbs for v in verbs)
+
+    def path(self, name: str | None = None, *, namespace: str | None = None, subresource: str | None = None) -> str:
+        """Build the URL path of the collection, or of one object and optionally its subresource.
+
+        A namespaced resource without ``namespace`` gives the all-namespaces collection (list and
+        watch only). A cluster-scoped resource ignores ``namespace``.
+        """
+        prefix = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        parts = [prefix]
+        if self.namespaced and namespace:
+            parts.append(f"namespaces/{namespace}")
+        parts.append(self.resource)
+        if name is not None:
+            if not name:
+                raise ValueError(f"an empty name for {self.group_resource}")
+            parts.append(name)
+            if subresource:
+                parts.append(subresource)
+        elif subresource:
+            raise ValueError("a subresource needs an object name")
+        return "/".join(parts)
+
+    def object_key(self, obj: dict[str, Any]) -> str:
+        """Return the cache key of ``obj``: ``namespace/name`` when namespaced, else ``name``."""
+        return object_key(obj) if self.namespaced else str(obj.get("metadata", {}).get("name", ""))
+
+
+def object_key(obj: dict[str, Any]) -> str:
+    """``namespace/name`` for an object with a namespace, else ``name`` (client-go's key function)."""
+    meta = obj.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    namespace = meta.get("namespace")
+    return f"{namespace}/{name}" if namespace else name
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """Split a cache key into ``(namespace, name)``; namespace is None for a cluster-scoped key."""
+    namespace, sep, name = key.partition("/")
+    return (namespace, name) if sep else (None, key)
+
+
+PODS = ResourceRef("", "v1", "pods", True, "Pod")
+SERVICES = ResourceRef("", "v1", "services", True, "Service")
+ENDPOINTS = ResourceRef("", "v1", "endpoints", True, "Endpoints")
+NAMESPACES = ResourceRef("", "v1", "namespaces", False, "Namespace")
+NODES = ResourceRef("", "v1", "nodes", False, "Node")
+EVENTS = ResourceRef("", "v1", "events", True, "Event")
+CONFIGMAPS = ResourceRef("", "v1", "configmaps", True, "ConfigMap")
+SECRETS = ResourceRef("", "v1", "secrets", True, "Secret")
+SERVICEACCOUNTS = ResourceRef("", "v1", "serviceaccounts", True, "ServiceAccount")
+DEPLOYMENTS = ResourceRef("apps", "v1", "deployments", True, "Deployment")
+REPLICASETS = ResourceRef("apps", "v1", "replicasets", True, "ReplicaSet")
+ENDPOINTSLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices", True, "EndpointSlice")
+HPA = ResourceRef("autoscaling", "v2", "horizontalpodautoscalers", True, "HorizontalPodAutoscaler")
+
+BUILTIN: tuple[ResourceRef, ...] = (
+    PODS,
+    SERVICES,
+    ENDPOINTS,
+    NAMESPACES,
+    NODES,
+    EVENTS,
+    CONFIGMAPS,
+    SECRETS,
+    SERVICEACCOUNTS,
+    DEPLOYMENTS,
+    REPLICASETS,
+    ENDPOINTSLICES,
+    HPA,
+)

@@ -1,0 +1,410 @@
+"""Server-side defaulting: fill in what upstream fills in, so stored objects look like upstream's.
+
+Real clients compare and display what the server returns: ``kubectl apply`` diffs against it,
+``rollout`` compares the Deployment template with each ReplicaSet's, the Python client refuses
+objects missing required fields. So kuberya defaults exactly the fields upstream defaults, and no
+others — an extra field is as visible as a missing one.
+
+The rules are those of k8s ``pkg/apis/{core,apps,autoscaling,discovery}/v1*/defaults.go`` plus the
+few defaults upstream applies elsewhere at create time and that every stored object shows:
+
+* Namespace ``spec.finalizers: [kubernetes]`` and the ``kubernetes.io/metadata.name`` label;
+* a bare Pod's ``status.phase: Pending`` and ``qosClass`` (the pod strategy's PrepareForCreate);
+* a bare Pod's ``serviceAccountName``/``serviceAccount: default``, ``priority: 0``,
+  ``preemptionPolicy`` and the not-ready/unreachable tolerations (the ServiceAccount, Priority
+  and DefaultTolerationSeconds admission plugins; no token volume is injected);
+* Service ``ipFamilies``/``ipFamilyPolicy`` (the Service REST allocator, single-stack IPv4).
+
+Pod *templates* (in Deployments and ReplicaSets) get the PodSpec defaults but not the Pod-only
+ones above, as upstream: ``enableServiceLinks`` for instance appears on Pods, not on templates.
+
+Status fields that upstream always serializes (non-omitempty) are filled in too — ReplicaSet
+``status.replicas``, HPA ``status.desiredReplicas``, Service ``status.loadBalancer`` — since the
+Python client rejects objects without them. The API server should therefore default *after* it
+has reset a created object's status.
+
+Objects are defaulted in their storage version (HPA: ``autoscaling/v2``), in place, idempotently.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from kuberya.resources.types import JSONObject
+
+DEFAULT_CPU_UTILIZATION = 80
+
+
+def apply_defaults(obj: JSONObject) -> None:
+    """Default ``obj`` in place, dispatching on its ``apiVersion`` and ``kind``."""
+    handler = _HANDLERS.get((obj.get("apiVersion", ""), obj.get("kind", "")))
+    if handler is not None:
+        handler(obj)
+
+
+def secret_string_data_to_data(obj: JSONObject) -> None:
+    """Merge a Secret's write-only ``stringData`` into base64 ``data`` (stringData wins), then drop it."""
+    string_data = obj.pop("stringData", None)
+    if not string_data:
+        return
+    data = obj.get("data") or {}
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode("ascii")
+    obj["data"] = data
+
+
+def _setdefault(obj: JSONObject, key: str, value: Any) -> None:
+    """Set ``key`` when absent or null — Go's "if obj.X == nil" — leaving explicit values alone."""
+    if obj.get(key) is None:
+        obj[key] = value
+
+
+def _child(obj: JSONObject, key: str) -> JSONObject:
+    value = obj.get(key)
+    if not isinstance(value, dict):
+        value = {}
+        obj[key] = value
+    return value
+
+
+# ---- core/v1: pods and pod templates ----------------------------------------------------------
+
+
+def image_pull_policy(image: str) -> str:
+    """Return ``Always`` for an untagged or ``:latest`` image, else ``IfNotPresent``, like upstream."""
+    if "@" in image:  # pinned by digest: never "latest"
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else "latest"
+    return "Always" if tag == "latest" else "IfNotPresent"
+
+
+def _default_probe(probe: Any) -> None:
+    if not isinstance(probe, dict):
+        return
+    _setdefault(probe, "timeoutSeconds", 1)
+    _setdefault(probe, "periodSeconds", 10)
+    _setdefault(probe, "successThreshold", 1)
+    _setdefault(probe, "failureThreshold", 3)
+    _default_handler(probe)
+
+
+def _default_handler(handler: Any) -> None:
+    """HTTPGet path ``/`` and scheme ``HTTP``, for probes and lifecycle hooks alike."""
+    if isinstance(handler, dict) and isinstance(handler.get("httpGet"), dict):
+        http_get = handler["httpGet"]
+        if not http_get.get("path"):
+            http_get["path"] = "/"
+        if not http_get.get("scheme"):
+            http_get["scheme"] = "HTTP"
+
+
+def _default_field_ref(source: Any) -> None:
+    field_ref = source.get("fieldRef") if isinstance(source, dict) else None
+    if isinstance(field_ref, dict) and not field_ref.get("apiVersion"):
+        field_ref["apiVersion"] = "v1"
+
+
+def _default_container(container: JSONObject) -> None:
+    if not container.get("imagePullPolicy"):
+        container["imagePullPolicy"] = image_pull_policy(container.get("image") or "")
+    if not container.get("terminationMessagePath"):
+        container["terminationMessagePath"] = "/dev/termination-log"
+    if not container.get("terminationMessagePolicy"):
+        container["terminationMessagePolicy"] = "File"
+    _setdefault(container, "resources", {})
+    for port in container.get("ports") or []:
+        if not port.get("protocol"):
+            port["protocol"] = "TCP"
+    for env in container.get("env") or []:
+        _default_field_ref(env.get("valueFrom"))
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _default_probe(container.get(probe))
+    lifecycle = container.get("lifecycle")
+    if isinstance(lifecycle, dict):
+        _default_handler(lifecycle.get("postStart"))
+        _default_handler(lifecycle.get("preStop"))
+
+
+_VOLUME_SOURCES = (
+    "hostPath",
+    "emptyDir",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
+)
+
+
+def _default_volume(volume: JSONObject) -> None:
+    if not any(volume.get(source) is not None for source in _VOLUME_SOURCES):
+        volume["emptyDir"] = {}
+    for source in ("secret", "configMap", "downwardAPI", "projected"):
+        if isinstance(volume.get(source), dict):
+            _setdefault(volume[source], "defaultMode", 0o644)
+    for item in (volume.get("downwardAPI") or {}).get("items") or []:
+        _default_field_ref(item)
+    for projection in (volume.get("projected") or {}).get("sources") or []:
+        for item in (projection.get("downwardAPI") or {}).get("items") or []:
+            _default_field_ref(item)
+
+
+def default_pod_spec(spec: JSONObject) -> None:
+    """PodSpec defaults, shared by Pods and pod templates."""
+    if not spec.get("dnsPolicy"):
+        spec["dnsPolicy"] = "ClusterFirst"
+    if not spec.get("restartPolicy"):
+        spec["restartPolicy"] = "Always"
+    _setdefault(spec, "terminationGracePeriodSeconds", 30)
+    _setdefault(spec, "securityContext", {})
+    if not spec.get("schedulerName"):
+        spec["schedulerName"] = "default-scheduler"
+    for key in ("containers", "initContainers"):
+        for container in spec.get(key) or []:
+            _default_container(container)
+            if spec.get("hostNetwork"):  # host networking: the host port is the container port
+                for port in container.get("ports") or []:
+                    _setdefault(port, "hostPort", port.get("containerPort"))
+    for volume in spec.get("volumes") or []:
+        _default_volume(volume)
+
+
+def _default_template(owner: JSONObject) -> None:
+    template = _child(_child(owner, "spec"), "template")
+    default_pod_spec(_child(template, "spec"))
+
+
+def qos_class(spec: JSONObject) -> str:
+    """Return the pod's QoS class from its containers' requests and limits (``GetPodQOS``, simplified)."""
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    requests: list[dict[str, Any]] = [(c.get("resources") or {}).get("requests") or {} for c in containers]
+    limits: list[dict[str, Any]] = [(c.get("resources") or {}).get("limits") or {} for c in containers]
+    if not any(r.get(k) for r in requests + limits for k in ("cpu", "memory")):
+        return "BestEffort"
+    guaranteed = all(
+        lim.get(k) is not None and str(req.get(k, lim.get(k))) == str(lim.get(k))
+        for req, lim in zip(requests, limits, strict=True)
+        for k in ("cpu", "memory")
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _default_pod(pod: JSONObject) -> None:
+    spec = _child(pod, "spec")
+    # SetDefaults_Pod: requests default to limits, before the PodSpec defaults.
+    for key in ("containers", "initContainers"):
+        for container in spec.get(key) or []:
+            resources = container.get("resources") or {}
+            if resources.get("limits"):
+                requests = resources.setdefault("requests", {})
+                for name, quantity in resources["limits"].items():
+                    requests.setdefault(name, quantity)
+                container["resources"] = resources
+    default_pod_spec(spec)
+    _setdefault(spec, "enableServiceLinks", True)
+    # Admission plugins upstream (ServiceAccount, Priority): every stored pod carries these.
+    if not spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
+    if not spec.get("serviceAccount"):
+        spec["serviceAccount"] = spec["serviceAccountName"]
+    _setdefault(spec, "priority", 0)
+    _setdefault(spec, "preemptionPolicy", "PreemptLowerPriority")
+    _default_toleration_seconds(spec)
+    status = _child(pod, "status")
+    if not status.get("phase"):
+        status["phase"] = "Pending"
+    if not status.get("qosClass"):
+        status["qosClass"] = qos_class(spec)
+
+
+def _default_toleration_seconds(spec: JSONObject) -> None:
+    """DefaultTolerationSeconds admission: tolerate a not-ready/unreachable node for 300 s."""
+    tolerations = spec.get("tolerations") or []
+    for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+        if not any(t.get("key") == taint and t.get("effect") in ("NoExecute", None, "") for t in tolerations):
+            tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+    spec["tolerations"] = tolerations
+
+
+# ---- core/v1: everything else ----------------------------------------------------------------
+
+
+def _default_service(svc: JSONObject) -> None:
+    spec = _child(svc, "spec")
+    if not spec.get("type"):
+        spec["type"] = "ClusterIP"
+    if not spec.get("sessionAffinity"):
+        spec["sessionAffinity"] = "None"
+    if spec["sessionAffinity"] == "ClientIP":
+        client_ip = _child(_child(spec, "sessionAffinityConfig"), "clientIP")
+        _setdefault(client_ip, "timeoutSeconds", 10800)
+    for port in spec.get("ports") or []:
+        if not port.get("protocol"):
+            port["protocol"] = "TCP"
+        if port.get("targetPort") in (None, 0, ""):
+            port["targetPort"] = port.get("port")
+    svc_type = spec["type"]
+    if svc_type in ("NodePort", "LoadBalancer") and not spec.get("externalTrafficPolicy"):
+        spec["externalTrafficPolicy"] = "Cluster"
+    if svc_type == "LoadBalancer":
+        _setdefault(spec, "allocateLoadBalancerNodePorts", True)
+    if svc_type != "ExternalName":
+        if not spec.get("internalTrafficPolicy"):
+            spec["internalTrafficPolicy"] = "Cluster"
+        # Normally the IP allocator's work; kuberya is single-stack IPv4.
+        if not spec.get("ipFamilies"):
+            spec["ipFamilies"] = ["IPv4"]
+        if not spec.get("ipFamilyPolicy"):
+            spec["ipFamilyPolicy"] = "SingleStack"
+    _child(svc, "status").setdefault("loadBalancer", {})
+
+
+def _default_namespace(ns: JSONObject) -> None:
+    metadata = _child(ns, "metadata")
+    if metadata.get("name"):
+        _child(metadata, "labels")["kubernetes.io/metadata.name"] = metadata["name"]
+    spec = _child(ns, "spec")
+    _setdefault(spec, "finalizers", ["kubernetes"])
+    status = _child(ns, "status")
+    if not status.get("phase"):
+        status["phase"] = "Active"
+
+
+def _default_secret(secret: JSONObject) -> None:
+    secret_string_data_to_data(secret)
+    if not secret.get("type"):
+        secret["type"] = "Opaque"
+
+
+def _default_endpoints(ep: JSONObject) -> None:
+    for subset in ep.get("subsets") or []:
+        for port in subset.get("ports") or []:
+            if not port.get("protocol"):
+                port["protocol"] = "TCP"
+
+
+def _default_endpoint_slice(slice_: JSONObject) -> None:
+    for port in slice_.get("ports") or []:
+        _setdefault(port, "name", "")
+        _setdefault(port, "protocol", "TCP")
+
+
+def _default_node(node: JSONObject) -> None:
+    status = node.get("status")
+    if isinstance(status, dict) and status.get("capacity") and status.get("allocatable") is None:
+        status["allocatable"] = dict(status["capacity"])
+
+
+# ---- apps/v1 ---------------------------------------------------------------------------------
+
+
+def _default_deployment(deploy: JSONObject) -> None:
+    spec = _child(deploy, "spec")
+    _setdefault(spec, "replicas", 1)
+    strategy = _child(spec, "strategy")
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+    if strategy["type"] == "RollingUpdate":
+        rolling = _child(strategy, "rollingUpdate")
+        _setdefault(rolling, "maxUnavailable", "25%")
+        _setdefault(rolling, "maxSurge", "25%")
+    _setdefault(spec, "revisionHistoryLimit", 10)
+    _setdefault(spec, "progressDeadlineSeconds", 600)
+    _default_template(deploy)
+    _child(deploy, "status")
+
+
+def _default_replica_set(rs: JSONObject) -> None:
+    _setdefault(_child(rs, "spec"), "replicas", 1)
+    _default_template(rs)
+    # `replicas` is the one non-omitempty status field; the Python client requires it.
+    _setdefault(_child(rs, "status"), "replicas", 0)
+
+
+# ---- autoscaling/v2 --------------------------------------------------------------------------
+
+
+def _scale_up_rules() -> JSONObject:
+    return {
+        "stabilizationWindowSeconds": 0,
+        "selectPolicy": "Max",
+        "policies": [
+            {"type": "Pods", "value": 4, "periodSeconds": 15},
+            {"type": "Percent", "value": 100, "periodSeconds": 15},
+        ],
+    }
+
+
+def _scale_down_rules() -> JSONObject:
+    # No stabilizationWindowSeconds: upstream leaves it to the controller's command-line default.
+    return {"selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}
+
+
+def _merge_rules(given: Any, defaults: JSONObject) -> JSONObject:
+    """Upstream ``copyHPAScalingRules``: the given non-null fields over the defaults."""
+    if isinstance(given, dict):
+        for key in ("selectPolicy", "stabilizationWindowSeconds", "policies", "tolerance"):
+            if given.get(key) is not None:
+                defaults[key] = given[key]
+    return defaults
+
+
+def _default_hpa_v2(hpa: JSONObject) -> None:
+    spec = _child(hpa, "spec")
+    _setdefault(spec, "minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [cpu_utilization_metric(DEFAULT_CPU_UTILIZATION)]
+    # desiredReplicas is non-omitempty upstream and required by the Python client's model.
+    _setdefault(_child(hpa, "status"), "desiredReplicas", 0)
+    behavior = spec.get("behavior")
+    if isinstance(behavior, dict):
+        behavior["scaleUp"] = _merge_rules(behavior.get("scaleUp"), _scale_up_rules())
+        behavior["scaleDown"] = _merge_rules(behavior.get("scaleDown"), _scale_down_rules())
+
+
+def cpu_utilization_metric(percent: int) -> JSONObject:
+    """Return the v2 metric spec of a v1 ``targetCPUUtilizationPercentage``."""
+    return {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": percent}},
+    }
+
+
+_HANDLERS: dict[tuple[str, str], Callable[[JSONObject], None]] = {
+    ("v1", "Pod"): _default_pod,
+    ("v1", "Service"): _default_service,
+    ("v1", "Namespace"): _default_namespace,
+    ("v1", "Secret"): _default_secret,
+    ("v1", "Endpoints"): _default_endpoints,
+    ("v1", "Node"): _default_node,
+    ("apps/v1", "Deployment"): _default_deployment,
+    ("apps/v1", "ReplicaSet"): _default_replica_set,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): _default_hpa_v2,
+    ("discovery.k8s.io/v1", "EndpointSlice"): _default_endpoint_slice,
+}
