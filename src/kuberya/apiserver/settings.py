@@ -30,3 +30,6 @@ class APIServerSettings:
     watch_bookmark_interval_seconds: float = 60.0
     """How often idle watches that asked for bookmarks get one."""
     auth: AuthSettings = field(default_factory=AuthSettings)
+    node_agent_socket: Path | None = None
+    """The node agent's local HTTP socket (upstream: the kubelet's port). ``pods/log``, ``exec``,
+    ``attach`` and ``portforward`` are proxied to it; without it they answer 501."""
