@@ -1,0 +1,135 @@
+"""What one kuberya server process is told to do, and where it keeps its files.
+
+``ServerConfig`` holds plain values only (like uvicorn's ``Config``): the command line fills it in,
+``validate()`` refuses combinations that would be unsafe or cannot work, and the assembly in
+``kuberya.server.main`` turns names (``storage_url``, ``runtime``) into implementations. Nothing
+here reads the environment: the CLI does that and passes values down.
+
+``DataDirLayout`` names every file the server keeps in its data directory. The CLI, which may not
+import this package, relies on the same names (``kuberya.pid``, ``ready``, ``kubeconfig``,
+``kuberya.log``); they are part of the contract between ``kuberya up`` and the server process,
+and ``ready`` is the readiness signal: it appears, atomically, once the API answers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT = 6443
+"""Upstream's API server port, so that muscle memory (and docs) carry over."""
+
+RUNTIMES = ("process", "runc")
+"""Container runtimes the node agent can be given by name (DESIGN.md, decision 5)."""
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot or must not be served; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataDirLayout:
+    """The files of one data directory. One running server owns one data directory."""
+
+    root: Path
+
+    @property
+    def pid_file(self) -> Path:
+        """Holds the server's pid and an exclusive ``flock`` for as long as the server runs."""
+        return self.root / "kuberya.pid"
+
+    @property
+    def ready_file(self) -> Path:
+        """JSON ``{pid, port, url, started_at, kubeconfig}``; written once the API listens."""
+        return self.root / "ready"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "kuberya.log"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "state.db"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    data_dir: Path
+    """Everything the cluster keeps lives here: the database, the PKI, kubeconfig, pid, log."""
+    host: str = "127.0.0.1"
+    """The address the API listens on. Anything but loopback needs ``allow_non_loopback``."""
+    port: int = DEFAULT_PORT
+    """The API's TCP port; 0 lets the kernel pick a free one (the ready file tells which)."""
+    storage_url: str | None = None
+    """``sqlite:///abs/path.db`` or ``memory://``; None means ``<data_dir>/state.db`` (SQLite)."""
+    runtime: str = "process"
+    """The container runtime by name (one of :data:`RUNTIMES`). ``process`` runs a pod's containers
+    as plain host processes (no isolation; for development and machines without runc); ``runc``
+    runs real OCI containers. The default becomes ``runc`` where it can run once it is wired in."""
+    allow_non_loopback: bool = False
+    """Listening beyond loopback exposes the cluster to the network; it must be asked for."""
+    node_name: str = "kuberya"
+    """The name of the one Node; the node controller registers it and pods are bound to it."""
+    retain_revisions: int = 1000
+    """Revisions of history the store keeps for watches; older ones answer 410 Expired."""
+    shutdown_timeout_seconds: float = 2.0
+    """How long open requests (watches, mostly) may drain once the listener is closed."""
+
+    @property
+    def layout(self) -> DataDirLayout:
+        return DataDirLayout(self.data_dir)
+
+    @property
+    def effective_storage_url(self) -> str:
+        # The driver takes everything after "sqlite://" as the path: an absolute one gives three slashes.
+        return self.storage_url or f"sqlite://{self.layout.database}"
+
+    @property
+    def client_host(self) -> str:
+        """The address a local client should dial: loopback for loopback and wildcard binds."""
+        if self.host in LOOPBACK_HOSTS or self.host in ("0.0.0.0", "::", ""):
+            return "127.0.0.1"
+        return self.host
+
+    def url(self, port: int) -> str:
+        """Return the API's URL once it listens on ``port`` (the real one when ``self.port`` is 0)."""
+        host = self.client_host
+        if ":" in host:  # a bare IPv6 address needs brackets in a URL
+            host = f"[{host}]"
+        return f"https://{host}:{port}"
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for what must not be served."""
+        if not self.data_dir.is_absolute():
+            raise ConfigError(f"the data dir must be an absolute path, not {self.data_dir}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is not a TCP port; use 1-65535, or 0 for any free one")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"unknown runtime {self.runtime!r}; choose one of: {', '.join(RUNTIMES)}")
+        if not self.allow_non_loopback and not is_loopback(self.host):
+            raise ConfigError(
+                f"refusing to listen on {self.host}: that is reachable from the network. "
+                "Listen on 127.0.0.1 (the default), or pass --allow-non-loopback if you mean it."
+            )
+        if self.retain_revisions < 1:
+            raise ConfigError("retain_revisions must be at least 1")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

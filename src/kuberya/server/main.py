@@ -1,0 +1,460 @@
+"""The kuberya server process: ``python -m kuberya.server --data-dir DIR [--port N] …``.
+
+``kuberya up`` runs this module as a child process (the CLI may not import the server), detached
+in the background or attached with ``--foreground``. Like k3s, components start in the order of
+their readiness signals and the process stops in the reverse order:
+
+startup
+    1. lock the data dir (``kuberya.pid`` + ``flock``): one server per directory;
+    2. PKI: make or reuse the CA, serving and admin certificates;
+    3. storage: open and start the revision log (a corrupt database stops here, exit 1);
+    4. API: listen with TLS (a busy port stops here, exit 1);
+    5. write ``DATA_DIR/kubeconfig``, then ``DATA_DIR/ready`` — *the* readiness signal the CLI
+       waits for: it appears, atomically, only once the API answers;
+    6. controllers: in-process API clients started as named, guarded tasks.
+
+shutdown (SIGTERM/SIGINT, or an essential component crashed)
+    remove ``ready`` (we no longer promise to answer) → stop the controllers → close the listener
+    and drain open requests for ``shutdown_timeout_seconds`` → close storage → remove the pid
+    file and unlock.
+
+Every failure a user can meet ends in one line on stderr that says what happened and what to do;
+when backgrounded, stderr is ``DATA_DIR/kuberya.log`` and ``kuberya up`` shows its tail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import errno
+import gc
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiohttp import web
+
+from kuberya.apiserver.app import create_app
+from kuberya.apiserver.settings import APIServerSettings, AuthSettings
+from kuberya.server.config import DEFAULT_PORT, RUNTIMES, ConfigError, ServerConfig
+from kuberya.server.kubeconfig import CONTEXT, write_kubeconfig
+from kuberya.server.lock import DataDirInUseError, DataDirLock
+from kuberya.server.pki import ClusterPKI, PKIError, ensure_pki, serving_hosts, write_file_atomic
+from kuberya.storage import Backend, CorruptStoreError, StorageError, StoreInUseError, open_backend
+
+if TYPE_CHECKING:
+    from kuberya.client.api import ApiClient
+
+logger = logging.getLogger("kuberya.server")
+
+CONTROLLER_STOP_TIMEOUT = 5.0
+"""How long cancelled controllers may take to finish before shutdown goes on without them."""
+
+
+class StartupError(Exception):
+    """A step of startup failed in a way the user can fix; the message says how."""
+
+
+# -- components -------------------------------------------------------------------------------------
+
+
+class Component(Protocol):
+    """A long-lived part of the cluster: runs until cancelled."""
+
+    async def run(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentContext:
+    """What a component may be built from: the API client and a few cluster-wide names."""
+
+    client: ApiClient
+    node_name: str
+    runtime: str
+    data_dir: Path
+
+
+def _no_options(_: ComponentContext) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentSpec:
+    """One in-process component, found by import path so that a missing one is skipped, not fatal.
+
+    To add a component, append a spec to :data:`COMPONENTS`: ``factory`` names a callable (usually
+    the class) called as ``factory(client, **options(context))`` that returns something with
+    ``async def run()``.
+    """
+
+    name: str
+    """Used for the task's name and in every log line about it."""
+    factory: str
+    """``"package.module:Attribute"``."""
+    options: Callable[[ComponentContext], dict[str, Any]] = _no_options
+    """Keyword arguments for the factory beyond the client."""
+    essential: bool = True
+    """An essential component that crashes stops the whole server (k3s's rule: fail loudly rather
+    than run half a cluster); a non-essential one is logged and left stopped."""
+
+
+COMPONENTS: tuple[ComponentSpec, ...] = (
+    ComponentSpec("garbage-collector", "kuberya.controllers.garbage_collector:GarbageCollector"),
+    ComponentSpec("namespace-controller", "kuberya.controllers.namespace:NamespaceController"),
+    ComponentSpec(
+        "node-controller",
+        "kuberya.controllers.node:NodeController",
+        options=lambda ctx: {"node_name": ctx.node_name},
+    ),
+)
+
+
+def load_symbol(target: str) -> Any | None:
+    """Return the attribute named by ``"module:attr"``, or None when that module does not exist (yet).
+
+    Only the *named* module being absent counts as "not there": a module that exists but fails to
+    import is a bug, and its error propagates.
+    """
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and (module_name == e.name or module_name.startswith(f"{e.name}.")):
+            return None
+        raise
+    return getattr(module, attr)
+
+
+def _import_components(
+    specs: Sequence[ComponentSpec],
+) -> list[tuple[ComponentSpec, Callable[..., Component]]]:
+    available: list[tuple[ComponentSpec, Callable[..., Component]]] = []
+    for spec in specs:
+        factory = load_symbol(spec.factory)
+        if factory is None:
+            logger.info("component %s is not available in this build; skipped", spec.name)
+            continue
+        available.append((spec, factory))
+    if available:
+        importlib.import_module("kuberya.client.api")
+    return available
+
+
+class Supervisor:
+    """Runs components as named tasks and reports the first essential crash."""
+
+    def __init__(self, on_fatal: Callable[[str], None]) -> None:
+        self._on_fatal = on_fatal
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
+    def start(self, spec: ComponentSpec, component: Component) -> None:
+        task = asyncio.create_task(self._guard(spec, component), name=f"kuberya:{spec.name}")
+        self._tasks[spec.name] = task
+
+    async def _guard(self, spec: ComponentSpec, component: Component) -> None:
+        try:
+            await component.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            # Logged here, at once, with the traceback: a crash must never wait for shutdown to surface.
+            logger.exception("component %s crashed", spec.name)
+            reason = f"{spec.name} crashed: {_describe(e)}"
+        else:
+            if self._stopping:
+                return
+            logger.error("component %s returned; it should run until stopped", spec.name)
+            reason = f"{spec.name} stopped unexpectedly"
+        if spec.essential:
+            self._on_fatal(reason)
+
+    async def stop(self, timeout: float) -> None:
+        """Cancel every component and wait up to ``timeout`` for them to finish."""
+        self._stopping = True
+        for task in self._tasks.values():
+            task.cancel()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks.values(), timeout=timeout)
+        for task in pending:
+            logger.warning("component %s did not stop within %.0fs; leaving it", task.get_name(), timeout)
+        self._tasks.clear()
+
+
+# -- the server --------------------------------------------------------------------------------------
+
+
+class Server:
+    """One cluster: storage, the API listener and the components, started and stopped in order."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.layout = config.layout
+        self._stop = asyncio.Event()
+        self._failure: str | None = None
+        self._backend: Backend | None = None
+        self._runner: web.AppRunner | None = None
+        self._client: ApiClient | None = None
+        self._supervisor = Supervisor(self._fatal)
+
+    def _fatal(self, reason: str) -> None:
+        if self._failure is None:
+            self._failure = reason
+        self._stop.set()
+
+    async def serve(self) -> str | None:
+        """Run until a signal or a fatal failure; return what failed, or None after a clean stop."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        try:
+            await self._startup()
+            if not gc.isenabled():
+                # __main__ turned the collector off for the import-heavy startup (see there);
+                # what startup built lives as long as the process, so freeze it out of the
+                # collector's way and collect normally from now on.
+                gc.freeze()
+                gc.enable()
+            await self._stop.wait()
+        except StartupError as e:
+            self._failure = str(e)
+        except Exception as e:
+            # A bug rather than a user error: keep the traceback in the log, then stop in order.
+            logger.exception("startup failed")
+            self._failure = f"startup failed: {_describe(e)}"
+        finally:
+            await self._shutdown()
+        logger.info("kuberya stopped")
+        return self._failure
+
+    async def _startup(self) -> None:
+        config = self.config
+        try:
+            pki = ensure_pki(self.layout.pki_dir, hosts=serving_hosts(config.host))
+        except PKIError as e:
+            raise StartupError(str(e)) from e
+        if pki.generated:
+            logger.info("PKI: made %s under %s", ", ".join(pki.generated), pki.paths.dir)
+
+        await self._start_storage()
+        assert self._backend is not None
+        port = await self._listen(pki)
+        url = config.url(port)
+
+        try:
+            write_kubeconfig(self.layout.kubeconfig, server_url=url, pki=pki)
+            self._write_ready(port=port, url=url, pki=pki)
+        except OSError as e:
+            raise StartupError(f"cannot write into the data dir {config.data_dir}: {e}") from e
+        logger.info("API ready at %s (kubeconfig %s)", url, self.layout.kubeconfig)
+
+        await self._start_components()
+
+    async def _start_storage(self) -> None:
+        url = self.config.effective_storage_url
+        try:
+            backend = open_backend(url, retain=self.config.retain_revisions)
+            await backend.start()
+        except CorruptStoreError as e:
+            # The store's own message names the file and says what to do with it.
+            raise StartupError(f"the database is corrupt: {e}") from e
+        except StoreInUseError as e:
+            raise StartupError(f"the database is in use: {e}") from e
+        except StorageError as e:
+            raise StartupError(f"cannot open the database at {url}: {e}") from e
+        except ValueError as e:  # a URL no driver understands
+            raise StartupError(f"{e}; pass --storage sqlite:///PATH or --storage memory://") from e
+        self._backend = backend
+
+    async def _listen(self, pki: ClusterPKI) -> int:
+        """Serve the API with TLS; return the port actually bound (``--port 0`` asks the kernel)."""
+        config = self.config
+        assert self._backend is not None
+        settings = APIServerSettings(
+            node_name=config.node_name,
+            retain_revisions=config.retain_revisions,
+            auth=AuthSettings(client_ca_file=pki.paths.ca_cert, token_file=pki.paths.tokens),
+        )
+        app = create_app(backend=self._backend, settings=settings)
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=config.shutdown_timeout_seconds,
+            # A watch handler waits on storage, not on its socket: without this a client that went
+            # away would hold its handler (and its storage subscription) until the next write.
+            handler_cancellation=True,
+        )
+        await runner.setup()
+        self._runner = runner
+        # "localhost" would resolve to 127.0.0.1 *and* ::1, and with port 0 each would get a
+        # different port; one address keeps the URL unambiguous.
+        host = "127.0.0.1" if config.host == "localhost" else config.host
+        site = web.TCPSite(runner, host, config.port, ssl_context=pki.server_ssl_context())
+        try:
+            await site.start()
+        except OSError as e:
+            raise StartupError(_listen_error(config, e)) from e
+        return int(runner.addresses[0][1])
+
+    def _write_ready(self, *, port: int, url: str, pki: ClusterPKI) -> None:
+        ready = {
+            "pid": os.getpid(),
+            "port": port,
+            "url": url,
+            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "kubeconfig": str(self.layout.kubeconfig),
+            "context": CONTEXT,
+            # So that the CLI can check /readyz itself without knowing the PKI's layout.
+            "ca_file": str(pki.paths.ca_cert),
+            "client_cert_file": str(pki.paths.admin_cert),
+            "client_key_file": str(pki.paths.admin_key),
+            "runtime": self.config.runtime,
+        }
+        write_file_atomic(self.layout.ready_file, json.dumps(ready, indent=2).encode() + b"\n", mode=0o644)
+
+    async def _start_components(self) -> None:
+        # The imports happen after the readiness signal and take a while: in a thread, so that
+        # the event loop keeps answering the API meanwhile (`kuberya up` is probing /readyz
+        # right now) instead of stalling behind them.
+        available = await asyncio.to_thread(_import_components, COMPONENTS)
+        if not available:
+            return
+        from kuberya.client.api import ApiClient
+
+        # The components are clients like any other: they reach the API through the kubeconfig
+        # just written, over TLS, as the admin (DESIGN.md, decision 2).
+        client = ApiClient.from_kubeconfig(self.layout.kubeconfig, context=CONTEXT)
+        self._client = client
+        context = ComponentContext(
+            client=client, node_name=self.config.node_name, runtime=self.config.runtime,
+            data_dir=self.config.data_dir,
+        )  # fmt: skip
+        for spec, factory in available:
+            try:
+                component = factory(client, **spec.options(context))
+            except Exception as e:
+                raise StartupError(f"cannot build component {spec.name}: {_describe(e)}") from e
+            self._supervisor.start(spec, component)
+            logger.info("component %s started", spec.name)
+
+    async def _shutdown(self) -> None:
+        # Each step runs even if an earlier one failed: a half-shut server must still let go of
+        # its port, its database and its data dir.
+        self.layout.ready_file.unlink(missing_ok=True)
+        if self._supervisor.running:
+            with _step("stopping components"):
+                await self._supervisor.stop(CONTROLLER_STOP_TIMEOUT)
+        if self._client is not None:
+            with _step("closing the API client"):
+                await self._client.close()
+        if self._runner is not None:
+            with _step("closing the API listener"):
+                await self._runner.cleanup()
+        if self._backend is not None:
+            with _step("closing storage"):
+                await self._backend.close()
+
+
+def _describe(error: BaseException) -> str:
+    """Name the first real error: a TaskGroup's ``ExceptionGroup`` says only "1 sub-exception"."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"
+
+
+@contextlib.contextmanager
+def _step(what: str) -> Iterator[None]:
+    """Run one shutdown step, logging its duration and, instead of raising, its failure.
+
+    The duration says where a slow stop spent its time; a failure must not keep the steps after
+    it from running.
+    """
+    started = time.monotonic()
+    try:
+        yield
+    except Exception:
+        logger.exception("error while %s", what)
+    else:
+        logger.info("%s took %.0f ms", what, (time.monotonic() - started) * 1000)
+
+
+def _listen_error(config: ServerConfig, e: OSError) -> str:
+    where = f"{config.host}:{config.port}"
+    if e.errno == errno.EADDRINUSE:
+        return (
+            f"port {config.port} is busy: another kuberya or Kubernetes API server? "
+            "use --port (0 picks a free one) or `kuberya down`"
+        )
+    if e.errno == errno.EACCES:
+        return f"not allowed to listen on {where}: ports below 1024 need privileges; use --port"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: {config.host} is not an address of this machine"
+    return f"cannot listen on {where}: {e.strerror or e}"
+
+
+# -- entry point --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
+    parser = argparse.ArgumentParser(
+        prog="python -m kuberya.server",
+        description="Run one kuberya cluster in this process (what `kuberya up` starts).",
+    )
+    parser.add_argument("--data-dir", required=True, type=Path, help="directory the cluster keeps its state in")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port; 0 picks a free one")
+    parser.add_argument("--storage", default=None, help="sqlite:///PATH or memory:// (default: DATA_DIR/state.db)")
+    parser.add_argument("--runtime", default="process", choices=RUNTIMES, help="container runtime")
+    parser.add_argument(
+        "--allow-non-loopback", action="store_true", help="allow --host to be reachable from the network"
+    )
+    args = parser.parse_args(argv)
+    return ServerConfig(
+        data_dir=args.data_dir.expanduser().absolute(),
+        host=args.host,
+        port=args.port,
+        storage_url=args.storage,
+        runtime=args.runtime,
+        allow_non_loopback=args.allow_non_loopback,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        config.validate()
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = DataDirLock.acquire(config.layout.pid_file)
+    except (ConfigError, DataDirInUseError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: cannot use the data dir {config.data_dir}: {e}", file=sys.stderr)
+        return 1
+    try:
+        logger.info("kuberya starting (pid %d, data dir %s)", os.getpid(), config.data_dir)
+        failure = asyncio.run(Server(config).serve())
+    finally:
+        lock.release()
+    if failure is not None:
+        # One plain line, last, so that `kuberya up` can show it on its own under the log's tail.
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
+    return 0
