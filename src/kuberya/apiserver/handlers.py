@@ -34,16 +34,6 @@ from kuberya.apiserver.request import (
 from kuberya.apiserver.tables import include_object_mode, to_table
 from kuberya.resources import kinds
 from kuberya.resources.conversion import convert
-from kuberya.resources.patching import (
-    ApplyConflictError,
-    PatchError,
-    json_merge_patch,
-    json_patch,
-    record_update_manager,
-    server_side_apply,
-    strategic_merge_patch,
-)
-from kuberya.resources.schema import unknown_fields
 from kuberya.resources.selectors import (
     SelectorError,
     parse_field_selector,
@@ -53,6 +43,21 @@ from kuberya.resources.selectors import (
 from kuberya.resources.types import Cause, JSONObject, ResourceType
 
 log = logging.getLogger(__name__)
+
+# The patch engines and schemas load on first use (see request.read_body for why); these
+# thin wrappers keep call sites readable.
+
+
+def record_update_manager(old: JSONObject | None, new: JSONObject, **kwargs: Any) -> None:
+    from kuberya.resources.patching import record_update_manager as record
+
+    record(old, new, **kwargs)
+
+
+def unknown_fields(api_version: str, kind: str, obj: JSONObject) -> list[str]:
+    from kuberya.resources.schema import unknown_fields as find
+
+    return find(api_version, kind, obj)
 
 PATCH_TYPES = {
     "application/json-patch+json": "json",
@@ -419,6 +424,8 @@ class ResourceHandlers:
         applied["metadata"]["name"] = path.name
         storage_rt = kinds.storage_type(rt)
 
+        from kuberya.resources.patching import ApplyConflictError, PatchError, server_side_apply
+
         def merge(live: JSONObject | None) -> JSONObject:
             try:
                 return server_side_apply(
@@ -615,6 +622,8 @@ def _invalid(field: str, message: str) -> Cause:
 
 
 def _apply_patch(patch_type: str, original: JSONObject, body: Any, *, kind: str) -> Any:
+    from kuberya.resources.patching import PatchError, json_merge_patch, json_patch, strategic_merge_patch
+
     try:
         if patch_type == "json":
             if not isinstance(body, list):
@@ -629,7 +638,7 @@ def _apply_patch(patch_type: str, original: JSONObject, body: Any, *, kind: str)
         raise errors.StatusError(422, "Invalid", str(e)) from e
 
 
-def _apply_conflict(e: ApplyConflictError, rt: ResourceType) -> errors.StatusError:
+def _apply_conflict(e: Any, rt: ResourceType) -> errors.StatusError:
     count = len(e.conflicts)
     lines = [f'conflict with "{manager}" using {rt.api_version}: {field}' for manager, field in e.conflicts]
     message = (

@@ -2,10 +2,13 @@
 
 import gc
 
+from kuberya.server import trust_store
+
 # Startup imports hundreds of modules and frees almost nothing: cyclic garbage collection during
 # it is wasted time on `kuberya up`'s critical path (~10%). The server re-enables it once ready.
 gc.disable()
 
-from kuberya.server.main import main  # noqa: E402
+with trust_store.deferred():
+    from kuberya.server.main import main
 
 raise SystemExit(main())

@@ -46,6 +46,7 @@ from aiohttp import web
 
 from kuberya.apiserver.app import create_app
 from kuberya.apiserver.settings import APIServerSettings, AuthSettings
+from kuberya.server import trust_store
 from kuberya.server.config import DEFAULT_PORT, RUNTIMES, ConfigError, ServerConfig
 from kuberya.server.kubeconfig import CONTEXT, write_kubeconfig
 from kuberya.server.lock import DataDirInUseError, DataDirLock
@@ -147,7 +148,20 @@ def _import_components(
         available.append((spec, factory))
     if available:
         importlib.import_module("kuberya.client.api")
+    # The API server loads these on first use so that `up` does not wait for them; warm them
+    # here, off the event loop, so the first kubectl request does not pay for them either.
+    for module in WARM_UP_MODULES:
+        importlib.import_module(module)
+    trust_store.load_deferred()
     return available
+
+
+WARM_UP_MODULES = (
+    "yaml",
+    "kuberya.resources.protobuf",
+    "kuberya.resources.patching",
+    "kuberya.resources.schema",
+)
 
 
 class Supervisor:
@@ -289,6 +303,7 @@ class Server:
             node_name=config.node_name,
             retain_revisions=config.retain_revisions,
             auth=AuthSettings(client_ca_file=pki.paths.ca_cert, token_file=pki.paths.tokens),
+            node_agent_socket=config.data_dir / "kubelet.sock",
         )
         app = create_app(backend=self._backend, settings=settings)
         runner = web.AppRunner(
