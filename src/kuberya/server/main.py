@@ -30,6 +30,7 @@ import contextlib
 import datetime as dt
 import errno
 import gc
+import hashlib
 import importlib
 import json
 import logging
@@ -117,6 +118,31 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
         "kuberya.controllers.node:NodeController",
         options=lambda ctx: {"node_name": ctx.node_name},
     ),
+    ComponentSpec("deployment-controller", "kuberya.controllers.deployment:DeploymentController"),
+    ComponentSpec("replicaset-controller", "kuberya.controllers.replicaset:ReplicaSetController"),
+    ComponentSpec(
+        "scheduler",
+        "kuberya.controllers.scheduler:Scheduler",
+        options=lambda ctx: {"node_name": ctx.node_name},
+    ),
+    ComponentSpec(
+        "node-agent",
+        "kuberya.node.agent:NodeAgent",
+        options=lambda ctx: {"node_name": ctx.node_name, "runtime": ctx.runtime, "data_dir": ctx.data_dir},
+    ),
+    ComponentSpec("endpoints-controller", "kuberya.controllers.endpoints:EndpointsController"),
+    ComponentSpec("endpointslice-controller", "kuberya.controllers.endpointslices:EndpointSliceController"),
+    ComponentSpec("servicelb-controller", "kuberya.controllers.servicelb:ServiceLBController"),
+    # Not essential: they bind host addresses another kuberya on this machine may hold; the API
+    # and the controllers are worth keeping up without them (each logs what it could not do).
+    ComponentSpec(
+        "service-proxy",
+        "kuberya.proxy.serviceproxy:ServiceProxy",
+        # One nftables table per cluster (by data dir), so that two clusters never rewrite each other's.
+        options=lambda ctx: {"nft_table": "kuberya-" + hashlib.sha256(str(ctx.data_dir).encode()).hexdigest()[:8]},
+        essential=False,
+    ),
+    ComponentSpec("cluster-dns", "kuberya.proxy.dns:ClusterDNS", essential=False),
 )
 
 

@@ -1,0 +1,260 @@
+"""The node agent: kuberya's kubelet. Runs the pods bound to this node through a container runtime.
+
+Startup: open and start the runtime (``open_runtime(name, state_dir=DATA_DIR/runtime)``),
+subscribe to its container events, take stock of the sandboxes and containers it still holds
+(to adopt them), then run, as named guarded tasks:
+
+- an informer on ``pods?fieldSelector=spec.nodeName=<node>`` whose events wake the pods'
+  workers (:mod:`kuberya.node.workers`; the sync itself is :mod:`kuberya.node.pods`);
+- the runtime's event stream: a container that starts or exits wakes its pod's worker at once,
+  which is what keeps pod start-up and restarts fast with nothing polling;
+- ConfigMap and Secret informers (:mod:`kuberya.node.sources`): env and projected volumes read
+  from them, and a change wakes the pods using it;
+- the streaming server for ``kubectl logs/exec/attach`` on ``DATA_DIR/kubelet.sock``, reading
+  the :class:`ContainerRegistry` the agent keeps;
+- the event recorder (:mod:`kuberya.node.events`) and a slow log-rotation check (every
+  :data:`~kuberya.node.logs.ROTATE_CHECK_SECONDS`);
+- once the pod informer has synced: the removal of sandboxes whose pods no longer exist.
+
+Shutdown (cancellation) stops the workers and probes but leaves containers running: they belong
+to their pods, and the next agent adopts them. The :class:`ContainerRegistry` it keeps is what the
+streaming side (logs, exec) reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock
+from kuberya.client.resources import NODES, PODS
+from kuberya.client.tasks import cancel_and_wait, start_task
+from kuberya.node.events import EventRecorder
+from kuberya.node.logs import ROTATE_CHECK_SECONDS, container_log_path, remove_pod_logs, rotate_if_large
+from kuberya.node.pods import Adoptable, PodSyncer, SyncSettings
+from kuberya.node.registry import ContainerRegistry
+from kuberya.node.sources import ConfigSources
+from kuberya.node.state import LABEL_POD_UID
+from kuberya.node.streaming import StreamingServer
+from kuberya.node.volumes import VolumeManager, referenced_sources
+from kuberya.node.workers import PodWorkers
+from kuberya.runtime import open_runtime
+from kuberya.runtime.base import ContainerEvent, ContainerRuntime
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+_IGNORED_META = ("resourceVersion", "managedFields", "generation")
+
+
+def _memory_bytes() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _wants_sync(old: Obj, new: Obj) -> bool:
+    """Whether an update concerns the agent (spec or metadata), not just the status it wrote."""
+    if old.get("spec") != new.get("spec"):
+        return True
+    old_meta = {k: v for k, v in (old.get("metadata") or {}).items() if k not in _IGNORED_META}
+    new_meta = {k: v for k, v in (new.get("metadata") or {}).items() if k not in _IGNORED_META}
+    return old_meta != new_meta
+
+
+class NodeAgent:
+    """Runs this node's pods; see the module docstring."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        node_name: str,
+        runtime: str | ContainerRuntime,
+        data_dir: Path,
+        backoff_base: float = 10.0,
+        backoff_cap: float = 300.0,
+        host_ip: str | None = None,
+        registry: ContainerRegistry | None = None,
+        clock: Clock | None = None,
+        wall: Callable[[], float] = time.time,
+        log_max_bytes: int | None = None,
+        serve_streaming: bool = True,
+    ) -> None:
+        self.client = client
+        self.node_name = node_name
+        self.data_dir = Path(data_dir)
+        self.registry = registry or ContainerRegistry()
+        """Which runtime container backs each pod container (the streaming side reads it)."""
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.host_ip = host_ip
+        self.clock: Clock = clock or LoopClock()
+        self.wall = wall
+        self.log_max_bytes = log_max_bytes
+        self.serve_streaming = serve_streaming
+        """Serve logs/exec/attach on ``DATA_DIR/kubelet.sock`` (:mod:`kuberya.node.streaming`)."""
+        self._runtime_name = runtime if isinstance(runtime, str) else None
+        self.runtime: ContainerRuntime | None = None if isinstance(runtime, str) else runtime
+        self.recorder = EventRecorder(client, node_name=node_name, wall=wall)
+        self.sources = ConfigSources(client, clock=self.clock, on_change=self._source_changed)
+        self.volumes = VolumeManager(self.data_dir, self.sources)
+        self.pods = Informer(client, PODS, field_selector=f"spec.nodeName={node_name}", clock=self.clock)
+        self.pods.add_handlers(
+            on_add=lambda pod: self.workers.update(pod),
+            on_update=lambda old, new: self.workers.update(new, wake=_wants_sync(old, new)),
+            on_delete=lambda pod: self.workers.remove(pod),
+        )
+        self.syncer: PodSyncer | None = None
+        self.workers = PodWorkers(self._sync, self.clock)
+        self.ready = asyncio.Event()
+        """Set once the runtime is started and adoption stock taken (tests wait on it)."""
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        owned = self.runtime is None
+        if self.runtime is None:
+            assert self._runtime_name is not None
+            self.runtime = open_runtime(self._runtime_name, state_dir=self.data_dir / "runtime")
+        runtime = self.runtime
+        await runtime.start()
+        events = runtime.events()
+        streaming = await self._start_streaming() if self.serve_streaming else None
+        try:
+            host_ip = self.host_ip or await self._node_ip()
+            self.syncer = PodSyncer(
+                client=self.client,
+                runtime=runtime,
+                recorder=self.recorder,
+                registry=self.registry,
+                volumes=self.volumes,
+                lookup=self.sources,
+                clock=self.clock,
+                settings=SyncSettings(
+                    node_name=self.node_name,
+                    data_dir=self.data_dir,
+                    host_ip=host_ip,
+                    backoff_base=self.backoff_base,
+                    backoff_cap=self.backoff_cap,
+                    node_cpu_millis=(os.cpu_count() or 1) * 1000,
+                    node_memory_bytes=_memory_bytes(),
+                ),
+                wake=self.workers.wake,
+                wall=self.wall,
+            )
+            self.syncer.adoptable = await self._inventory(runtime)
+            self.ready.set()
+            async with asyncio.TaskGroup() as group:
+                start_task(self.recorder.run(), name="node-events", group=group)
+                start_task(self.sources.run(), name="node-sources", group=group)
+                start_task(self._runtime_events(events), name="node-runtime-events", group=group)
+                start_task(self.pods.run(), name="node-pods", group=group)
+                start_task(self._remove_orphans(runtime), name="node-orphans", group=group)
+                start_task(self._rotate_logs(), name="node-log-rotation", group=group)
+        finally:
+            if streaming is not None:
+                await streaming.close()
+            await self.stop_workers()
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+            if owned:
+                await runtime.close()
+
+    async def _start_streaming(self) -> StreamingServer | None:
+        server = StreamingServer(self.registry, socket_path=self.data_dir / "kubelet.sock")
+        try:
+            await server.start()
+        except OSError as exc:
+            logger.error("logs and exec are unavailable: cannot serve %s: %s", server.socket_path, exc)
+            return None
+        return server
+
+    async def stop_workers(self) -> None:
+        states = self.workers.states()
+        await self.workers.stop()
+        await cancel_and_wait(*[t for s in states for r in s.records() for t in r.probes])
+
+    async def _sync(self, state: Any) -> bool:
+        assert self.syncer is not None
+        return await self.syncer.sync(state)
+
+    async def _node_ip(self) -> str:
+        try:
+            node = await self.client.get(NODES, self.node_name)
+        except (ApiError, OSError):
+            return "127.0.0.1"
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") == "InternalIP" and address.get("address"):
+                return str(address["address"])
+        return "127.0.0.1"
+
+    async def _inventory(self, runtime: ContainerRuntime) -> dict[str, Adoptable]:
+        found: dict[str, Adoptable] = {}
+        for sandbox in await runtime.list_pod_sandboxes():
+            found.setdefault(sandbox.pod_uid, Adoptable()).sandboxes.append(sandbox)
+        for container in await runtime.list_containers():
+            uid = container.labels.get(LABEL_POD_UID)
+            if uid in found:
+                found[uid].containers.append(container)
+        return found
+
+    async def _remove_orphans(self, runtime: ContainerRuntime) -> None:
+        """Once the pods are known: remove the sandboxes of pods that no longer exist."""
+        await self.pods.wait_synced()
+        assert self.syncer is not None
+        live = {str((p.get("metadata") or {}).get("uid")) for p in self.pods.list()}
+        for uid in [u for u in self.syncer.adoptable if u not in live]:
+            found = self.syncer.adoptable.pop(uid)
+            for sandbox in found.sandboxes:
+                logger.info(
+                    "removing sandbox %s of pod %s/%s, which no longer exists",
+                    sandbox.id,
+                    sandbox.namespace,
+                    sandbox.name,
+                )
+                try:
+                    await runtime.stop_pod_sandbox(sandbox.id)
+                    await runtime.remove_pod_sandbox(sandbox.id)
+                except Exception as exc:
+                    logger.warning("cannot remove sandbox %s: %s", sandbox.id, exc)
+                else:
+                    self.volumes.cleanup(uid)
+                    remove_pod_logs(self.data_dir, sandbox.namespace, sandbox.name, uid)
+
+    async def _runtime_events(self, events: AsyncIterator[ContainerEvent]) -> None:
+        async for event in events:
+            if self.syncer is None:
+                continue
+            uid = self.syncer.sandbox_owner.get(event.sandbox_id)
+            if uid is not None:
+                self.workers.wake(uid)
+        logger.info("the runtime's event stream ended")
+
+    def _source_changed(self, kind: str, namespace: str, name: str) -> None:
+        for state in self.workers.states():
+            if state.namespace == namespace and (kind, name) in referenced_sources(state.pod):
+                self.workers.wake(state.uid)
+
+    async def _rotate_logs(self) -> None:
+        kwargs = {} if self.log_max_bytes is None else {"max_bytes": self.log_max_bytes}
+        while True:
+            await self.clock.sleep(ROTATE_CHECK_SECONDS)
+            for state in self.workers.states():
+                for rec in state.records():
+                    if rec.running:
+                        path = container_log_path(
+                            self.data_dir, state.namespace, state.name, state.uid, rec.name, rec.restart_count
+                        )
+                        rotate_if_large(path, **kwargs)

@@ -1,0 +1,615 @@
+"""Converging one pod to its spec: the kubelet's ``SyncPod`` and ``SyncTerminatingPod``.
+
+:meth:`PodSyncer.sync` is level-triggered and idempotent; the pod's worker calls it after any
+change (the pod, one of its containers, a probe result, a back-off timer). One pass:
+
+1. the pod is gone from the API → stop everything, remove the sandbox and the pod's files;
+2. it is being deleted → ``preStop`` hooks, then ``stop_container`` with the pod's grace and stop
+   signal (all containers at once), remove the sandbox, and ``DELETE`` it with grace 0 — the API
+   server then removes it, which is what ``kubectl delete`` waits for;
+3. otherwise: learn the containers' states from the runtime; set up volumes; run the sandbox;
+   kill containers whose liveness or startup probe failed; run the init containers one at a
+   time, each to a zero exit; then create and start every app container, in order. An exited
+   container is restarted per ``restartPolicy``: the first restart is immediate, then the delay
+   doubles from ``backoff_base`` up to ``backoff_cap`` (CrashLoopBackOff), and a container that
+   ran for twice the cap earns a fresh start;
+4. write the status (:mod:`kuberya.node.status`) if it changed.
+
+Re-adoption: when the agent starts it hands :attr:`PodSyncer.adoptable` what the runtime still
+holds; a pod's first sync takes its sandbox and containers over (the newest instance of each
+container by restart count is current, the one before it previous) without restarting anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from kuberya.client import ApiError, Clock, ConflictError, KubeClient, NotFoundError
+from kuberya.client.resources import PODS
+from kuberya.client.tasks import cancel_and_wait, start_task
+from kuberya.node.containers import container_config, sandbox_config, stop_signal
+from kuberya.node.env import ContainerConfigError, PodFacts, SourceLookup
+from kuberya.node.events import EventRecorder
+from kuberya.node.logs import container_log_path, prune_container_logs, remove_pod_logs
+from kuberya.node.probes import ProbeTarget, ProbeWorker, run_action
+from kuberya.node.registry import ContainerRef, ContainerRegistry
+from kuberya.node.state import LABEL_CONTAINER_NAME, LABEL_RESTART_COUNT, ContainerRecord, PodState
+from kuberya.node.status import changed, pod_status, terminated_state
+from kuberya.node.timefmt import go_duration
+from kuberya.node.volumes import MountError, VolumeManager
+from kuberya.runtime.base import (
+    ContainerRuntime,
+    ContainerState,
+    ContainerStatus,
+    RuntimeError_,
+    SandboxStatus,
+)
+from kuberya.runtime.base import (
+    NotFoundError as RuntimeNotFound,
+)
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+MIN_GRACE_AFTER_HOOK = 2.0
+"""Upstream's minimum grace left for the stop signal after a preStop hook used the rest."""
+MOUNT_RETRY_SECONDS = 2.0
+
+
+@dataclass
+class Adoptable:
+    """What the runtime still holds for one pod uid when the agent starts."""
+
+    sandboxes: list[SandboxStatus] = field(default_factory=list)
+    containers: list[ContainerStatus] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    node_name: str
+    data_dir: Path
+    host_ip: str
+    backoff_base: float
+    backoff_cap: float
+    node_cpu_millis: int = 1000
+    node_memory_bytes: int = 0
+
+
+class PodSyncer:
+    """The per-pod sync logic; state lives in :class:`PodState`, owned by the pod's worker."""
+
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        runtime: ContainerRuntime,
+        recorder: EventRecorder,
+        registry: ContainerRegistry,
+        volumes: VolumeManager,
+        lookup: SourceLookup,
+        clock: Clock,
+        settings: SyncSettings,
+        wake: Callable[[str], None],
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.recorder = recorder
+        self.registry = registry
+        self.volumes = volumes
+        self.lookup = lookup
+        self.clock = clock
+        self.settings = settings
+        self.wake = wake
+        """Ask for another sync of the pod with that uid (coalesced by its worker)."""
+        self.wall = wall
+        self.adoptable: dict[str, Adoptable] = {}
+        self.sandbox_owner: dict[str, str] = {}
+        """Sandbox id → pod uid, to route runtime events to the pod's worker."""
+
+    # -- the entry point -----------------------------------------------------------------------
+
+    async def sync(self, state: PodState) -> bool:
+        """One convergence pass; True when the pod is gone and its worker may end."""
+        if not state.records():
+            self._init_records(state)
+            await self._adopt(state)
+        if state.gone:
+            await self.terminate(state, grace=self._grace(state, default=MIN_GRACE_AFTER_HOOK))
+            self._forget(state)
+            return True
+        if state.deleting:
+            if not state.terminated:
+                await self.terminate(state, grace=self._grace(state))
+            if not state.delete_sent:
+                await self._delete_from_api(state)
+                state.delete_sent = True
+            return False
+        await self._refresh(state)
+        phase = str((state.pod.get("status") or {}).get("phase") or "")
+        if phase in ("Succeeded", "Failed") and not any(r.running for r in state.records()):
+            return False  # finished earlier (perhaps before an agent restart): nothing runs again
+        await self._converge(state)
+        await self._post_status(state)
+        return False
+
+    async def _converge(self, state: PodState) -> None:
+        facts = self._facts(state)
+        try:
+            state.volume_paths = dict(await self.volumes.setup(state.pod, facts))
+        except MountError as exc:
+            if state.mount_error != str(exc):
+                self.recorder.record(state.pod, "Warning", "FailedMount", str(exc))
+            state.mount_error = str(exc)
+            self.clock.call_later(MOUNT_RETRY_SECONDS, lambda: self.wake(state.uid))
+            return
+        state.mount_error = None
+        if state.sandbox is None:
+            state.sandbox = await self.runtime.run_pod_sandbox(sandbox_config(state))
+            self.sandbox_owner[state.sandbox.id] = state.uid
+        self._apply_spec_changes(state)
+        for rec in state.records():
+            if rec.kill_requested and rec.running:
+                await self._kill(state, rec, rec.kill_requested)
+        for rec in state.init:
+            if rec.succeeded:
+                continue
+            if rec.container_id is None or rec.exited:
+                await self._ensure(state, rec)
+            return  # one init container at a time; the rest wait for it
+        for rec in state.app:
+            await self._ensure(state, rec)
+
+    # -- containers ---------------------------------------------------------------------------
+
+    def _apply_spec_changes(self, state: PodState) -> None:
+        """A changed image (the one mutable field of a container) restarts the container, at once."""
+        spec = state.pod.get("spec") or {}
+        latest = {str(c.get("name")): c for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]}
+        for rec in state.records():
+            new = latest.get(rec.name)
+            if new is None or new == rec.spec:
+                continue
+            image_changed = new.get("image") != rec.spec.get("image")
+            rec.spec = new
+            if image_changed and rec.running and not rec.init:
+                rec.kill_requested = f"Container {rec.name} definition changed, will be restarted"
+                rec.backoff = 0.0
+
+    def _init_records(self, state: PodState) -> None:
+        spec = state.pod.get("spec") or {}
+        status = state.pod.get("status") or {}
+        state.start_time = status.get("startTime")
+        for section, init in (("initContainers", True), ("containers", False)):
+            before = {s.get("name"): s for s in status.get(f"{section[:-1]}Statuses") or [] if isinstance(s, dict)}
+            for container in spec.get(section) or []:
+                rec = ContainerRecord(name=str(container.get("name")), spec=container, init=init)
+                old = before.get(rec.name)
+                if old and old.get("containerID"):  # it ran before, in a runtime state now lost
+                    rec.restart_count = int(old.get("restartCount") or 0) + 1
+                    rec.last_terminated = (old.get("lastState") or {}).get("terminated")
+                (state.init if init else state.app).append(rec)
+
+    async def _refresh(self, state: PodState) -> None:
+        """Ask the runtime about every current instance; handle the exits it reports."""
+        for rec in state.records():
+            if rec.container_id is None:
+                continue
+            try:
+                rec.status = await self.runtime.container_status(rec.container_id)
+            except RuntimeNotFound:
+                rec.status = _vanished(rec, self.wall())
+            if rec.exited and not rec.exit_handled:
+                await self._on_exit(state, rec)
+
+    async def _on_exit(self, state: PodState, rec: ContainerRecord) -> None:
+        rec.exit_handled = True
+        now = self.clock.now()
+        rec.exited_at = now
+        rec.ready = False
+        if rec.running_since is not None and now - rec.running_since >= 2 * self.settings.backoff_cap:
+            rec.backoff = 0.0  # it ran long enough: the next crash starts the back-off afresh
+        rec.running_since = None
+        if rec.container_id is not None:
+            self.registry.set_running(state.namespace, state.name, rec.name, rec.container_id, False)
+        await self._stop_probes(rec)
+
+    async def _ensure(self, state: PodState, rec: ContainerRecord) -> None:
+        """Start the container's first instance, or restart an exited one when policy and back-off allow."""
+        if rec.container_id is not None and not rec.exited:
+            return
+        if rec.container_id is not None:
+            if not rec.will_restart(state.policy):
+                rec.waiting_reason = None
+                return
+            now = self.clock.now()
+            if rec.backoff > 0 and rec.exited_at is not None:
+                until = rec.exited_at + rec.backoff
+                if now < until:
+                    self._enter_backoff(state, rec, until - now)
+                    return
+                rec.backoff = min(rec.backoff * 2, self.settings.backoff_cap)
+            elif rec.waiting_reason != "CreateContainerConfigError":
+                rec.backoff = self.settings.backoff_base
+        await self._start(state, rec)
+
+    def _enter_backoff(self, state: PodState, rec: ContainerRecord, remaining: float) -> None:
+        message = f"back-off {go_duration(rec.backoff)} restarting failed container={rec.name} pod={state.full_name}"
+        if rec.waiting_reason != "CrashLoopBackOff" or rec.waiting_message != message:
+            self.recorder.record(
+                state.pod,
+                "Warning",
+                "BackOff",
+                f"Back-off restarting failed container {rec.name} in pod {state.full_name}",
+                container=rec.name,
+            )
+            self.clock.call_later(remaining, lambda: self.wake(state.uid))
+        rec.waiting_reason = "CrashLoopBackOff"
+        rec.waiting_message = message
+
+    async def _start(self, state: PodState, rec: ContainerRecord) -> None:
+        assert state.sandbox is not None
+        restart = rec.restart_count + 1 if rec.container_id is not None else rec.restart_count
+        log_path = container_log_path(self.settings.data_dir, state.namespace, state.name, state.uid, rec.name, restart)
+        try:
+            config = await container_config(
+                state,
+                rec,
+                restart=restart,
+                log_path=log_path,
+                runtime_name=self.runtime.name,
+                lookup=self.lookup,
+                facts=self._facts(state),
+            )
+        except ContainerConfigError as exc:
+            if rec.waiting_message != str(exc):
+                self.recorder.record(state.pod, "Warning", "Failed", f"Error: {exc}", container=rec.name)
+            rec.waiting_reason = "CreateContainerConfigError"
+            rec.waiting_message = str(exc)
+            return
+        image = config.image
+        self.recorder.record(
+            state.pod, "Normal", "Pulled", f'Container image "{image}" already present on machine', container=rec.name
+        )
+        if rec.container_id is not None:  # the exited instance becomes the previous one
+            if rec.previous_id is not None:
+                await self._remove_quietly(rec.previous_id)
+            rec.previous_id = rec.container_id
+            rec.last_terminated = terminated_state(rec, self.runtime.name)
+        prune_container_logs(log_path.parent, {restart, restart - 1})
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        container_id = await self.runtime.create_container(state.sandbox.id, config)
+        rec.container_id, rec.restart_count, rec.status = container_id, restart, None
+        rec.exit_handled, rec.started, rec.ready, rec.kill_requested = False, False, False, ""
+        rec.waiting_reason, rec.waiting_message = None, ""
+        self.registry.record(
+            state.namespace,
+            state.name,
+            rec.name,
+            ContainerRef(container_id, log_path, self.runtime, False),
+            pod_uid=state.uid,
+        )
+        self.recorder.record(state.pod, "Normal", "Created", f"Created container: {rec.name}", container=rec.name)
+        try:
+            await self.runtime.start_container(container_id)
+        except RuntimeError_ as exc:
+            self.recorder.record(state.pod, "Warning", "Failed", f"Error: {exc}", container=rec.name)
+            await self._refresh(state)
+            return
+        rec.running_since = self.clock.now()
+        rec.status = await self.runtime.container_status(container_id)
+        if rec.exited:
+            await self._on_exit(state, rec)
+            return
+        self.registry.set_running(state.namespace, state.name, rec.name, container_id, True)
+        self.recorder.record(state.pod, "Normal", "Started", f"Started container {rec.name}", container=rec.name)
+        post_start = (rec.spec.get("lifecycle") or {}).get("postStart")
+        if post_start:
+            ok, message = await self._run_hook(state, rec, post_start, timeout=self._grace(state))
+            if not ok:
+                self.recorder.record(
+                    state.pod, "Warning", "FailedPostStartHook", f"PostStartHook failed: {message}", container=rec.name
+                )
+                await self._kill(state, rec, f"FailedPostStartHook: {message}")
+                return
+        self._start_probes(state, rec)
+
+    async def _kill(self, state: PodState, rec: ContainerRecord, why: str) -> None:
+        """Stop the current instance now (failed liveness/startup probe or postStart hook)."""
+        assert rec.container_id is not None
+        self.recorder.record(state.pod, "Normal", "Killing", why, container=rec.name)
+        rec.kill_requested = ""
+        await self._stop_probes(rec)
+        grace = self._grace(state)
+        probe_grace = (rec.spec.get("livenessProbe") or {}).get("terminationGracePeriodSeconds")
+        if probe_grace is not None:
+            grace = float(probe_grace)
+        await self._stop_container(state, rec, grace)
+        await self._refresh(state)
+
+    async def _stop_container(self, state: PodState, rec: ContainerRecord, grace: float) -> None:
+        """``preStop`` (within the grace), then the stop signal; SIGKILL when the grace runs out."""
+        assert rec.container_id is not None
+        deadline = self.clock.now() + grace
+        pre_stop = (rec.spec.get("lifecycle") or {}).get("preStop")
+        if pre_stop and rec.running and grace > 0:
+            ok, message = await self._run_hook(state, rec, pre_stop, timeout=grace)
+            if not ok:
+                self.recorder.record(
+                    state.pod, "Warning", "FailedPreStopHook", f"PreStopHook failed: {message}", container=rec.name
+                )
+            remaining = max(deadline - self.clock.now(), MIN_GRACE_AFTER_HOOK)
+        else:
+            remaining = max(grace, 0.0)
+        with contextlib.suppress(RuntimeNotFound):
+            await self.runtime.stop_container(rec.container_id, timeout=remaining, signal=stop_signal(rec.spec))
+
+    async def _run_hook(self, state: PodState, rec: ContainerRecord, hook: Obj, *, timeout: float) -> tuple[bool, str]:
+        if (sleep := hook.get("sleep")) is not None:
+            await self.clock.sleep(min(float(sleep.get("seconds") or 0), timeout))
+            return True, ""
+        try:
+            return await run_action(hook, self._probe_target(state, rec), max(timeout, 0.001))
+        except Exception as exc:
+            return False, str(exc)
+
+    async def _remove_quietly(self, container_id: str) -> None:
+        try:
+            await self.runtime.remove_container(container_id)
+        except RuntimeError_ as exc:
+            logger.debug("cannot remove container %s: %s", container_id, exc)
+
+    # -- probes ------------------------------------------------------------------------------
+
+    def _probe_target(self, state: PodState, rec: ContainerRecord) -> ProbeTarget:
+        ip = state.sandbox.ip if state.sandbox is not None and state.sandbox.ip else "127.0.0.1"
+        ports = {str(p["name"]): int(p["containerPort"]) for p in rec.spec.get("ports") or [] if p.get("name")}
+        return ProbeTarget(
+            host="127.0.0.1" if state.host_network else ip,
+            container_id=str(rec.container_id),
+            runtime=self.runtime,
+            ports=ports,
+        )
+
+    def _start_probes(self, state: PodState, rec: ContainerRecord, *, after_startup: bool = False) -> None:
+        spec = rec.spec
+        if not after_startup and spec.get("startupProbe"):
+            rec.started = False
+            self._spawn_probe(state, rec, "startup")
+            return
+        rec.started = True
+        if spec.get("livenessProbe"):
+            self._spawn_probe(state, rec, "liveness")
+        if spec.get("readinessProbe"):
+            rec.ready = rec.probe_ready
+            self._spawn_probe(state, rec, "readiness")
+        else:
+            rec.ready = True
+
+    def _spawn_probe(self, state: PodState, rec: ContainerRecord, kind: str) -> None:
+        container_id = rec.container_id
+
+        def on_failure(kind: str, message: str) -> None:
+            if rec.container_id == container_id:
+                label = kind.capitalize()
+                self.recorder.record(
+                    state.pod, "Warning", "Unhealthy", f"{label} probe failed: {message}", container=rec.name
+                )
+
+        def on_result(kind: str, ok: bool) -> None:
+            if rec.container_id != container_id or not rec.running:
+                return
+            if kind == "readiness":
+                if rec.ready != ok or rec.probe_ready != ok:
+                    rec.ready = rec.probe_ready = ok
+                    self.wake(state.uid)
+            elif kind == "startup" and ok:
+                self._start_probes(state, rec, after_startup=True)
+                self.wake(state.uid)
+            elif not ok:
+                rec.kill_requested = f"Container {rec.name} failed {kind} probe, will be restarted"
+                self.wake(state.uid)
+
+        worker = ProbeWorker(
+            kind,
+            rec.spec[f"{kind}Probe"],
+            self._probe_target(state, rec),
+            clock=self.clock,
+            started_at=rec.running_since if rec.running_since is not None else self.clock.now(),
+            on_failure=on_failure,
+            on_result=on_result,
+        )
+        rec.probes.append(start_task(worker.run(), name=f"probe-{kind}-{state.key}-{rec.name}"))
+
+    async def _stop_probes(self, rec: ContainerRecord) -> None:
+        tasks, rec.probes = rec.probes, []
+        current = asyncio.current_task()
+        await cancel_and_wait(*[t for t in tasks if t is not current])
+        rec.probe_ready = False
+
+    # -- termination ---------------------------------------------------------------------------
+
+    def _grace(self, state: PodState, *, default: float | None = None) -> float:
+        meta = state.pod.get("metadata") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            if default is not None:
+                return default
+            grace = (state.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        return float(grace if grace is not None else 30)
+
+    async def terminate(self, state: PodState, *, grace: float) -> None:
+        """Stop every container (preStop, then the stop signal, all at once) and remove the sandbox."""
+        await self._refresh(state)
+        for rec in state.records():
+            await self._stop_probes(rec)
+        live = [r for r in state.records() if r.container_id is not None and not r.exited]
+        for rec in live:
+            self.recorder.record(state.pod, "Normal", "Killing", f"Stopping container {rec.name}", container=rec.name)
+        await asyncio.gather(*(self._stop_container(state, rec, grace) for rec in live))
+        await self._refresh(state)
+        sandboxes = [state.sandbox] if state.sandbox is not None else []
+        for sandbox in sandboxes:
+            with contextlib.suppress(RuntimeNotFound):
+                await self.runtime.stop_pod_sandbox(sandbox.id)
+            await self.runtime.remove_pod_sandbox(sandbox.id)
+            self.sandbox_owner.pop(sandbox.id, None)
+        state.sandbox = None
+        state.terminated = True
+
+    async def _delete_from_api(self, state: PodState) -> None:
+        with contextlib.suppress(NotFoundError, ConflictError):  # already gone, or a namesake replaced it
+            await self.client.delete(
+                PODS, state.name, namespace=state.namespace, grace_period_seconds=0, preconditions={"uid": state.uid}
+            )
+
+    def _forget(self, state: PodState) -> None:
+        self.registry.forget_pod(state.namespace, state.name, pod_uid=state.uid)
+        self.volumes.cleanup(state.uid)
+        remove_pod_logs(self.settings.data_dir, state.namespace, state.name, state.uid)
+
+    # -- re-adoption -------------------------------------------------------------------------
+
+    async def _adopt(self, state: PodState) -> None:
+        found = self.adoptable.pop(state.uid, None)
+        if found is None:
+            return
+        ready = [s for s in found.sandboxes if s.ready]
+        for stale in [s for s in found.sandboxes if not s.ready] + ready[1:]:
+            await self._remove_sandbox_quietly(stale.id)
+        if not ready:
+            return
+        sandbox = ready[0]
+        state.sandbox, state.adopted = sandbox, True
+        self.sandbox_owner[sandbox.id] = state.uid
+        by_name: dict[str, list[ContainerStatus]] = {}
+        for status in found.containers:
+            if status.sandbox_id == sandbox.id:
+                by_name.setdefault(status.labels.get(LABEL_CONTAINER_NAME, status.name), []).append(status)
+        posted = {
+            s.get("name"): s
+            for key in ("containerStatuses", "initContainerStatuses")
+            for s in (state.pod.get("status") or {}).get(key) or []
+        }
+        for rec in state.records():
+            instances = sorted(by_name.get(rec.name, []), key=lambda s: int(s.labels.get(LABEL_RESTART_COUNT, "0")))
+            if not instances:
+                continue
+            current = instances[-1]
+            rec.container_id, rec.status = current.id, current
+            rec.restart_count = int(current.labels.get(LABEL_RESTART_COUNT, "0"))
+            log_path = current.log_path or container_log_path(
+                self.settings.data_dir, state.namespace, state.name, state.uid, rec.name, rec.restart_count
+            )
+            if len(instances) > 1:
+                previous = instances[-2]
+                rec.previous_id = previous.id
+                rec.status = previous
+                rec.last_terminated = terminated_state(rec, self.runtime.name)
+                rec.status = current
+                if previous.log_path is not None:
+                    self.registry.record_previous(
+                        state.namespace,
+                        state.name,
+                        rec.name,
+                        ContainerRef(previous.id, previous.log_path, self.runtime, False),
+                        pod_uid=state.uid,
+                    )
+            running = current.state is ContainerState.RUNNING
+            self.registry.record(
+                state.namespace,
+                state.name,
+                rec.name,
+                ContainerRef(current.id, log_path, self.runtime, running),
+                pod_uid=state.uid,
+            )
+            if running:
+                before = posted.get(rec.name) or {}
+                rec.running_since = self.clock.now() - max(self.wall() - (current.started_at or self.wall()), 0.0)
+                rec.probe_ready = bool(before.get("ready"))
+                rec.started = bool(before.get("started", True))
+                if rec.started:
+                    self._start_probes(state, rec, after_startup=True)
+                else:
+                    self._start_probes(state, rec)
+            elif current.state is ContainerState.EXITED:
+                rec.exit_handled = True
+                rec.exited_at = self.clock.now()
+        logger.info("adopted pod %s (sandbox %s)", state.key, sandbox.id)
+
+    async def _remove_sandbox_quietly(self, sandbox_id: str) -> None:
+        try:
+            await self.runtime.stop_pod_sandbox(sandbox_id)
+            await self.runtime.remove_pod_sandbox(sandbox_id)
+        except RuntimeError_ as exc:
+            logger.warning("cannot remove sandbox %s: %s", sandbox_id, exc)
+
+    # -- status ------------------------------------------------------------------------------
+
+    def _facts(self, state: PodState) -> PodFacts:
+        ip = state.sandbox.ip if state.sandbox is not None and state.sandbox.ip else ""
+        return PodFacts(
+            pod_ip=ip,
+            host_ip=self.settings.host_ip,
+            node_cpu_millis=self.settings.node_cpu_millis,
+            node_memory_bytes=self.settings.node_memory_bytes,
+        )
+
+    async def _post_status(self, state: PodState) -> None:
+        before = state.posted if state.posted is not None else state.pod.get("status") or {}
+        if state.start_time is None:
+            state.start_time = before.get("startTime")
+        now = self.wall()
+        desired = pod_status(
+            state, runtime_name=self.runtime.name, host_ip=self.settings.host_ip, now=now, previous=before
+        )
+        state.start_time = desired["startTime"]
+        if not changed(desired, before):
+            return
+        try:
+            await self.client.patch(
+                PODS,
+                state.name,
+                {"status": desired},
+                namespace=state.namespace,
+                patch_type="merge",
+                subresource="status",
+            )
+        except NotFoundError:
+            return  # deleted meanwhile: the informer will say so
+        except ApiError as exc:
+            logger.warning("status of pod %s not written: %s", state.key, exc)
+            raise
+        state.posted = desired
+
+
+def _vanished(rec: ContainerRecord, now: float) -> ContainerStatus:
+    """The status of an instance the runtime no longer knows (upstream's ContainerStatusUnknown)."""
+    base = rec.status
+    if base is None:
+        base = ContainerStatus(
+            id=str(rec.container_id),
+            sandbox_id="",
+            name=rec.name,
+            image="",
+            image_id="",
+            state=ContainerState.UNKNOWN,
+            created_at=now,
+        )
+    if base.state is ContainerState.EXITED:
+        return base
+    return replace(
+        base,
+        state=ContainerState.EXITED,
+        exit_code=137,
+        reason="ContainerStatusUnknown",
+        message="The container could not be located when the pod was terminated",
+        finished_at=now,
+    )

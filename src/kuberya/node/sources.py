@@ -1,0 +1,72 @@
+"""ConfigMaps and Secrets for env and volumes: informer caches, with the API as a fallback.
+
+Pods read their sources from two informers (so a pod sync costs no API round trip), and every
+change to a ConfigMap or Secret is reported to ``on_change(kind, namespace, name)`` so the agent
+can re-sync the pods using it (projected files follow their sources; a pod waiting in
+``CreateContainerConfigError`` starts as soon as its ConfigMap appears). An object the cache does
+not hold yet — created a moment before the pod — is fetched with a GET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from kuberya.client import Clock, Informer, KubeClient, NotFoundError
+from kuberya.client.resources import CONFIGMAPS, SECRETS, ResourceRef
+from kuberya.client.tasks import start_task
+
+Obj = dict[str, Any]
+ChangeHandler = Callable[[str, str, str], None]
+
+
+class ConfigSources:
+    """Implements :class:`kuberya.node.env.SourceLookup` over two informers."""
+
+    def __init__(self, client: KubeClient, *, clock: Clock, on_change: ChangeHandler) -> None:
+        self.client = client
+        self.config_maps = Informer(client, CONFIGMAPS, clock=clock)
+        self.secrets = Informer(client, SECRETS, clock=clock)
+        for kind, informer in (("configmap", self.config_maps), ("secret", self.secrets)):
+            informer.add_handlers(**_handlers(kind, on_change))
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            start_task(self.config_maps.run(), name="node-configmaps", group=group)
+            start_task(self.secrets.run(), name="node-secrets", group=group)
+
+    async def config_map(self, namespace: str, name: str) -> Obj | None:
+        return await self._get(self.config_maps, CONFIGMAPS, namespace, name)
+
+    async def secret(self, namespace: str, name: str) -> Obj | None:
+        return await self._get(self.secrets, SECRETS, namespace, name)
+
+    async def _get(self, informer: Informer, ref: ResourceRef, namespace: str, name: str) -> Obj | None:
+        cached = informer.get(f"{namespace}/{name}")
+        if cached is not None:
+            return cached
+        try:
+            return await self.client.get(ref, name, namespace=namespace)
+        except NotFoundError:
+            return None
+
+
+def _content(obj: Obj) -> tuple[Any, ...]:
+    return (obj.get("data"), obj.get("binaryData"), obj.get("stringData"))
+
+
+def _handlers(kind: str, on_change: ChangeHandler) -> dict[str, Any]:
+    def on_add(obj: Obj) -> None:
+        _notify(on_change, kind, obj)
+
+    def on_update(old: Obj, new: Obj) -> None:
+        if _content(old) != _content(new):
+            _notify(on_change, kind, new)
+
+    return {"on_add": on_add, "on_update": on_update, "on_delete": on_add}
+
+
+def _notify(handler: ChangeHandler, kind: str, obj: Obj) -> None:
+    meta = obj.get("metadata") or {}
+    handler(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
