@@ -97,7 +97,15 @@ class PodNetwork:
             saved = json.loads(record.read_text())
             self.subnet, self.bridge = saved["subnet"], saved["bridge"]
             return
-        self.subnet = choose_subnet(self.requested_subnet or DEFAULT_SUBNET, routes=host_routes())
+        # A bridge left by an earlier kuberya (its state dir gone) keeps its subnet: our own route
+        # must not count as a clash, and the new IPAM state must match the bridge's address.
+        existing = host_routes(only_interface=self.bridge)
+        if existing and not self.requested_subnet:
+            self.subnet = str(existing[0])
+        else:
+            self.subnet = choose_subnet(
+                self.requested_subnet or DEFAULT_SUBNET, routes=host_routes(exclude_interface=self.bridge)
+            )
         if self.requested_subnet and self.subnet != self.requested_subnet:
             log.warning("pod subnet %s overlaps a route on this machine: using %s", self.requested_subnet, self.subnet)
         elif not self.requested_subnet and self.subnet != DEFAULT_SUBNET:
@@ -191,7 +199,7 @@ class PodNetwork:
         return result
 
 
-def host_routes() -> list[ipaddress.IPv4Network]:
+def host_routes(*, exclude_interface: str = "", only_interface: str = "") -> list[ipaddress.IPv4Network]:
     """The IPv4 routes of this machine (``/proc/net/route``), the default route excepted."""
     routes = []
     try:
@@ -200,6 +208,8 @@ def host_routes() -> list[ipaddress.IPv4Network]:
         return []
     for line in lines:
         fields = line.split()
+        if (exclude_interface and fields[0] == exclude_interface) or (only_interface and fields[0] != only_interface):
+            continue
         destination = socket.inet_ntoa(struct.pack("<L", int(fields[1], 16)))
         mask = socket.inet_ntoa(struct.pack("<L", int(fields[7], 16)))
         network = ipaddress.IPv4Network(f"{destination}/{mask}", strict=False)

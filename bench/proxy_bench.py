@@ -1,0 +1,241 @@
+"""Benchmark the service proxy: userspace (asyncio) vs kernel (nftables DNAT) vs direct, same run.
+
+Goal (issue §7): through the proxy, ≥ 0.7× the throughput of a direct connection to the pod,
+and a p99 to compare.
+
+Setup (root only; everything is ours and removed at the end): a network namespace
+``kuberya-bench`` joined to the host by a veth pair (host 10.99.0.1, pod 10.99.0.2), a backend
+process inside it on 10.99.0.2:8080, the link ``kuberya-benchsv`` holding a ClusterIP
+10.96.250.2 that a separate userspace-proxy *process* listens on, and an nftables table
+``ip kuberya-bench`` that DNATs ClusterIP 10.96.250.1:80 to the backend. Traffic goes only to
+those addresses.
+
+Workloads, each bounded by a request count and a time limit, run on every path in turn:
+
+* ``connect``: a new TCP connection per request (send ``GET 1024``, read 1 KiB, close), 20 at
+  a time — connection setup dominates, as for HTTP without keep-alive;
+* ``stream``: 4 connections each reading 32 MiB — bytes per second through the splice.
+
+    sudo .venv/bin/python bench/proxy_bench.py [--requests 2000] [--seconds 10] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+NETNS = "kuberya-bench"
+VETH_HOST, VETH_POD = "kuberya-bv0", "kuberya-bv1"
+HOST_IP, POD_IP, BACKEND_PORT = "10.99.0.1", "10.99.0.2", 8080
+KERNEL_VIP, USERSPACE_VIP, SERVICE_PORT = "10.96.250.1", "10.96.250.2", 80
+DEVICE = "kuberya-benchsv"
+TABLE = "kuberya-bench"
+
+BACKEND = """
+import asyncio, sys
+async def handle(reader, writer):
+    try:
+        while line := await reader.readline():
+            n = int(line.split()[1])
+            chunk = b"x" * min(n, 1 << 20)
+            while n > 0:
+                writer.write(chunk[:n]); n -= len(chunk)
+                await writer.drain()
+    except (ConnectionError, ValueError, IndexError):
+        pass
+    finally:
+        writer.close()
+async def main():
+    server = await asyncio.start_server(handle, sys.argv[1], int(sys.argv[2]), backlog=1024)
+    print("ready", flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+PROXY = """
+import asyncio, sys
+from kuberya.proxy.table import Endpoint, ServicePort
+from kuberya.proxy.userspace import UserspaceProxy
+async def main():
+    proxy = UserspaceProxy()
+    vip, port, ip, target = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    entry = ServicePort(service="bench/web", port_name="", protocol="TCP", cluster_ip=vip, port=port,
+                        endpoints=(Endpoint(ip, target),))
+    await proxy.apply({entry.key: entry}, node_port_hosts=(), cluster_ips=True)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def sh(*args: str, check: bool = True) -> None:
+    subprocess.run(args, check=check, capture_output=True)
+
+
+def setup() -> list[subprocess.Popen[bytes]]:
+    teardown(quiet=True)
+    sh("ip", "netns", "add", NETNS)
+    sh("ip", "link", "add", VETH_HOST, "type", "veth", "peer", "name", VETH_POD)
+    sh("ip", "link", "set", VETH_POD, "netns", NETNS)
+    sh("ip", "addr", "add", f"{HOST_IP}/24", "dev", VETH_HOST)
+    sh("ip", "link", "set", VETH_HOST, "up")
+    for cmd in (
+        ("ip", "addr", "add", f"{POD_IP}/24", "dev", VETH_POD),
+        ("ip", "link", "set", VETH_POD, "up"),
+        ("ip", "link", "set", "lo", "up"),
+        ("ip", "route", "add", "default", "via", HOST_IP),
+    ):
+        sh("ip", "netns", "exec", NETNS, *cmd)
+    try:
+        sh("ip", "link", "add", DEVICE, "type", "dummy")
+    except subprocess.CalledProcessError:
+        sh("ip", "link", "add", DEVICE, "type", "bridge")
+    sh("ip", "link", "set", DEVICE, "up")
+    # Both service addresses are local, as the proxy makes them (kuberya.proxy.netdev).
+    sh("ip", "addr", "add", f"{USERSPACE_VIP}/32", "dev", DEVICE)
+    sh("ip", "addr", "add", f"{KERNEL_VIP}/32", "dev", DEVICE)
+    ruleset = f"""table ip {TABLE} {{
+  chain output {{
+    type nat hook output priority -100; policy accept;
+    ip daddr {KERNEL_VIP} tcp dport {SERVICE_PORT} dnat ip to {POD_IP}:{BACKEND_PORT}
+  }}
+}}
+"""
+    subprocess.run(["nft", "-f", "-"], input=ruleset.encode(), check=True)
+    backend = subprocess.Popen(
+        ["ip", "netns", "exec", NETNS, sys.executable, "-c", BACKEND, POD_IP, str(BACKEND_PORT)],
+        stdout=subprocess.PIPE,
+    )
+    proxy = subprocess.Popen(
+        [sys.executable, "-c", PROXY, USERSPACE_VIP, str(SERVICE_PORT), POD_IP, str(BACKEND_PORT)],
+        stdout=subprocess.PIPE,
+    )
+    for process in (backend, proxy):
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != b"ready":
+            teardown([backend, proxy])
+            raise RuntimeError("a helper process did not start")
+    return [backend, proxy]
+
+
+def teardown(processes: Sequence[subprocess.Popen[bytes]] = (), *, quiet: bool = False) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=5)
+    sh("nft", "delete", "table", "ip", TABLE, check=False)
+    sh("ip", "link", "del", DEVICE, check=False)
+    sh("ip", "link", "del", VETH_HOST, check=False)
+    sh("ip", "netns", "del", NETNS, check=False)
+
+
+async def connect_workload(
+    host: str, port: int, *, requests: int, seconds: float, concurrency: int = 20
+) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    remaining = requests
+
+    async def worker() -> None:
+        nonlocal remaining, errors
+        while remaining > 0 and time.perf_counter() < deadline:
+            remaining -= 1
+            started = time.perf_counter()
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(b"GET 1024\n")
+                await reader.readexactly(1024)
+                writer.close()
+                await writer.wait_closed()
+            except (OSError, asyncio.IncompleteReadError):
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else 0.0,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else 0.0,
+    }
+
+
+async def stream_workload(
+    host: str, port: int, *, seconds: float, streams: int = 4, size: int = 32 << 20
+) -> dict[str, float]:
+    async def one() -> int:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(f"GET {size}\n".encode())
+        got = 0
+        deadline = time.perf_counter() + seconds
+        while got < size and time.perf_counter() < deadline:
+            chunk = await reader.read(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+        writer.close()
+        return got
+
+    started = time.perf_counter()
+    total = sum(await asyncio.gather(*(one() for _ in range(streams))))
+    return {"mib_per_s": total / (1 << 20) / (time.perf_counter() - started)}
+
+
+async def measure(requests: int, seconds: float) -> dict[str, dict[str, dict[str, float]]]:
+    paths = {
+        "direct": (POD_IP, BACKEND_PORT),
+        "kernel": (KERNEL_VIP, SERVICE_PORT),
+        "userspace": (USERSPACE_VIP, SERVICE_PORT),
+    }
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, (host, port) in paths.items():
+        await connect_workload(host, port, requests=100, seconds=2)  # warm up (conntrack, caches)
+        results[name] = {
+            "connect": await connect_workload(host, port, requests=requests, seconds=seconds),
+            "stream": await stream_workload(host, port, seconds=seconds),
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("proxy_bench needs root (a network namespace, a veth pair and an nftables table)")
+    processes = setup()
+    try:
+        results = asyncio.run(measure(args.requests, args.seconds))
+    finally:
+        teardown(processes)
+    direct = results["direct"]
+    print(f"{'path':<10} {'conn/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'MiB/s':>8}   vs direct: conn/s  p99  MiB/s")
+    for name, r in results.items():
+        c, s = r["connect"], r["stream"]
+        print(
+            f"{name:<10} {c['rps']:8.0f} {c['p50_ms']:7.2f} {c['p99_ms']:7.2f} {s['mib_per_s']:8.0f}"
+            f"   {c['rps'] / direct['connect']['rps']:10.2f}× {c['p99_ms'] / direct['connect']['p99_ms']:4.2f}×"
+            f" {s['mib_per_s'] / direct['stream']['mib_per_s']:5.2f}×"
+            + (f"  ({c['errors']:.0f} errors)" if c["errors"] else "")
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

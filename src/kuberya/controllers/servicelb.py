@@ -1,0 +1,104 @@
+"""The service load-balancer controller: LoadBalancer Services get the node as their ingress.
+
+On one machine a "load balancer" is the node itself: the proxy already serves every
+LoadBalancer Service's NodePorts on the node address, so all that is missing is the status that
+tells clients where to go. Like k3s's ServiceLB (klipper-lb) but without its per-service pods,
+``sync(key)`` sets ``status.loadBalancer.ingress`` to ``[{ip: <node_ip>}]`` for every Service of
+type LoadBalancer without a foreign ``spec.loadBalancerClass``, and clears it when a Service
+stops being one. ``kubectl get svc`` then shows the address under EXTERNAL-IP.
+
+Writes are JSON merge patches of ``/status`` alone, made only when the status differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kuberya.client import (
+    Clock,
+    Informer,
+    KubeClient,
+    LoopClock,
+    NotFoundError,
+    WorkQueue,
+    object_key,
+    run_workers,
+)
+from kuberya.client.resources import SERVICES
+from kuberya.client.tasks import start_task
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+LOAD_BALANCER_CLASS = "kuberya.io/servicelb"
+"""The class we answer for besides none at all (``spec.loadBalancerClass`` unset)."""
+
+
+class ServiceLBController:
+    """Publishes the node address as the ingress of LoadBalancer Services."""
+
+    def __init__(
+        self, client: KubeClient, *, node_ip: str = "127.0.0.1", workers: int = 1, clock: Clock | None = None
+    ) -> None:
+        self.client = client
+        self.node_ip = node_ip
+        """What LoadBalancer Services are reachable at: where the proxy binds NodePorts."""
+        self.workers = workers
+        self._clock: Clock = clock or LoopClock()
+        self.queue: WorkQueue[str] = WorkQueue(name="servicelb", clock=self._clock)
+        self.services = Informer(client, SERVICES, clock=self._clock)
+        self.services.add_handlers(
+            on_add=lambda svc: self.queue.add(object_key(svc)),
+            on_update=lambda _old, new: self.queue.add(object_key(new)),
+        )
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                start_task(self.services.run(), name="servicelb-informer", group=group)
+                await self.services.has_synced.wait()
+                start_task(
+                    run_workers(self.queue, self.sync, workers=self.workers, name="servicelb"),
+                    name="servicelb-workers",
+                    group=group,
+                )
+        finally:
+            self.queue.shutdown()
+
+    def desired_ingress(self, service: Obj) -> list[Obj]:
+        spec = service.get("spec") or {}
+        if spec.get("type") != "LoadBalancer":
+            return []
+        return [{"ip": self.node_ip}]
+
+    def is_ours(self, service: Obj) -> bool:
+        lb_class = (service.get("spec") or {}).get("loadBalancerClass")
+        return lb_class in (None, "", LOAD_BALANCER_CLASS)
+
+    async def sync(self, key: str) -> None:
+        """Make Service ``key``'s ``status.loadBalancer`` say where it is reachable."""
+        service = self.services.get(key)
+        if service is None or not self.is_ours(service):
+            return
+        wanted = self.desired_ingress(service)
+        current = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if current == wanted:
+            return
+        meta = service.get("metadata") or {}
+        # A merge patch replaces the list whole; an empty loadBalancer clears it.
+        patch = {"status": {"loadBalancer": {"ingress": wanted} if wanted else {"ingress": None}}}
+        try:
+            await self.client.patch(
+                SERVICES,
+                str(meta.get("name")),
+                patch,
+                namespace=meta.get("namespace"),
+                patch_type="merge",
+                subresource="status",
+            )
+        except NotFoundError:
+            return
+        logger.info("service %s: load balancer ingress %s", key, wanted or "cleared")

@@ -1,0 +1,420 @@
+"""The cluster DNS: names of Services and pods for pods, everything else from the host's resolvers.
+
+Answers, as CoreDNS's ``kubernetes`` plugin does for the cluster domain (``cluster.local``):
+
+=========================================  ==================================================
+``<svc>.<ns>.svc.<domain>`` A               the ClusterIP; for a headless Service the ready
+                                            endpoints' addresses (all of them with
+                                            ``publishNotReadyAddresses``)
+``<host>.<svc>.<ns>.svc.<domain>`` A        a headless endpoint by ``hostname`` or dashed IP
+``<svc>.<ns>.svc.<domain>`` CNAME           an ExternalName Service's ``externalName``
+``_<port>._<proto>.<svc>.<ns>.svc…`` SRV    named ports: ``<svc>.<ns>.svc.<domain>`` (one
+                                            record per endpoint for headless Services)
+``<a-b-c-d>.<ns>.pod.<domain>`` A           ``a.b.c.d`` (CoreDNS's ``pods insecure``)
+anything else in the domain                 NXDOMAIN (NOERROR without answers when the name
+                                            exists with other types), with the zone's SOA
+=========================================  ==================================================
+
+Bare ``<svc>`` and ``<svc>.<ns>`` are the resolver's job: pods get the search path
+(:func:`~kuberya.client.servicelinks.pod_dns_config`). Names outside the cluster domain are
+relayed, bytes in and bytes out, to the nameservers of the host's ``resolv.conf`` — the only
+place we forward to; a stub on 127.0.0.x (systemd-resolved) is used as it is. Our own listen
+addresses are never used as upstreams (that would loop).
+
+:meth:`ClusterDNS.resolve` is pure over the informer caches; the sockets around it are thin
+(UDP, and TCP with its two-byte length prefix). As a component (:meth:`ClusterDNS.run`) it also
+makes sure the ``kube-system/kube-dns`` Service exists at the well-known ClusterIP, labelled
+``service.kubernetes.io/service-proxy-name`` so that the service proxy leaves that address to
+us, and — as root — puts that address on the ``kuberya-svc`` link to listen on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, cast
+
+from kuberya.client import AlreadyExistsError, Clock, Informer, KubeClient, LoopClock
+from kuberya.client.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
+from kuberya.client.servicelinks import CLUSTER_DNS_IP, CLUSTER_DOMAIN, pod_dns_config, render_resolv_conf
+from kuberya.client.tasks import start_task
+from kuberya.proxy import dnswire as wire
+from kuberya.proxy.netdev import LinkError, ServiceAddressDevice, can_manage_links
+from kuberya.proxy.table import SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+__all__ = ["ClusterDNS", "pod_dns_config", "read_upstreams", "render_resolv_conf"]
+
+TTL = 5
+"""Seconds answers may be cached: short, as CoreDNS's default 5, since pods come and go."""
+UPSTREAM_TIMEOUT = 2.0
+DNS_SERVICE = ("kube-system", "kube-dns")
+
+
+def read_upstreams(resolv_conf: Path) -> list[str]:
+    """The ``nameserver`` addresses of a resolv.conf (missing file: none)."""
+    try:
+        text = resolv_conf.read_text()
+    except OSError:
+        return []
+    found = []
+    for line in text.splitlines():
+        parts = line.split("#", 1)[0].split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            with contextlib.suppress(ValueError):
+                found.append(str(ipaddress.ip_address(parts[1].split("%", 1)[0])))
+    return found
+
+
+def _dashed(ip: str) -> str:
+    return ip.replace(".", "-").replace(":", "-")
+
+
+class ClusterDNS:
+    """A DNS server for the cluster domain that forwards every other name to the host's resolvers."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        listen: list[tuple[str, int]] | None = None,
+        upstream_resolv_conf: Path = Path("/etc/resolv.conf"),
+        domain: str = CLUSTER_DOMAIN,
+        cluster_dns_ip: str = CLUSTER_DNS_IP,
+        node_ip: str = "127.0.0.1",
+        manage_service: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = client
+        root = can_manage_links()
+        self.listen = (
+            list(listen) if listen is not None else ([(cluster_dns_ip, 53)] if root else [("127.0.0.1", 5353)])
+        )
+        """Where to answer; by default the kube-dns ClusterIP as root, 127.0.0.1:5353 otherwise."""
+        self.domain = domain.strip(".").lower()
+        self.cluster_dns_ip = cluster_dns_ip
+        self.node_ip = node_ip
+        self.manage_service = manage_service
+        self.upstreams = read_upstreams(upstream_resolv_conf)
+        self.upstream_port = 53
+        self._clock: Clock = clock or LoopClock()
+        self.services = Informer(client, SERVICES, clock=self._clock)
+        self.slices = Informer(client, ENDPOINTSLICES, label_selector=SERVICE_NAME_LABEL, clock=self._clock)
+        self.slices.add_index("service", _slice_service)
+        self.device = ServiceAddressDevice() if root and any(h == cluster_dns_ip for h, _ in self.listen) else None
+        self._transports: list[asyncio.BaseTransport] = []
+        self._servers: list[asyncio.Server] = []
+        self.bound: list[tuple[str, int]] = []
+        """The addresses actually listened on (port 0 resolved), UDP and TCP alike."""
+
+    # -- answering ------------------------------------------------------------------------------
+
+    def in_domain(self, name: str) -> bool:
+        return name == self.domain or name.endswith(f".{self.domain}")
+
+    def resolve(self, name: str, qtype: int) -> tuple[int, list[wire.Record]]:
+        """``(rcode, answers)`` for a name in the cluster domain (see the module docstring)."""
+        labels = name[: -len(self.domain) - 1].split(".") if name != self.domain else []
+        records: list[wire.Record] | None = None
+        if len(labels) >= 3 and labels[-1] == "svc":
+            records = self._service_records(name, labels[:-1], qtype)
+        elif len(labels) == 3 and labels[-1] == "pod":
+            ip = labels[0].replace("-", ".")
+            with contextlib.suppress(ValueError):
+                ipaddress.IPv4Address(ip)
+                records = [wire.Record(name, wire.A, TTL, wire.a_rdata(ip))] if qtype in (wire.A, wire.ANY) else []
+        elif len(labels) <= 2 and (not labels or labels[-1] in ("svc", "pod")):
+            records = []  # the zone's own structure exists, without records
+        if records is None:
+            return wire.NXDOMAIN, []
+        return wire.NOERROR, records
+
+    def _service_records(self, name: str, labels: list[str], qtype: int) -> list[wire.Record] | None:
+        # labels: [..., svc, ns]; SRV: [_port, _proto, svc, ns]; endpoint: [host, svc, ns].
+        namespace = labels[-1]
+        if len(labels) == 1:
+            return [] if self._namespace_has_services(namespace) else None
+        if len(labels) == 4 and labels[0].startswith("_") and labels[1].startswith("_"):
+            return self._srv(name, labels[2], namespace, labels[0][1:], labels[1][1:].upper(), qtype)
+        service = self.services.get(f"{namespace}/{labels[-2]}")
+        if service is None:
+            return None
+        spec = service.get("spec") or {}
+        service_name = f"{labels[-2]}.{namespace}.svc.{self.domain}"
+        if len(labels) == 3:
+            wanted = [ip for host, ip in self._endpoints(service) if host == labels[0] or _dashed(ip) == labels[0]]
+            if not wanted:
+                return None
+            return (
+                [wire.Record(name, wire.A, TTL, wire.a_rdata(ip)) for ip in wanted]
+                if qtype in (wire.A, wire.ANY)
+                else []
+            )
+        if len(labels) != 2:
+            return None
+        if spec.get("type") == "ExternalName":
+            target = str(spec.get("externalName") or "")
+            return [wire.Record(name, wire.CNAME, TTL, wire.encode_name(target))] if target else []
+        if qtype not in (wire.A, wire.ANY):
+            return []
+        if spec.get("clusterIP") and spec["clusterIP"] != "None":
+            return [wire.Record(service_name, wire.A, TTL, wire.a_rdata(str(spec["clusterIP"])))]
+        ips = sorted({ip for _, ip in self._endpoints(service)}, key=ipaddress.IPv4Address)
+        return [wire.Record(service_name, wire.A, TTL, wire.a_rdata(ip)) for ip in ips]
+
+    def _srv(
+        self, name: str, svc: str, namespace: str, port_name: str, proto: str, qtype: int
+    ) -> list[wire.Record] | None:
+        service = self.services.get(f"{namespace}/{svc}")
+        if service is None:
+            return None
+        spec = service.get("spec") or {}
+        port = next(
+            (
+                p
+                for p in spec.get("ports") or []
+                if p.get("name") == port_name and (p.get("protocol") or "TCP") == proto
+            ),
+            None,
+        )
+        if port is None:
+            return None
+        if qtype not in (wire.SRV, wire.ANY):
+            return []
+        service_name = f"{svc}.{namespace}.svc.{self.domain}"
+        if spec.get("clusterIP") and spec["clusterIP"] != "None":
+            return [wire.Record(name, wire.SRV, TTL, wire.srv_rdata(0, 100, int(port["port"]), service_name))]
+        records = []
+        for host, ip in self._endpoints(service, port_name=port_name):
+            target = f"{host or _dashed(ip)}.{service_name}"
+            records.append(wire.Record(name, wire.SRV, TTL, wire.srv_rdata(0, 100, int(port["port"]), target)))
+        return records
+
+    def _endpoints(self, service: Obj, *, port_name: str | None = None) -> list[tuple[str, str]]:
+        """``(hostname, ip)`` of the Service's ready endpoints (all, with publishNotReadyAddresses)."""
+        meta = service.get("metadata") or {}
+        publish_all = bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
+        found: dict[str, str] = {}
+        for slice_ in self.slices.by_index("service", f"{meta.get('namespace')}/{meta.get('name')}"):
+            if slice_.get("addressType", "IPv4") != "IPv4":
+                continue
+            if port_name is not None and not any((p.get("name") or "") == port_name for p in slice_.get("ports") or []):
+                continue
+            for ep in slice_.get("endpoints") or []:
+                if not publish_all and (ep.get("conditions") or {}).get("ready") is False:
+                    continue
+                for ip in ep.get("addresses") or []:
+                    found.setdefault(str(ip), str(ep.get("hostname") or ""))
+        return sorted(((host, ip) for ip, host in found.items()), key=lambda e: ipaddress.IPv4Address(e[1]))
+
+    def _namespace_has_services(self, namespace: str) -> bool:
+        return any((s.get("metadata") or {}).get("namespace") == namespace for s in self.services.list())
+
+    def soa(self) -> wire.Record:
+        return wire.Record(self.domain, wire.SOA, TTL, wire.soa_rdata(self.domain, serial=1, minimum=TTL))
+
+    async def answer(self, data: bytes, *, tcp: bool) -> bytes | None:
+        """The reply to one query message (None: drop it)."""
+        try:
+            question = wire.parse_query(data)
+        except wire.WireError:
+            return wire.error_response(data, wire.FORMERR)
+        if not self.in_domain(question.name):
+            return await self.forward(data, tcp=tcp)
+        if question.qclass not in (wire.CLASS_IN, wire.ANY):
+            return wire.build_response(question, rcode=wire.REFUSED)
+        rcode, answers = self.resolve(question.name, question.qtype)
+        authority = [self.soa()] if not answers else []
+        return wire.build_response(
+            question, rcode=rcode, answers=answers, authority=authority, limit=None if tcp else wire.UDP_LIMIT
+        )
+
+    # -- forwarding -----------------------------------------------------------------------------
+
+    async def forward(self, data: bytes, *, tcp: bool) -> bytes | None:
+        for upstream in self.upstreams:
+            if (upstream, self.upstream_port) in self.bound or (upstream, self.upstream_port) in self.listen:
+                continue  # ourselves: forwarding there would loop
+            try:
+                async with asyncio.timeout(UPSTREAM_TIMEOUT):
+                    return await (
+                        _forward_tcp(upstream, self.upstream_port, data)
+                        if tcp
+                        else _forward_udp(upstream, self.upstream_port, data)
+                    )
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as e:
+                logger.debug("dns: upstream %s failed: %s", upstream, e)
+        return wire.error_response(data, wire.SERVFAIL)
+
+    # -- serving --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on every address of :attr:`listen` (UDP and TCP)."""
+        loop = asyncio.get_running_loop()
+        if self.device is not None:
+            await self.device.ensure()
+            await self.device.sync([self.cluster_dns_ip])
+        for host, port in self.listen:
+            try:
+                server = await asyncio.start_server(self._serve_tcp, host, port, reuse_address=True)
+                bound_port = server.sockets[0].getsockname()[1] if port == 0 else port
+                self._servers.append(server)
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _UDPServer(self), local_addr=(host, bound_port)
+                )
+            except OSError as e:
+                # Another cluster DNS on this host (a second kuberya) has it: the others still serve.
+                logger.error("dns: cannot listen on %s:%d: %s", host, port, e.strerror or e)
+                continue
+            self._transports.append(transport)
+            self.bound.append((host, bound_port))
+            logger.info("dns: answering for %s on %s:%d (udp, tcp)", self.domain, host, bound_port)
+
+    async def stop(self) -> None:
+        for transport in self._transports:
+            transport.close()
+        for server in self._servers:
+            server.close()
+        self._transports.clear()
+        self._servers.clear()
+        if self.device is not None:
+            try:
+                await self.device.release()
+            except LinkError as e:
+                logger.warning("dns: could not remove %s: %s", self.cluster_dns_ip, e)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                (length,) = struct.unpack("!H", await reader.readexactly(2))
+                reply = await self.answer(await reader.readexactly(length), tcp=True)
+                if reply is None:
+                    break
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def run(self) -> None:
+        """Make sure the kube-dns Service exists, then answer until cancelled."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                start_task(self.services.run(), name="dns-services-informer", group=group)
+                start_task(self.slices.run(), name="dns-slices-informer", group=group)
+                await asyncio.gather(self.services.has_synced.wait(), self.slices.has_synced.wait())
+                if self.manage_service:
+                    await self.ensure_service()
+                await self.start()
+        finally:
+            await self.stop()
+
+    async def ensure_service(self) -> None:
+        """Create ``kube-system/kube-dns`` at the well-known ClusterIP, with Endpoints at the node."""
+        namespace, name = DNS_SERVICE
+        labels = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS", SERVICE_PROXY_NAME_LABEL: "kuberya-dns"}
+        ports = [
+            {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+        ]
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"clusterIP": self.cluster_dns_ip, "ports": ports},
+        }
+        endpoints = {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "subsets": [
+                {
+                    "addresses": [{"ip": self.node_ip}],
+                    "ports": [{"name": p["name"], "port": 53, "protocol": p["protocol"]} for p in ports],
+                }
+            ],
+        }
+        for ref, body in ((SERVICES, service), (ENDPOINTS, endpoints)):
+            with contextlib.suppress(AlreadyExistsError):
+                await self.client.create(ref, body, namespace=namespace)
+
+
+class _UDPServer(asyncio.DatagramProtocol):
+    def __init__(self, dns: ClusterDNS) -> None:
+        self.dns = dns
+        self.transport: asyncio.DatagramTransport | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The selector loop's datagram transport does not subclass DatagramTransport: cast.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        task = asyncio.get_running_loop().create_task(self._reply(data, addr))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _reply(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        try:
+            reply = await self.dns.answer(data, tcp=False)
+        except Exception:
+            logger.exception("dns: answering a query from %s failed", addr[0])
+            reply = wire.error_response(data, wire.SERVFAIL)
+        if reply is not None and self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(reply, addr)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for task in self._pending:
+            task.cancel()
+
+
+class _UDPClient(asyncio.DatagramProtocol):
+    def __init__(self, ident: bytes) -> None:
+        self.ident = ident
+        self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if data[:2] == self.ident and not self.reply.done():
+            self.reply.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc)
+
+
+async def _forward_udp(upstream: str, port: int, data: bytes) -> bytes:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: _UDPClient(data[:2]), remote_addr=(upstream, port)
+    )
+    try:
+        transport.sendto(data)
+        return await protocol.reply
+    finally:
+        transport.close()
+
+
+async def _forward_tcp(upstream: str, port: int, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(upstream, port)
+    try:
+        writer.write(struct.pack("!H", len(data)) + data)
+        await writer.drain()
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+        return await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+def _slice_service(slice_: Obj) -> Iterable[str]:
+    meta = slice_.get("metadata") or {}
+    name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    return [f"{meta.get('namespace')}/{name}"] if name else []

@@ -1,0 +1,290 @@
+"""The proxy: table building (pure), balancing, and the userspace proxy with local echo servers."""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from kuberya.client import FakeClock
+from kuberya.proxy.balancer import Balancer
+from kuberya.proxy.table import Endpoint, ServicePort, build_table
+from kuberya.proxy.userspace import UserspaceProxy
+
+pytestmark = pytest.mark.unit
+
+Obj = dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    yield
+    me = asyncio.current_task()
+    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
+
+
+def svc(name: str = "web", **spec: Any) -> Obj:
+    spec.setdefault("clusterIP", "10.96.0.20")
+    spec.setdefault("ports", [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}])
+    return {"metadata": {"name": name, "namespace": "ns"}, "spec": spec}
+
+
+def eps(service: str, *endpoints: tuple[str, dict[str, bool]], port: int = 8080, name: str = "http") -> Obj:
+    return {
+        "metadata": {"name": f"{service}-x", "namespace": "ns", "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "ports": [{"name": name, "port": port, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [ip], "conditions": cond} for ip, cond in endpoints],
+    }
+
+
+OTHER_PROXY = {"service.kubernetes.io/service-proxy-name": "other"}
+READY = {"ready": True, "serving": True, "terminating": False}
+NOT_READY = {"ready": False, "serving": False, "terminating": False}
+TERMINATING = {"ready": False, "serving": True, "terminating": True}
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+
+def test_table_frontends_and_endpoints() -> None:
+    table = build_table(
+        [
+            svc(type="NodePort", ports=[{"name": "http", "port": 80, "nodePort": 30080, "protocol": "TCP"}]),
+            svc("headless", clusterIP="None"),
+            svc("ext", type="ExternalName"),
+            {**svc("dns"), "metadata": {"name": "dns", "namespace": "ns", "labels": OTHER_PROXY}},
+        ],
+        [eps("web", ("10.88.0.2", READY), ("10.88.0.3", NOT_READY)), eps("web", ("10.88.0.2", READY))],
+    )
+    assert sorted(table) == ["ns/headless:http/TCP", "ns/web:http/TCP"]
+    web = table["ns/web:http/TCP"]
+    assert web.frontends(node_port_hosts=["127.0.0.1"], cluster_ips=True) == [
+        ("10.96.0.20", 80),
+        ("127.0.0.1", 30080),
+    ]
+    assert web.frontends(node_port_hosts=["127.0.0.1"], cluster_ips=False) == [("127.0.0.1", 30080)]
+    assert [e.address for e in web.usable_endpoints()] == [("10.88.0.2", 8080)], "merged, not-ready left out"
+    assert table["ns/headless:http/TCP"].frontends(node_port_hosts=[], cluster_ips=True) == []
+
+
+def test_terminating_serving_endpoints_are_used_only_when_nothing_is_ready() -> None:
+    entry = build_table([svc()], [eps("web", ("10.88.0.2", TERMINATING), ("10.88.0.3", NOT_READY))])["ns/web:http/TCP"]
+    assert [e.ip for e in entry.usable_endpoints()] == ["10.88.0.2"]
+    entry = build_table([svc()], [eps("web", ("10.88.0.2", TERMINATING), ("10.88.0.4", READY))])["ns/web:http/TCP"]
+    assert [e.ip for e in entry.usable_endpoints()] == ["10.88.0.4"]
+
+
+def test_load_balancer_ingress_and_affinity() -> None:
+    service = svc(type="LoadBalancer", sessionAffinity="ClientIP",
+                  sessionAffinityConfig={"clientIP": {"timeoutSeconds": 60}},
+                  ports=[{"name": "http", "port": 8081, "nodePort": 30081}])  # fmt: skip
+    service["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
+    entry = build_table([service], [])["ns/web:http/TCP"]
+    assert entry.affinity_timeout == 60
+    assert entry.frontends(node_port_hosts=["127.0.0.1"], cluster_ips=False) == [
+        ("127.0.0.1", 30081),
+        ("127.0.0.1", 8081),
+    ]
+
+
+def test_balancer_round_robin_and_client_ip_affinity() -> None:
+    clock = FakeClock()
+    b = Balancer(clock)
+    e = [Endpoint("10.0.0.1", 80), Endpoint("10.0.0.2", 80), Endpoint("10.0.0.3", 80)]
+    assert [b.pick(e, client_ip="c").ip for _ in range(4)] == ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.1"]  # type: ignore[union-attr]
+    sticky = Balancer(clock)
+    first = sticky.pick(e, client_ip="a", affinity_timeout=10)
+    assert all(sticky.pick(e, client_ip="a", affinity_timeout=10) == first for _ in range(5))
+    assert sticky.pick(e, client_ip="b", affinity_timeout=10) != first
+    clock.advance(11)
+    assert sticky.pick(e, client_ip="a", affinity_timeout=10) != first, "expired: balanced afresh"
+    gone = [x for x in e if x != first]
+    assert sticky.pick(gone, client_ip="a", affinity_timeout=10) in gone
+    assert b.pick([], client_ip="a") is None
+
+
+# -- the userspace proxy --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Backend:
+    """An echo server that first says its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> "Backend":
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(f"{self.name}\n".encode())
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except ConnectionError:
+                pass
+            finally:
+                writer.close()
+
+        self.server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def entry(
+    node_port: int, *backends: Backend, affinity: float | None = None, ready: bool = True
+) -> dict[str, ServicePort]:
+    port = ServicePort(
+        service="ns/web", port_name="http", protocol="TCP", cluster_ip="10.96.0.20", port=80,
+        node_port=node_port, affinity_timeout=affinity,
+        endpoints=tuple(Endpoint("127.0.0.1", b.port, ready=ready) for b in backends),
+    )  # fmt: skip
+    return {port.key: port}
+
+
+async def ask(port: int, payload: bytes = b"ping") -> tuple[str, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        name = (await reader.readline()).decode().strip()
+        writer.write(payload)
+        await writer.drain()
+        echoed = await reader.readexactly(len(payload))
+        return name, echoed
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[list[Backend]]:
+    started = [await Backend(n).start() for n in ("a", "b", "c")]
+    yield started
+    for b in started:
+        await b.stop()
+
+
+async def test_node_port_round_robin_over_ready_endpoints(backends: list[Backend]) -> None:
+    proxy = UserspaceProxy()
+    node_port = free_port()
+    try:
+        await proxy.apply(entry(node_port, *backends), node_port_hosts=["127.0.0.1"], cluster_ips=False)
+        assert proxy.listening == [("127.0.0.1", node_port)]
+        answers = [await ask(node_port) for _ in range(6)]
+        assert [a[0] for a in answers] == ["a", "b", "c", "a", "b", "c"]
+        assert all(a[1] == b"ping" for a in answers)
+        big = bytes(range(256)) * 4096  # 1 MiB through the splice, flow control included
+        assert (await ask(node_port, big))[1] == big
+    finally:
+        await proxy.close(drain=0.1)
+
+
+async def test_client_ip_affinity_sticks(backends: list[Backend]) -> None:
+    proxy = UserspaceProxy()
+    node_port = free_port()
+    try:
+        await proxy.apply(entry(node_port, *backends, affinity=60), node_port_hosts=["127.0.0.1"], cluster_ips=False)
+        names = {(await ask(node_port))[0] for _ in range(5)}
+        assert len(names) == 1
+    finally:
+        await proxy.close(drain=0.1)
+
+
+async def test_no_ready_endpoint_resets_and_a_dead_one_is_skipped(backends: list[Backend]) -> None:
+    proxy = UserspaceProxy()
+    node_port = free_port()
+    try:
+        await proxy.apply(entry(node_port, *backends, ready=False), node_port_hosts=["127.0.0.1"], cluster_ips=False)
+        reader, writer = await asyncio.open_connection("127.0.0.1", node_port)
+        assert await reader.read() == b""
+        writer.close()
+        dead = Backend("dead")
+        dead.port = free_port()  # nobody listens there
+        await proxy.apply(entry(node_port, dead, backends[1]), node_port_hosts=["127.0.0.1"], cluster_ips=False)
+        assert {(await ask(node_port))[0] for _ in range(3)} == {"b"}
+    finally:
+        await proxy.close(drain=0.1)
+
+
+async def test_a_removed_endpoint_gets_no_new_connections_and_old_ones_drain(backends: list[Backend]) -> None:
+    clock = FakeClock()
+    proxy = UserspaceProxy(clock=clock, drain_timeout=30)
+    node_port = free_port()
+    a, b, _ = backends
+    try:
+        await proxy.apply(entry(node_port, a), node_port_hosts=["127.0.0.1"], cluster_ips=False)
+        reader, writer = await asyncio.open_connection("127.0.0.1", node_port)
+        assert await reader.readline() == b"a\n"
+        await proxy.apply(entry(node_port, b), node_port_hosts=["127.0.0.1"], cluster_ips=False)
+        assert (await ask(node_port))[0] == "b", "new connections go to the new endpoint"
+        writer.write(b"still here")
+        assert await reader.readexactly(10) == b"still here", "the old connection goes on while draining"
+        clock.advance(31)
+        assert await reader.read() == b"", "cut once the drain timeout is over"
+        writer.close()
+        assert proxy.connections() == {}
+    finally:
+        await proxy.close(drain=0.1)
+
+
+async def test_listeners_follow_the_table(backends: list[Backend]) -> None:
+    proxy = UserspaceProxy()
+    first, second = free_port(), free_port()
+    try:
+        await proxy.apply(entry(first, backends[0]), node_port_hosts=["127.0.0.1"], cluster_ips=False)
+        await proxy.apply(entry(second, backends[0]), node_port_hosts=["127.0.0.1"], cluster_ips=False)
+        assert proxy.listening == [("127.0.0.1", second)]
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", first)
+        await proxy.apply({}, node_port_hosts=["127.0.0.1"], cluster_ips=False)
+        assert proxy.listening == []
+    finally:
+        await proxy.close(drain=0.1)
+
+
+def test_nftables_ruleset_dnats_cluster_ips_to_usable_endpoints_in_our_own_table() -> None:
+    from kuberya.proxy.kernel import render_ruleset
+
+    two = ServicePort(service="ns/web", port_name="http", protocol="TCP", cluster_ip="10.96.0.20", port=80,
+                      endpoints=(Endpoint("10.88.0.2", 8080), Endpoint("10.88.0.3", 8080),
+                                 Endpoint("10.88.0.4", 8080, ready=False)))  # fmt: skip
+    one = ServicePort(service="ns/db", port_name="", protocol="TCP", cluster_ip="10.96.0.21", port=5432,
+                      endpoints=(Endpoint("10.88.0.5", 5432),))  # fmt: skip
+    empty = ServicePort(service="ns/none", port_name="", protocol="TCP", cluster_ip="10.96.0.22", port=80)
+    script = render_ruleset([two, one, empty], table="kuberya-x", pod_cidr="10.88.0.0/16")
+    assert script.startswith("add table ip kuberya-x\ndelete table ip kuberya-x\ntable ip kuberya-x {")
+    rule = "ip daddr 10.96.0.20 tcp dport 80 dnat ip to numgen inc mod 2 map"
+    assert f"{rule} {{ 0 : 10.88.0.2 . 8080, 1 : 10.88.0.3 . 8080 }}" in script
+    assert "ip daddr 10.96.0.21 tcp dport 5432 dnat ip to 10.88.0.5:5432" in script
+    assert "10.96.0.22" not in script, "no endpoints: no rule (the local address refuses)"
+    assert "ct status dnat ip saddr 10.88.0.0/16 masquerade" in script
+
+
+async def test_service_proxy_serves_node_ports_from_its_caches(backends: list[Backend]) -> None:
+    from kuberya.client.fake import FakeApiClient
+    from kuberya.proxy.serviceproxy import ServiceProxy
+
+    node_port = free_port()
+    proxy = ServiceProxy(FakeApiClient(), cluster_ips=False, clock=FakeClock())
+    assert proxy.mode == "userspace" and proxy.kernel is None and proxy.device is None
+    proxy.services.store.add(svc(type="NodePort", ports=[{"name": "http", "port": 80, "nodePort": node_port}]))
+    slice_ = eps("web", ("127.0.0.1", READY), port=backends[2].port)
+    proxy.slices.store.add(slice_)
+    try:
+        await proxy.sync()
+        assert proxy.userspace.listening == [("127.0.0.1", node_port)]
+        assert (await ask(node_port))[0] == "c"
+    finally:
+        await proxy.shutdown()
