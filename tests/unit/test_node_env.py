@@ -15,9 +15,18 @@ FACTS = PodFacts(pod_ip="10.88.0.7", host_ip="192.168.5.5", node_cpu_millis=4000
 
 
 class Sources:
-    def __init__(self, config_maps: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config_maps: dict[str, Any] | None = None,
+        secrets: dict[str, Any] | None = None,
+        services: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.config_maps = config_maps or {}
         self.secrets = secrets or {}
+        self.service_list = services or []
+
+    async def services(self) -> list[dict[str, Any]]:
+        return self.service_list
 
     async def config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         data = self.config_maps.get(f"{namespace}/{name}")
@@ -176,3 +185,26 @@ def test_command_and_args_expand_against_the_env() -> None:
     command, args = expand_command(container, [("GREETING", "hello"), ("WHO", "world")])
     assert command == ["sh", "-c", "echo hello $(HOME)"]
     assert args == ["world", "$(UNSET)"]
+
+
+async def test_service_links_come_first_and_the_container_env_wins() -> None:
+    payment = {
+        "metadata": {"name": "payment", "namespace": POD["metadata"]["namespace"]},
+        "spec": {"clusterIP": "10.96.0.20", "ports": [{"port": 80, "protocol": "TCP"}]},
+    }
+    other_ns = {
+        "metadata": {"name": "x", "namespace": "elsewhere"},
+        "spec": {"clusterIP": "10.96.0.21", "ports": [{"port": 81, "protocol": "TCP"}]},
+    }
+    container = {
+        "name": "main",
+        "env": [
+            {"name": "URL", "value": "http://$(PAYMENT_SERVICE_HOST)"},
+            {"name": "PAYMENT_SERVICE_PORT", "value": "9999"},
+        ],
+    }
+    env = dict(await container_env(POD, container, lookup=Sources(services=[payment, other_ns]), facts=FACTS))
+    assert env["PAYMENT_SERVICE_HOST"] == "10.96.0.20"
+    assert env["URL"] == "http://10.96.0.20"
+    assert env["PAYMENT_SERVICE_PORT"] == "9999"
+    assert "X_SERVICE_HOST" not in env

@@ -1,8 +1,8 @@
 """From the pod spec to the runtime's configs: :class:`SandboxConfig` and :class:`ContainerConfig`.
 
 The sandbox gets the pod's hostname (``spec.hostname`` or the pod name), its DNS settings
-(``dnsPolicy`` and ``dnsConfig``; there is no cluster DNS server yet, so ``ClusterFirst`` gives
-the cluster search domains and leaves the nameservers to the runtime) and its host ports.
+(``dnsPolicy`` and ``dnsConfig``: ``ClusterFirst`` points at the cluster DNS Service and its
+search domains, as :func:`kuberya.client.servicelinks.pod_dns_config` defines them) and its host ports.
 
 A container's argv follows upstream's command/args rules where the runtime has no image config
 (the ``process`` runtime): ``command + args``, or ``args`` alone; with neither there is nothing
@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kuberya.client.servicelinks import pod_dns_config
 from kuberya.node.env import ContainerConfigError, PodFacts, SourceLookup, container_env, expand_command
 from kuberya.node.env import parse_quantity as _quantity
 from kuberya.node.state import (
@@ -36,7 +37,6 @@ from kuberya.runtime.base import ContainerConfig, PortMapping, Resources, Sandbo
 Obj = dict[str, Any]
 
 NO_COMMAND = "process runtime needs a command: set spec.containers[].command"
-_CLUSTER_DOMAIN = "cluster.local"
 
 
 def pod_labels(state: PodState) -> dict[str, str]:
@@ -51,8 +51,8 @@ def sandbox_config(state: PodState) -> SandboxConfig:
     searches: list[str] = []
     options: list[str] = []
     if policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not host_network):
-        searches = [f"{state.namespace}.svc.{_CLUSTER_DOMAIN}", f"svc.{_CLUSTER_DOMAIN}", _CLUSTER_DOMAIN]
-        options = ["ndots:5"]
+        cluster_nameservers, cluster_searches, cluster_options = pod_dns_config(state.namespace)
+        nameservers, searches, options = list(cluster_nameservers), list(cluster_searches), list(cluster_options)
     dns = spec.get("dnsConfig") or {}
     nameservers += [str(n) for n in dns.get("nameservers") or []]
     searches += [str(s) for s in dns.get("searches") or [] if str(s) not in searches]

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from kuberya.client.servicelinks import pod_service_env
+
 Obj = dict[str, Any]
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
@@ -55,6 +57,9 @@ class SourceLookup(Protocol):
     async def config_map(self, namespace: str, name: str) -> Obj | None: ...
 
     async def secret(self, namespace: str, name: str) -> Obj | None: ...
+
+    async def services(self) -> list[Obj]:
+        """Every Service (for the service-link variables); may be empty when unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +187,11 @@ def resource_value(pod: Obj, container_name: str, ref: Obj, facts: PodFacts) -> 
 async def container_env(pod: Obj, container: Obj, *, lookup: SourceLookup, facts: PodFacts) -> list[tuple[str, str]]:
     """The resolved ``(name, value)`` pairs; raises :class:`ContainerConfigError` for a missing source."""
     namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
-    env: dict[str, str] = {}
+    enable_links = (pod.get("spec") or {}).get("enableServiceLinks", True) is not False
+    # Service links come first so that the container's own env wins and may refer to them.
+    env: dict[str, str] = dict(
+        pod_service_env(await lookup.services(), namespace=namespace, enable_service_links=enable_links)
+    )
     for source in container.get("envFrom") or []:
         prefix = str(source.get("prefix") or "")
         data: Mapping[str, str] | None

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kuberya.client import Clock, Informer, KubeClient, NotFoundError
-from kuberya.client.resources import CONFIGMAPS, SECRETS, ResourceRef
+from kuberya.client.resources import CONFIGMAPS, SECRETS, SERVICES, ResourceRef
 from kuberya.client.tasks import start_task
 
 Obj = dict[str, Any]
@@ -28,6 +28,9 @@ class ConfigSources:
         self.client = client
         self.config_maps = Informer(client, CONFIGMAPS, clock=clock)
         self.secrets = Informer(client, SECRETS, clock=clock)
+        # Services only feed the service-link env of containers started later (upstream does not
+        # restart running containers when services change), so no change handler.
+        self.services_informer = Informer(client, SERVICES, clock=clock)
         for kind, informer in (("configmap", self.config_maps), ("secret", self.secrets)):
             informer.add_handlers(**_handlers(kind, on_change))
 
@@ -35,12 +38,16 @@ class ConfigSources:
         async with asyncio.TaskGroup() as group:
             start_task(self.config_maps.run(), name="node-configmaps", group=group)
             start_task(self.secrets.run(), name="node-secrets", group=group)
+            start_task(self.services_informer.run(), name="node-services", group=group)
 
     async def config_map(self, namespace: str, name: str) -> Obj | None:
         return await self._get(self.config_maps, CONFIGMAPS, namespace, name)
 
     async def secret(self, namespace: str, name: str) -> Obj | None:
         return await self._get(self.secrets, SECRETS, namespace, name)
+
+    async def services(self) -> list[Obj]:
+        return self.services_informer.list()
 
     async def _get(self, informer: Informer, ref: ResourceRef, namespace: str, name: str) -> Obj | None:
         cached = informer.get(f"{namespace}/{name}")
