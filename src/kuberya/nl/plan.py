@@ -1,0 +1,301 @@
+"""What a request means, and the plan of Kubernetes API operations that carries it out.
+
+Two layers, both frozen values with no behaviour beyond checking and printing themselves:
+
+* :class:`Request` is *what the user asked*, exactly as said — ``replicas`` is ``None`` when no
+  number was given, ``namespace`` is ``None`` when none was named. The rule-based parser and the
+  LLM fallback both produce it, and both go through :func:`validate_request`, so an LLM can never
+  hand the CLI something the parser could not have.
+* :class:`Plan` is *what will be done*: ordered :class:`Step` s, each with a description in the
+  request's language, the ``kubectl`` command a human would type (the operator teaches), and an
+  abstract :class:`Operation` the CLI executes through the API client. Defaults the user left out
+  (one replica, the context's namespace, the HPA target) are made explicit here, in the plan, where
+  the user sees them before anything happens.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from kuberya.nl.errors import NotUnderstood
+
+JSONDict = dict[str, Any]
+
+MAX_REPLICAS = 1000
+"""A ceiling against typos ("30000개"): far above anything one node runs, far below overflow."""
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+IMAGE_REF = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+CONTEXT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]*$")
+"""kubeconfig context names are free-form (``arn:aws:eks:…``, ``gke_proj_zone_name``)."""
+
+
+class Intent(enum.Enum):
+    RUN_APP = "run_app"
+    RUN_POD = "run_pod"
+    SCALE = "scale"
+    SCALE_BY = "scale_by"
+    STOP = "stop"
+    DELETE = "delete"
+    STATUS = "status"
+    LIST = "list"
+    LOGS = "logs"
+    SET_IMAGE = "set_image"
+    ROLLBACK = "rollback"
+    RESTART = "restart"
+    EXPOSE = "expose"
+    AUTOSCALE = "autoscale"
+
+
+KINDS = ("pods", "deployments", "services", "all")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request, as the user said it; fields the user did not say stay ``None``/``False``."""
+
+    intent: Intent
+    app: str | None = None
+    """The Deployment (or Pod) name — also the default container name and ``app=`` label."""
+    replicas: int | None = None
+    """Target replica count (RUN_APP, SCALE)."""
+    delta: int | None = None
+    """Signed change of replicas (SCALE_BY): ``+2`` for "2개 더", ``-1`` for "하나 줄여"."""
+    image: str | None = None
+    port: int | None = None
+    namespace: str | None = None
+    context: str | None = None
+    """A kubeconfig context ("gke-prod에서") — the CLI talks to that cluster instead."""
+    kind: str | None = None
+    """What to LIST (``pods``/``deployments``/``services``/``all``); ``pods`` on DELETE means the Pod."""
+    cpu_percent: int | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    revision: int | None = None
+    follow: bool = False
+    tail: int | None = None
+    all: bool = False
+    """"everything" — STOP or DELETE of every app in the namespace (always confirmed)."""
+    language: str = "en"
+    """``ko`` or ``en``: the language the plan describes itself in. Not part of the meaning."""
+
+    def to_dict(self) -> JSONDict:
+        out = asdict(self)
+        out["intent"] = self.intent.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: object) -> Request:
+        """Build a request from untrusted JSON (the LLM's answer), then :func:`validate_request` it."""
+        if not isinstance(data, dict):
+            raise NotUnderstood(f"expected a JSON object describing the request, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise NotUnderstood(f"unknown request field(s): {', '.join(unknown)}")
+        raw_intent = data.get("intent")
+        try:
+            intent = Intent(str(raw_intent).lower())
+        except ValueError:
+            choices = ", ".join(i.value for i in Intent)
+            raise NotUnderstood(f"unknown intent {raw_intent!r}; expected one of {choices}") from None
+        values: dict[str, Any] = {"intent": intent}
+        for name, value in data.items():
+            if name == "intent" or value is None:
+                continue
+            values[name] = _coerce(name, value)
+        return validate_request(cls(**values))
+
+
+_INT_FIELDS = {"replicas", "delta", "port", "cpu_percent", "min_replicas", "max_replicas", "revision", "tail"}
+_BOOL_FIELDS = {"follow", "all"}
+
+
+def _coerce(name: str, value: object) -> object:
+    if name in _INT_FIELDS:
+        # bool is an int in Python; an LLM writing `true` for a count is an error, not 1.
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise NotUnderstood(f"field {name} must be an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise NotUnderstood(f"field {name} must be an integer, got {value!r}") from None
+    if name in _BOOL_FIELDS:
+        if not isinstance(value, bool):
+            raise NotUnderstood(f"field {name} must be true or false, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise NotUnderstood(f"field {name} must be a string, got {value!r}")
+    return value
+
+
+# What each intent cannot do without; the parser's own checks and the LLM's answers meet here.
+_REQUIRED: dict[Intent, tuple[str, ...]] = {
+    Intent.RUN_APP: ("app",),
+    Intent.RUN_POD: ("app",),
+    Intent.SCALE: ("app", "replicas"),
+    Intent.SCALE_BY: ("app", "delta"),
+    Intent.STATUS: ("app",),
+    Intent.LIST: ("kind",),
+    Intent.LOGS: ("app",),
+    Intent.SET_IMAGE: ("app", "image"),
+    Intent.ROLLBACK: ("app",),
+    Intent.RESTART: ("app",),
+    Intent.EXPOSE: ("app",),
+    Intent.AUTOSCALE: ("app",),
+}
+
+
+def validate_request(request: Request) -> Request:
+    """Check a request is complete and well-formed; return it (``language`` normalised)."""
+    r = request
+    for name in _REQUIRED.get(r.intent, ()):
+        if getattr(r, name) is None:
+            raise NotUnderstood(f"{r.intent.value} needs {'a number of replicas' if name == 'replicas' else name}")
+    if r.intent in (Intent.STOP, Intent.DELETE) and r.app is None and not r.all:
+        raise NotUnderstood(f"{r.intent.value} needs an app name (or 'everything')")
+    if r.app is not None and not DNS_SUBDOMAIN.match(r.app):
+        raise NotUnderstood(f"{r.app!r} is not a valid Kubernetes name (lowercase letters, digits and '-')")
+    if r.namespace is not None and not DNS_LABEL.match(r.namespace):
+        raise NotUnderstood(f"{r.namespace!r} is not a valid namespace name")
+    if r.context is not None and not CONTEXT_NAME.match(r.context):
+        raise NotUnderstood(f"{r.context!r} is not a valid kubeconfig context name")
+    if r.image is not None and not IMAGE_REF.match(r.image):
+        raise NotUnderstood(f"{r.image!r} is not a valid image reference")
+    if r.kind is not None and r.kind not in KINDS:
+        raise NotUnderstood(f"kind must be one of {', '.join(KINDS)}, got {r.kind!r}")
+    for name in ("replicas", "min_replicas", "max_replicas"):
+        value = getattr(r, name)
+        if value is not None and not 0 <= value <= MAX_REPLICAS:
+            raise NotUnderstood(f"{name} must be between 0 and {MAX_REPLICAS}, got {value}")
+    if r.delta is not None and (r.delta == 0 or abs(r.delta) > MAX_REPLICAS):
+        raise NotUnderstood(f"a change of {r.delta} replicas makes no sense")
+    if r.port is not None and not 1 <= r.port <= 65535:
+        raise NotUnderstood(f"port must be between 1 and 65535, got {r.port}")
+    if r.cpu_percent is not None and not 1 <= r.cpu_percent <= 1000:
+        raise NotUnderstood(f"CPU target must be between 1% and 1000%, got {r.cpu_percent}%")
+    if r.min_replicas is not None and r.max_replicas is not None and r.min_replicas > r.max_replicas:
+        raise NotUnderstood(f"minimum replicas ({r.min_replicas}) is above the maximum ({r.max_replicas})")
+    if r.min_replicas == 0:
+        raise NotUnderstood("an autoscaler's minimum must be at least 1")
+    if r.revision is not None and r.revision < 1:
+        raise NotUnderstood(f"revisions start at 1, got {r.revision}")
+    if r.tail is not None and r.tail < 0:
+        raise NotUnderstood(f"cannot show the last {r.tail} lines")
+    language = r.language if r.language in ("ko", "en") else "en"
+    return r if language == r.language else replace(r, language=language)
+
+
+class Verb(enum.Enum):
+    """Abstract API operations; the CLI maps each onto the client (``scale`` = the scale subresource)."""
+
+    CREATE = "create"
+    GET = "get"
+    LIST = "list"
+    PATCH = "patch"
+    DELETE = "delete"
+    SCALE = "scale"
+    LOGS = "logs"
+    ROLLBACK = "rollback"
+    """No API verb exists: like ``kubectl rollout undo``, copy the template of the ReplicaSet at
+    ``params["revision"]`` (or the one before the current) back into the Deployment."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    verb: Verb
+    api_version: str
+    """``v1``, ``apps/v1``, ``autoscaling/v2``."""
+    resource: str
+    """Plural resource name: ``deployments``, ``pods``…"""
+    namespace: str | None = None
+    """``None`` only for cluster-scoped resources (namespaces)."""
+    name: str | None = None
+    """``None`` with LIST, and with SCALE/DELETE meaning every object of the resource."""
+    body: JSONDict | None = None
+    patch: JSONDict | None = None
+    patch_type: str | None = None
+    """``strategic`` or ``merge`` for PATCH."""
+    params: JSONDict = field(default_factory=dict)
+    """Verb-specific: ``replicas``/``current_replicas`` (SCALE), ``labelSelector`` (LIST),
+    ``follow``/``tailLines`` (LOGS), ``revision`` (ROLLBACK)."""
+    ignore_not_found: bool = False
+    """A 404 is success (deleting the Service of an app that never had one)."""
+
+    def to_dict(self) -> JSONDict:
+        out: JSONDict = {"verb": self.verb.value, "apiVersion": self.api_version, "resource": self.resource}
+        for key, value in (
+            ("namespace", self.namespace),
+            ("name", self.name),
+            ("body", self.body),
+            ("patch", self.patch),
+            ("patchType", self.patch_type),
+        ):
+            if value is not None:
+                out[key] = value
+        if self.params:
+            out["params"] = self.params
+        if self.ignore_not_found:
+            out["ignoreNotFound"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class Step:
+    description: str
+    """In the request's language."""
+    kubectl: str
+    """The command a human would type for the same effect."""
+    operation: Operation
+
+
+@dataclass(frozen=True)
+class Plan:
+    request: Request
+    steps: tuple[Step, ...]
+    warnings: tuple[str, ...] = ()
+    """Things the user should know before saying yes (an image that isn't here)."""
+    notes: tuple[str, ...] = ()
+    """Defaults and decisions the planner made ("namespace shop does not exist: creating it")."""
+
+    @property
+    def context(self) -> str | None:
+        return self.request.context
+
+    @property
+    def destructive(self) -> bool:
+        """Deletes something, or scales *every* deployment to zero: ask before doing it."""
+        return any(
+            s.operation.verb is Verb.DELETE
+            or (s.operation.verb is Verb.SCALE and s.operation.name is None and s.operation.params.get("replicas") == 0)
+            for s in self.steps
+        )
+
+    @property
+    def kubectl(self) -> list[str]:
+        return [s.kubectl for s in self.steps]
+
+    def to_dict(self) -> JSONDict:
+        return {
+            "request": self.request.to_dict(),
+            "context": self.context,
+            "destructive": self.destructive,
+            "steps": [
+                {"description": s.description, "kubectl": s.kubectl, "operation": s.operation.to_dict()}
+                for s in self.steps
+            ],
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+        }
+
+    def to_json(self) -> str:
+        # ensure_ascii=False: Korean descriptions stay readable in `-o json`.
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
