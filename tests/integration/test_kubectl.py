@@ -310,6 +310,7 @@ apiVersion: apps/v1
 kind: ReplicaSet
 metadata:
   name: {name}-rs
+  labels: {{app: {name}}}
   ownerReferences:
   - {{apiVersion: apps/v1, kind: Deployment, name: {name}, uid: "{uid}", controller: true, blockOwnerDeletion: true}}
 spec:

@@ -1,0 +1,314 @@
+"""The scheduler: binds each pending pod to a Ready node it fits, or says why none fits.
+
+Pods without ``spec.nodeName`` that are ours (``schedulerName`` unset or ``default-scheduler``),
+active and not gated are queued by key; ``sync(key)`` (one worker, so that two decisions never
+count the same free capacity) checks every node with :mod:`kuberya.controllers.scheduling`:
+
+* a node fits → *bind*: through the ``pods/binding`` subresource when discovery lists it (the
+  server then writes ``PodScheduled=True``, as upstream's does); otherwise — kuberya's API server
+  has no binding yet — a merge patch setting ``spec.nodeName`` (which its validation lets be set
+  exactly once) followed by ``PodScheduled=True`` through the status subresource. Either way a
+  Normal ``Scheduled`` event follows. The bound pod is *assumed* — its requests count against the node — until
+  the informer shows it bound, so the next pod does not see capacity that is already taken;
+* no node fits → the pod stays Pending with ``PodScheduled=False``, reason ``Unschedulable`` and
+  upstream's message (``0/1 nodes are available: 1 Insufficient cpu.``), and a Warning
+  ``FailedScheduling`` event (de-duplicated by the recorder into a count).
+
+Pending pods are looked at again whenever something that could make them fit changes: a node's
+allocatable, labels, taints, schedulability or readiness (heartbeats are ignored), or a pod on a
+node going away or finishing.
+
+With ``node_name`` the scheduler considers only that node (kuberya's own); without it, every node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kuberya.client import (
+    ApiError,
+    Clock,
+    ConflictError,
+    Informer,
+    InvalidError,
+    KubeClient,
+    LoopClock,
+    NotFoundError,
+    WorkQueue,
+    object_key,
+    run_workers,
+)
+from kuberya.client.resources import NODES, PODS
+from kuberya.client.tasks import start_task
+from kuberya.controllers import scheduling
+from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.ownership import meta
+from kuberya.controllers.pods import condition, phase
+from kuberya.controllers.wallclock import WallClock, format_time, utc_now
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+SCHEDULER_NAME = "default-scheduler"
+
+
+def _spec(obj: Obj) -> dict[str, Any]:
+    found = obj.get("spec")
+    return found if isinstance(found, dict) else {}
+
+
+def _terminal(pod: Obj) -> bool:
+    return phase(pod) in ("Succeeded", "Failed")
+
+
+def _node_fingerprint(node: Obj) -> tuple[Any, ...]:
+    status = node.get("status") or {}
+    return (
+        meta(node).get("labels"),
+        _spec(node).get("taints"),
+        _spec(node).get("unschedulable"),
+        status.get("allocatable"),
+        scheduling.is_ready_node(node),
+    )
+
+
+class Scheduler:
+    """Assigns pending pods to nodes (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        node_name: str | None = None,
+        clock: Clock | None = None,
+        now: WallClock | None = None,
+        events: EventRecorder | None = None,
+    ) -> None:
+        self.client = client
+        self.node_name = node_name
+        self._clock: Clock = clock or LoopClock()
+        self._now: WallClock = now or utc_now
+        self.events = events or EventRecorder(client, component=SCHEDULER_NAME, now=self._now)
+        self.queue: WorkQueue[str] = WorkQueue(name="scheduler", clock=self._clock)
+        self.pods = Informer(client, PODS, clock=self._clock)
+        self.nodes = Informer(
+            client, NODES, field_selector=f"metadata.name={node_name}" if node_name else None, clock=self._clock
+        )
+        self._binding_supported: bool | None = None
+        self.assumed: dict[str, tuple[str, dict[str, int]]] = {}
+        """Pods bound by us that the cache does not show bound yet: key → (node, requests)."""
+        self.pods.add_handlers(on_add=self._on_pod_add, on_update=self._on_pod_update, on_delete=self._on_pod_delete)
+        self.nodes.add_handlers(
+            on_add=lambda _node: self._requeue_pending(),
+            on_update=self._on_node_update,
+            on_delete=lambda _node: self._requeue_pending(),
+        )
+
+    # -- which pods, and when to look again ---------------------------------------------------
+
+    @staticmethod
+    def wants(pod: Obj) -> bool:
+        """An active, ungated pod of ours that no node has yet."""
+        spec = _spec(pod)
+        return (
+            not spec.get("nodeName")
+            and (spec.get("schedulerName") or SCHEDULER_NAME) == SCHEDULER_NAME
+            and not spec.get("schedulingGates")
+            and not meta(pod).get("deletionTimestamp")
+            and not _terminal(pod)
+        )
+
+    def _requeue_pending(self) -> None:
+        for pod in self.pods.list():
+            if self.wants(pod):
+                self.queue.add(object_key(pod))
+
+    def _on_pod_add(self, pod: Obj) -> None:
+        if self.wants(pod):
+            self.queue.add(object_key(pod))
+
+    def _on_pod_update(self, old: Obj, new: Obj) -> None:
+        key = object_key(new)
+        if _spec(new).get("nodeName"):
+            self.assumed.pop(key, None)
+            if not _terminal(old) and _terminal(new):
+                self._requeue_pending()  # its resources are free again
+            return
+        # Our own status writes must not bring the pod back (that would loop, event after event).
+        if self.wants(new) and (
+            _spec(old) != _spec(new) or meta(old).get("labels") != meta(new).get("labels") or not self.wants(old)
+        ):
+            self.queue.add(key)
+
+    def _on_pod_delete(self, pod: Obj) -> None:
+        self.assumed.pop(object_key(pod), None)
+        if _spec(pod).get("nodeName"):
+            self._requeue_pending()
+
+    def _on_node_update(self, old: Obj, new: Obj) -> None:
+        if _node_fingerprint(old) != _node_fingerprint(new):
+            self._requeue_pending()
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Schedule pods until cancelled."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                start_task(self.pods.run(), name="scheduler-pod-informer", group=group)
+                start_task(self.nodes.run(), name="scheduler-node-informer", group=group)
+                await asyncio.gather(self.pods.has_synced.wait(), self.nodes.has_synced.wait())
+                start_task(
+                    run_workers(self.queue, self.sync, workers=1, name="scheduler"),
+                    name="scheduler-workers",
+                    group=group,
+                )
+        finally:
+            self.queue.shutdown()
+
+    # -- one scheduling decision ----------------------------------------------------------------
+
+    def node_usage(self, *, exclude: str) -> dict[str, tuple[dict[str, int], int]]:
+        """Per node: the summed requests and the number of pods bound to it and not finished."""
+        usage: dict[str, tuple[dict[str, int], int]] = {}
+
+        def add(node: str, requests: dict[str, int]) -> None:
+            total, count = usage.get(node, ({}, 0))
+            for name, value in requests.items():
+                total[name] = total.get(name, 0) + value
+            usage[node] = (total, count + 1)
+
+        for pod in self.pods.list():
+            node = _spec(pod).get("nodeName")
+            if node and not _terminal(pod) and object_key(pod) != exclude:
+                add(str(node), scheduling.pod_requests(pod))
+        for key, (node, requests) in self.assumed.items():
+            cached = self.pods.get(key)
+            if key != exclude and (cached is None or not _spec(cached).get("nodeName")):
+                add(node, requests)
+        return usage
+
+    async def sync(self, key: str) -> None:
+        """Bind pod ``key`` to a node it fits, or record why it fits none."""
+        pod = self.pods.get(key)
+        if pod is None or not self.wants(pod) or key in self.assumed:
+            return
+        nodes = sorted(self.nodes.list(), key=lambda n: str(meta(n).get("name")))
+        usage = self.node_usage(exclude=key)
+        feasible: list[tuple[float, str]] = []
+        failures: list[list[str]] = []
+        for node in nodes:
+            name = str(meta(node).get("name"))
+            requested, count = usage.get(name, ({}, 0))
+            reasons = scheduling.fit_failures(pod, node, requested=requested, pod_count=count)
+            if reasons:
+                failures.append(reasons)
+            else:
+                feasible.append((scheduling.allocation_score(node, requested), name))
+        if feasible:
+            await self._bind(pod, min(feasible)[1])
+        else:
+            await self._unschedulable(pod, scheduling.fit_error(len(nodes), failures))
+
+    async def binding_supported(self) -> bool:
+        """Whether the server lists ``pods/binding`` in ``/api/v1`` (asked once)."""
+        if self._binding_supported is None:
+            try:
+                listing = await self.client.raw("GET", "/api/v1")
+            except ApiError:
+                listing = {}
+            names = {r.get("name") for r in (listing or {}).get("resources") or [] if isinstance(r, dict)}
+            self._binding_supported = "pods/binding" in names
+        return self._binding_supported
+
+    async def _bind(self, pod: Obj, node: str) -> None:
+        key = object_key(pod)
+        name, namespace = str(meta(pod).get("name")), str(meta(pod).get("namespace"))
+        try:
+            if await self.binding_supported():
+                binding = {
+                    "apiVersion": "v1",
+                    "kind": "Binding",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+                }
+                await self.client.raw("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/binding", body=binding)
+                bound_by_server = True
+            else:
+                await self.client.patch(
+                    PODS,
+                    name,
+                    {"spec": {"nodeName": node}},
+                    namespace=namespace,
+                    patch_type="merge",
+                    field_manager=SCHEDULER_NAME,
+                )
+                bound_by_server = False
+        except NotFoundError:
+            return
+        except (ConflictError, InvalidError) as exc:
+            # Bound meanwhile (or changed under us): the informer brings the news.
+            logger.info("scheduler: cannot bind %s to %s: %s", key, node, exc)
+            return
+        self.assumed[key] = (node, scheduling.pod_requests(pod))
+        logger.info("scheduler: bound %s to %s", key, node)
+        if not bound_by_server:
+            await self._write_scheduled(key, name, namespace)
+        await self.events.record(
+            pod, type="Normal", reason="Scheduled", message=f"Successfully assigned {namespace}/{name} to {node}"
+        )
+
+    async def _write_scheduled(self, key: str, name: str, namespace: str) -> None:
+        scheduled = {
+            "type": "PodScheduled",
+            "status": "True",
+            "lastProbeTime": None,
+            "lastTransitionTime": format_time(self._now()),
+        }
+        try:
+            await self.client.patch(
+                PODS,
+                name,
+                {"status": {"conditions": [scheduled]}},
+                namespace=namespace,
+                patch_type="strategic",
+                subresource="status",
+                field_manager=SCHEDULER_NAME,
+            )
+        except ApiError as exc:
+            logger.warning("scheduler: %s bound, but its PodScheduled condition was not written: %s", key, exc)
+
+    async def _unschedulable(self, pod: Obj, message: str) -> None:
+        key = object_key(pod)
+        logger.info("scheduler: %s: %s", key, message)
+        current = condition(pod, "PodScheduled")
+        if not (
+            current is not None
+            and current.get("status") == "False"
+            and current.get("reason") == "Unschedulable"
+            and current.get("message") == message
+        ):
+            unschedulable = {
+                "type": "PodScheduled",
+                "status": "False",
+                "lastProbeTime": None,
+                "lastTransitionTime": format_time(self._now()),
+                "reason": "Unschedulable",
+                "message": message,
+            }
+            try:
+                await self.client.patch(
+                    PODS,
+                    str(meta(pod).get("name")),
+                    {"status": {"conditions": [unschedulable]}},
+                    namespace=meta(pod).get("namespace"),
+                    patch_type="strategic",
+                    subresource="status",
+                    field_manager=SCHEDULER_NAME,
+                )
+            except NotFoundError:
+                return
+        await self.events.record(pod, type="Warning", reason="FailedScheduling", message=message)
