@@ -54,7 +54,7 @@ def test_cni_config(tmp_path: Path) -> None:
         "type": "host-local",
         "ranges": [[{"subnet": "10.88.0.0/16"}]],
         "routes": [{"dst": "0.0.0.0/0"}],
-        "dataDir": str(tmp_path / "ipam"),
+        "dataDir": "/run/kuberya/ipam/kuberya0",
     }
 
 
