@@ -1,0 +1,231 @@
+"""``ImageService``: the one entry point to images for the CLI and the node agent.
+
+It composes the store, the registry client, archives and builds, and adds what callers need on
+top: pull policies (Kubernetes' ``Always``/``IfNotPresent``/``Never``), per-call credentials (an
+``imagePullSecret`` decoded by the node agent) merged over the configured ones, and de-duplication
+of concurrent pulls of the same image in one process (ten pods starting from one image make one
+pull). All settings are passed in (:class:`ImageSettings`); nothing here reads the environment.
+
+For the runc runtime, :meth:`ImageService.rootfs` returns the image's unpacked layer directories
+(lowest first; :attr:`UnpackedImage.lower_dirs` in overlayfs order) and its config; layers are
+unpacked on first use, in a worker thread, and shared between images by diff_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kuberya.images import archive, build, detect
+from kuberya.images.auth import Credentials, registry_key
+from kuberya.images.errors import ImageError, ImageNotFoundError
+from kuberya.images.oci import Digest
+from kuberya.images.reference import DEFAULT_TAG, Reference, parse_reference
+from kuberya.images.store import GcResult, Image, ImageStore, UnpackedImage
+from kuberya.images.transfer import NoProgress, Progress, RegistrySettings
+
+
+class PullPolicy(enum.Enum):
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+def default_pull_policy(image: str) -> PullPolicy:
+    """Kubernetes' default: ``Always`` for ``:latest`` or no tag, else ``IfNotPresent``."""
+    ref = parse_reference(image, default_tag=False)
+    if ref.digest is None and ref.tag in (None, DEFAULT_TAG):
+        return PullPolicy.ALWAYS
+    return PullPolicy.IF_NOT_PRESENT
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSettings:
+    root: Path
+    """The store directory (``DATA_DIR/images``)."""
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    build: build.BuildSettings | None = None
+    """None: buildah with storage under ``root/buildah``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveResult:
+    untagged: tuple[str, ...]
+    gc: GcResult | None
+
+
+class ImageService:
+    def __init__(self, settings: ImageSettings) -> None:
+        self.settings = settings
+        self.store = ImageStore(settings.root)
+        self._pulls: dict[str, asyncio.Future[Image]] = {}
+
+    # -- local ---------------------------------------------------------------------------------------
+
+    def images(self) -> list[Image]:
+        return self.store.images()
+
+    def get(self, ref: str) -> Image:
+        return self.store.get(ref)
+
+    def find(self, ref: str) -> Image | None:
+        return self.store.find(ref)
+
+    def tag(self, source: str, target: str) -> Image:
+        image = self.store.get(source)
+        self.store.tag_digest(image.digest, (target,))
+        return self.store.load(image.digest)
+
+    def remove(self, ref: str, *, prune: bool = True) -> RemoveResult:
+        """Untag ``ref`` (every name of the image when ``ref`` is an id); then gc unless ``prune`` is off."""
+        with self.store.lease():
+            image = self.store.get(ref)
+            try:
+                key = parse_reference(ref).name
+            except ImageError:
+                key = ""
+            if key in image.names:
+                self.store.untag(key)
+                untagged: tuple[str, ...] = (key,)
+            else:
+                untagged = self.store.untag_digest(image.digest)
+        return RemoveResult(untagged=untagged, gc=self.store.gc() if prune else None)
+
+    def gc(self) -> GcResult:
+        return self.store.gc()
+
+    def load(self, path: Path, *, names: tuple[str, ...] = ()) -> list[Image]:
+        return archive.load_archive(path, self.store, names=names, platform=self.settings.registry.platform)
+
+    def save(self, refs: list[str], out: Path) -> list[Image]:
+        named = []
+        for ref in refs:
+            image = self.store.get(ref)
+            name = parse_reference(ref).name if _is_name(ref) else (image.names[0] if image.names else "")
+            if not name:
+                raise ImageError(f"image {ref} has no name to record in the archive: tag it first")
+            named.append(archive.Named(image, name))
+        archive.save_archive(self.store, named, out)
+        return [n.image for n in named]
+
+    async def rootfs(self, ref: str | Image) -> UnpackedImage:
+        """The image's unpacked layers (unpacking what is missing) and config, for a runtime."""
+        image = ref if isinstance(ref, Image) else self.store.get(ref)
+
+        def unpack() -> UnpackedImage:
+            with self.store.lease():
+                return self.store.unpack(image)
+
+        return await asyncio.to_thread(unpack)
+
+    # -- registries ----------------------------------------------------------------------------------
+
+    def _registry(self, auth: Mapping[str, Credentials] | None) -> RegistrySettings:
+        settings = self.settings.registry
+        if not auth:
+            return settings
+        return replace(settings, auths={**settings.auths, **{registry_key(k): v for k, v in auth.items()}})
+
+    async def ensure(
+        self,
+        ref: str,
+        *,
+        policy: PullPolicy,
+        auth: Mapping[str, Credentials] | None = None,
+        progress: Progress | None = None,
+    ) -> Image:
+        """The image ``ref`` by ``policy``: what the node agent calls before creating a container."""
+        local = self.store.find(ref)
+        if policy is PullPolicy.NEVER:
+            if local is None:
+                raise ImageNotFoundError(
+                    f"image {ref!r} is not present and the pull policy is Never (ErrImageNeverPull): "
+                    "load or build it first"
+                )
+            return local
+        if local is not None and policy is PullPolicy.IF_NOT_PRESENT:
+            return local
+        return await self.pull(ref, auth=auth, progress=progress)
+
+    async def pull(
+        self, ref: str, *, auth: Mapping[str, Credentials] | None = None, progress: Progress | None = None
+    ) -> Image:
+        parsed = parse_reference(ref)
+        key = parsed.name
+        running = self._pulls.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[Image] = asyncio.get_running_loop().create_future()
+        self._pulls[key] = future
+        from kuberya.images.registry import RegistryClient, pull_image  # aiohttp, only when needed
+
+        try:
+            async with RegistryClient(self._registry(auth)) as client:
+                image = await pull_image(client, parsed, self.store, progress=progress or NoProgress())
+            future.set_result(image)
+            return image
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # retrieved: waiters get it, nobody is warned about an unread exception
+            raise
+        finally:
+            del self._pulls[key]
+
+    async def push(
+        self,
+        ref: str,
+        *,
+        dest: str | None = None,
+        auth: Mapping[str, Credentials] | None = None,
+        progress: Progress | None = None,
+    ) -> Digest:
+        """Push the local image ``ref`` to its registry (or as ``dest``, which is then tagged locally)."""
+        image = self.store.get(ref)
+        target: Reference = parse_reference(dest or ref)
+        if target.digest and not target.tag:
+            raise ImageError(f"push needs a tag to push to, not a digest: {dest or ref}")
+        from kuberya.images.registry import RegistryClient, push_image  # aiohttp, only when needed
+
+        async with RegistryClient(self._registry(auth)) as client:
+            digest = await push_image(client, image, target, self.store, progress=progress or NoProgress())
+        if dest is not None:
+            self.store.tag_digest(image.digest, (target.name,))
+        return digest
+
+    # -- builds --------------------------------------------------------------------------------------
+
+    def build_settings(self) -> build.BuildSettings:
+        if self.settings.build is not None:
+            return self.settings.build
+        return build.BuildSettings(storage_root=self.settings.root / "buildah" / "root",
+                                   run_root=self.settings.root / "buildah" / "run")  # fmt: skip
+
+    async def build(
+        self,
+        request: build.BuildRequest,
+        *,
+        log: build.Log,
+        auth: Mapping[str, Credentials] | None = None,
+        progress: Progress | None = None,
+    ) -> build.BuildResult:
+        """Build with buildah; base images come from the store, pulled first if missing."""
+
+        async def ensure_base(name: str) -> Image:
+            return await self.ensure(name, policy=PullPolicy.IF_NOT_PRESENT, auth=auth, progress=progress)
+
+        return await build.build(self.store, request, self.build_settings(), ensure_base=ensure_base, log=log)
+
+    @staticmethod
+    def detect(context: Path, *, base: str | None = None) -> detect.DetectedApp:
+        return detect.detect(context, base=base)
+
+
+def _is_name(ref: str) -> bool:
+    try:
+        parse_reference(ref)
+    except ImageError:
+        return False
+    return not all(c in "0123456789abcdef" for c in ref) or len(ref) < 4
