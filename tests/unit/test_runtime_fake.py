@@ -1,4 +1,6 @@
 import asyncio
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from kuberya.runtime.base import (
 )
 from kuberya.runtime.crilog import parse_cri_line
 from kuberya.runtime.fake import FakeRuntime
+from kuberya.runtime.runc import RuncRuntime
 
 pytestmark = pytest.mark.unit
 
@@ -199,9 +202,10 @@ async def test_usage_and_logs(tmp_path: Path) -> None:
 
 
 def test_registry(tmp_path: Path) -> None:
-    assert default_runtime_name() == "process"
+    expected = "runc" if shutil.which("runc") and os.geteuid() == 0 else "process"
+    assert default_runtime_name() == expected
     assert isinstance(open_runtime("fake", state_dir=tmp_path), FakeRuntime)
-    with pytest.raises(UnknownRuntimeError, match="use --runtime process"):
-        open_runtime("runc", state_dir=tmp_path)
+    if shutil.which("runc"):
+        assert isinstance(open_runtime("runc", state_dir=tmp_path), RuncRuntime)
     with pytest.raises(UnknownRuntimeError, match="expected one of"):
         open_runtime("docker", state_dir=tmp_path)

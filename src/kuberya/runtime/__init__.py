@@ -2,16 +2,22 @@
 
 Like uvicorn's ``Config.load()``, a small registry maps a runtime's name to ``"module:Class"``
 and imports it only when asked for, so choosing ``fake`` never loads the process runtime's
-machinery (and a future ``runc`` needs nothing until it is picked).
+machinery. ``runc`` is the default where it can run (root, and ``runc`` on PATH); otherwise
+``process``, and :func:`runtime_choice_reason` says why, for ``kuberya up`` to print.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kuberya.runtime.base import ContainerRuntime, NotFoundError, RuntimeError_
+
+if TYPE_CHECKING:
+    from kuberya.runtime.runc import ImageResolver
 
 __all__ = [
     "RUNTIMES",
@@ -21,38 +27,58 @@ __all__ = [
     "UnknownRuntimeError",
     "default_runtime_name",
     "open_runtime",
+    "runtime_choice_reason",
 ]
 
 RUNTIMES: dict[str, str] = {
+    "runc": "kuberya.runtime.runc:open_runc_runtime",
     "process": "kuberya.runtime.process:open_process_runtime",
     "fake": "kuberya.runtime.fake:FakeRuntime",
 }
 """Name → ``module:factory``; each factory takes the keyword arguments of :func:`open_runtime`."""
-
-_RESERVED = {"runc": "runtime runc is not available yet: use --runtime process"}
 
 
 class UnknownRuntimeError(RuntimeError_):
     """No runtime by that name (or it is not available on this build)."""
 
 
+def _runtime_choice() -> tuple[str, str]:
+    runc = shutil.which("runc")
+    if runc is None:
+        return "process", "process: runc not found on PATH"
+    if os.geteuid() != 0:
+        return "process", f"process: runc at {runc} needs root (running as uid {os.geteuid()})"
+    return "runc", f"runc: running as root with runc at {runc}"
+
+
 def default_runtime_name() -> str:
-    """The runtime ``kuberya up`` uses when none is named (``runc`` once it exists)."""
-    return "process"
+    """The runtime ``kuberya up`` uses when none is named: ``runc`` as root with runc, else ``process``."""
+    return _runtime_choice()[0]
 
 
-def open_runtime(name: str, *, state_dir: Path, pod_cidr: str | None = None) -> ContainerRuntime:
-    """Make (but don't start) the runtime called ``name``; its state lives under ``state_dir``."""
-    if name in _RESERVED:
-        raise UnknownRuntimeError(_RESERVED[name])
+def runtime_choice_reason() -> str:
+    """Which runtime :func:`default_runtime_name` picks and why, in one line for the CLI."""
+    return _runtime_choice()[1]
+
+
+def open_runtime(
+    name: str, *, state_dir: Path, pod_cidr: str | None = None, image_resolver: ImageResolver | None = None
+) -> ContainerRuntime:
+    """Make (but don't start) the runtime called ``name``; its state lives under ``state_dir``.
+
+    ``image_resolver`` (runc only) turns an image reference into its layers and config; without one
+    runc reads the image store next to ``state_dir`` (``<state_dir>/../images``).
+    """
     target = RUNTIMES.get(name)
     if target is None:
-        known = ", ".join(sorted([*RUNTIMES, *_RESERVED]))
+        known = ", ".join(sorted(RUNTIMES))
         raise UnknownRuntimeError(f"unknown runtime {name!r}: expected one of {known}")
     module_name, _, factory_name = target.partition(":")
     factory: Any = getattr(importlib.import_module(module_name), factory_name)
     if name == "fake":
         runtime: ContainerRuntime = factory()
+    elif name == "runc":
+        runtime = factory(state_dir=state_dir, pod_cidr=pod_cidr, image_resolver=image_resolver)
     else:
         runtime = factory(state_dir=state_dir, pod_cidr=pod_cidr)
     return runtime

@@ -6,7 +6,8 @@ on every runtime:
 - ``process``: containers are host processes (the image's filesystem is not used; command,
   args, env and workingDir are). As root each pod gets its own network namespace on the
   kuberya bridge; otherwise pods share the host network.
-- ``runc``: real OCI containers (the containers issue).
+- ``runc``: real OCI containers: an overlayfs rootfs from the image's layers, namespaces, cgroup
+  limits, the pod's network namespace (:mod:`kuberya.runtime.runc`).
 - ``fake``: in memory, for unit tests of the node agent only.
 
 A *sandbox* is what a pod's containers share: a network namespace (with the pod IP), a
@@ -92,8 +93,12 @@ class ContainerConfig:
     name: str
     image: str
     command: tuple[str, ...]
-    """The resolved argv: upstream's rules for command/args vs the image's Entrypoint/Cmd already applied
-    by the agent where the runtime has no image config (process runtime: the pod's command + args)."""
+    """The pod's ``command + args`` when the pod sets ``command`` (then ``image_entrypoint_override``
+    is True), else the pod's ``args`` alone (possibly empty), ``$(VAR)`` already expanded.
+
+    The process runtime runs it as the argv. The runc runtime applies upstream's rules with the
+    image config: override → this argv; otherwise the image's ``Entrypoint`` + (this, or the image's
+    ``Cmd`` when this is empty)."""
     env: tuple[tuple[str, str], ...]
     log_path: Path
     working_dir: str = ""
@@ -109,7 +114,8 @@ class ContainerConfig:
     capabilities_add: tuple[str, ...] = ()
     capabilities_drop: tuple[str, ...] = ()
     image_entrypoint_override: bool = False
-    """True when the pod set ``command`` (runtimes with image config then ignore the image's Entrypoint)."""
+    """True when the pod set ``command`` (runtimes with image config then ignore the image's Entrypoint
+    and Cmd)."""
     stop_signal: int = 15
     labels: dict[str, str] = field(default_factory=dict)
     """Carried to the container's metadata so a restarted agent can map it back to its pod."""

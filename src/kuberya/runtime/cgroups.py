@@ -220,6 +220,31 @@ class CgroupManager:
         except OSError as error:
             log.debug("cgroup v2 controllers not delegated to %s: %s", parent, error)
 
+    def remove_everywhere(self, relative: str) -> None:
+        """Remove ``relative`` and everything below it in *every* mounted hierarchy, deepest first.
+
+        runc makes a container's cgroup in all the v1 hierarchies it finds (cpuset, devices,
+        freezer, blkio, ``name=systemd``…), not only the four kuberya uses, and removes just the
+        container's own directory; the pod's parents there are removed here. Directories that still
+        hold processes stay (with a warning).
+        """
+        parts = [part for part in relative.split("/") if part and part != ".."]
+        if not parts:
+            return
+        bases = set(self.bases.values()) | (set(_all_v1_bases()) if self.version == 1 else set())
+        for base in bases:
+            top = base.joinpath(*parts)
+            if not top.is_dir():
+                continue
+            below = sorted((Path(d) for d, _, _ in os.walk(top)), key=lambda p: len(p.parts), reverse=True)
+            for directory in below:
+                try:
+                    os.rmdir(directory)
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    log.warning("cannot remove cgroup %s: %s", directory, error)
+
     def remove_parent(self) -> None:
         """Remove the ``kuberya`` parents once no pod is left in them (tests' cleanup)."""
         for base in self.bases.values():
@@ -235,6 +260,23 @@ def _own_cgroups() -> dict[str, str]:
         for controller in controllers.split(",") if controllers else [""]:
             own[controller] = path
     return own
+
+
+def _all_v1_bases() -> list[Path]:
+    """Our own cgroup directory in every mounted v1 hierarchy."""
+    own = _own_cgroups()
+    bases = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        separator = fields.index("-")
+        if fields[separator + 1] != "cgroup":
+            continue
+        options = fields[separator + 3].split(",")
+        for key, path in own.items():
+            if key and set(key.split(",")) <= set(options):
+                bases.append(_join(Path(fields[4]), path))
+                break
+    return bases
 
 
 def _v1_mount(root: Path, controller: str) -> Path | None:

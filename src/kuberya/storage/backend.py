@@ -156,9 +156,7 @@ class Backend(Protocol):
         :class:`KeyNotFoundError` when ``expected_revision`` is 0.
         """
 
-    async def list(
-        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = ""
-    ) -> ListResult:
+    async def list(self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = "") -> ListResult:
         """Keys under ``prefix`` as of ``revision`` (0: now), sorted, at most ``limit`` (0: all).
 
         ``start_after`` resumes a limited list (exclusive). Raises :class:`CompactedError` for a

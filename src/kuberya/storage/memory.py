@@ -94,9 +94,7 @@ class MemoryBackend:
         self._append(Event(type=EventType.DELETE, kv=tombstone, prev_kv=current))
         return revision
 
-    async def list(
-        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = ""
-    ) -> ListResult:
+    async def list(self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = "") -> ListResult:
         self._check_open()
         check_readable(revision, compacted=self._compacted, current=self._revision)
         if revision in (0, self._revision):
@@ -116,9 +114,7 @@ class MemoryBackend:
 
     async def compact(self, revision: int) -> int:
         self._check_open()
-        target = compaction_target(
-            revision, current=self._revision, retain=self._retain, compacted=self._compacted
-        )
+        target = compaction_target(revision, current=self._revision, retain=self._retain, compacted=self._compacted)
         if target == self._compacted:
             return target
         for key in list(self._history):

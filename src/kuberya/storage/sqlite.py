@@ -156,9 +156,7 @@ class SQLiteBackend:
 
     def _open_and_load(self) -> sqlitelog.StoredState:
         try:
-            self._writer_db = sqlitelog.connect(
-                self.path, fsync_each_commit=self._fsync_each_commit, read_only=False
-            )
+            self._writer_db = sqlitelog.connect(self.path, fsync_each_commit=self._fsync_each_commit, read_only=False)
             sqlitelog.prepare(self._writer_db, self.path)
             return sqlitelog.load(self._writer_db)
         except sqlite3.Error as error:
@@ -197,9 +195,7 @@ class SQLiteBackend:
         self._check_open()
         return self._latest.get(key)
 
-    async def list(
-        self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = ""
-    ) -> ListResult:
+    async def list(self, prefix: str, *, revision: int = 0, limit: int = 0, start_after: str = "") -> ListResult:
         self._check_open()
         check_readable(revision, compacted=self._compacted, current=self._revision)
         at = revision or self._revision
@@ -331,9 +327,7 @@ class SQLiteBackend:
         if rows:
             assert self._writer_thread is not None and self._writer_db is not None
             try:
-                await self._in_thread(
-                    self._writer_thread, functools.partial(sqlitelog.append, self._writer_db, rows)
-                )
+                await self._in_thread(self._writer_thread, functools.partial(sqlitelog.append, self._writer_db, rows))
             except sqlite3.Error as error:
                 failure = StorageError(f"writing to {self.path} failed, nothing was written: {error}")
                 for write, _ in outcomes:
@@ -365,9 +359,7 @@ class SQLiteBackend:
         self._check_open()
         async with self._compaction_lock:
             previous = self._compacted
-            target = compaction_target(
-                revision, current=self._revision, retain=self._retain, compacted=previous
-            )
+            target = compaction_target(revision, current=self._revision, retain=self._retain, compacted=previous)
             if target == previous:
                 return target
             # Raise the mark first: from here on no read may start below it (see _replay).
@@ -412,9 +404,7 @@ def _event_for(write: _Write, current: KeyValue | None, *, revision: int) -> Eve
             key=write.key, value=current.value, create_revision=current.create_revision, mod_revision=revision
         )
         return Event(type=EventType.DELETE, kv=tombstone, prev_kv=current)
-    kv = KeyValue(
-        key=write.key, value=write.value, create_revision=current.create_revision, mod_revision=revision
-    )
+    kv = KeyValue(key=write.key, value=write.value, create_revision=current.create_revision, mod_revision=revision)
     return Event(type=EventType.PUT, kv=kv, prev_kv=current)
 
 

@@ -88,9 +88,7 @@ def event_from_row(row: Row) -> Event:
         return Event(type=EventType.PUT, kv=kv, prev_kv=None)
     previous_value = value if deleted else old_value
     assert previous_value is not None, f"row {revision} of {key!r} lacks its old value"
-    prev_kv = KeyValue(
-        key=key, value=previous_value, create_revision=create_revision, mod_revision=prev_revision
-    )
+    prev_kv = KeyValue(key=key, value=previous_value, create_revision=create_revision, mod_revision=prev_revision)
     return Event(type=EventType.DELETE if deleted else EventType.PUT, kv=kv, prev_kv=prev_kv)
 
 
@@ -144,9 +142,7 @@ def load(connection: sqlite3.Connection) -> StoredState:
     """Read every key's latest row (a full pass over the name index) and the revision marks."""
     latest = Keyspace()
     tombstones: dict[str, int] = {}
-    rows = connection.execute(
-        f"SELECT {_COLUMNS} FROM kine WHERE id IN (SELECT MAX(id) FROM kine GROUP BY name)"
-    )
+    rows = connection.execute(f"SELECT {_COLUMNS} FROM kine WHERE id IN (SELECT MAX(id) FROM kine GROUP BY name)")
     for row in rows:
         event = event_from_row(row)
         if event.type is EventType.DELETE:
@@ -223,9 +219,7 @@ def list_at(
     return [event_from_row(row).kv for row in rows]
 
 
-def events_between(
-    connection: sqlite3.Connection, prefix: str, *, after: int, through: int, limit: int
-) -> list[Event]:
+def events_between(connection: sqlite3.Connection, prefix: str, *, after: int, through: int, limit: int) -> list[Event]:
     """At most ``limit`` events under ``prefix`` in (``after``, ``through``], oldest first."""
     conditions = ["id > ?", "id <= ?", "name >= ?"]
     parameters: list[object] = [after, through, prefix]

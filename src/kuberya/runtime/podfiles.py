@@ -1,0 +1,99 @@
+"""The files a pod's containers share: ``/etc/hosts``, ``/etc/resolv.conf`` and ``/etc/hostname``.
+
+They are written once per sandbox into its directory and bind-mounted into every container of the
+pod, as the kubelet does:
+
+- ``hosts`` is the kubelet's "Kubernetes-managed hosts file": localhost and the IPv6 names, then
+  the pod IP with the pod's hostname. A pod on the host network gets the host's own file instead.
+- ``resolv.conf`` lists the sandbox's DNS nameservers, searches and options; with none (dnsPolicy
+  ``Default``, or no cluster DNS yet) it is a copy of the host's.
+- ``hostname`` holds the pod's hostname (the UTS namespace's name is set from the OCI spec).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HOST_HOSTS = Path("/etc/hosts")
+HOST_RESOLV_CONF = Path("/etc/resolv.conf")
+MANAGED_HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
+IPV6_NAMES = (
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "fe00::0\tip6-mcastprefix\n"
+    "fe00::1\tip6-allnodes\n"
+    "fe00::2\tip6-allrouters\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PodFiles:
+    hosts: Path
+    resolv_conf: Path
+    hostname: Path
+
+    def mounts(self) -> tuple[tuple[Path, str], ...]:
+        """(host file, path in the container) for each file."""
+        return ((self.hosts, "/etc/hosts"), (self.resolv_conf, "/etc/resolv.conf"), (self.hostname, "/etc/hostname"))
+
+
+def hosts_file(*, ip: str, hostname: str) -> str:
+    """The kubelet's managed hosts file for a pod with its own IP."""
+    return f"{MANAGED_HOSTS_HEADER}127.0.0.1\tlocalhost\n{IPV6_NAMES}{ip}\t{hostname}\n"
+
+
+def resolv_conf(
+    *,
+    nameservers: Sequence[str],
+    searches: Sequence[str] = (),
+    options: Sequence[str] = (),
+    host_resolv_conf: Path = HOST_RESOLV_CONF,
+) -> str:
+    """The pod's resolver configuration (the host's when the sandbox names no nameserver)."""
+    if not nameservers:
+        try:
+            return host_resolv_conf.read_text()
+        except OSError:
+            return ""
+    lines = [f"nameserver {server}" for server in nameservers]
+    if searches:
+        lines.append("search " + " ".join(searches))
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
+
+
+def pod_files(directory: Path) -> PodFiles:
+    """Where a sandbox's files are."""
+    return PodFiles(hosts=directory / "hosts", resolv_conf=directory / "resolv.conf", hostname=directory / "hostname")
+
+
+def write_pod_files(directory: Path, sandbox: Mapping[str, Any], *, ip: str) -> PodFiles:
+    """Write the three files into ``directory`` (the sandbox's own).
+
+    ``sandbox`` is a recorded :class:`~kuberya.runtime.base.SandboxConfig` (its fields as a dict).
+    """
+    files = pod_files(directory)
+    hostname = str(sandbox["hostname"])
+    if sandbox.get("host_network"):
+        try:
+            hosts = HOST_HOSTS.read_text()
+        except OSError:
+            hosts = hosts_file(ip="127.0.0.1", hostname=hostname)
+    else:
+        hosts = hosts_file(ip=ip, hostname=hostname)
+    files.hosts.write_text(hosts)
+    files.resolv_conf.write_text(
+        resolv_conf(
+            nameservers=sandbox.get("dns_nameservers") or (),
+            searches=sandbox.get("dns_searches") or (),
+            options=sandbox.get("dns_options") or (),
+        )
+    )
+    files.hostname.write_text(hostname + "\n")
+    for path in (files.hosts, files.resolv_conf, files.hostname):
+        path.chmod(0o644)
+    return files
