@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from kuberya import __version__
-from kuberya.apiserver import discovery, errors
+from kuberya.apiserver import discovery, errors, podstreams
 from kuberya.apiserver.admission import Admission
 from kuberya.apiserver.handlers import ResourceHandlers
 from kuberya.apiserver.objectstore import ObjectStore
@@ -209,7 +209,14 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     if sub == "scale":
         return await handlers.scale(request, resource_path)
     if sub in ("log", "exec", "attach", "portforward", "proxy"):
-        return await _pod_stream(request, resource_path.namespace or "", resource_path.name, sub)
+        return await podstreams.serve(
+            request,
+            store=handlers.store,
+            agent_socket=settings.node_agent_socket,
+            namespace=resource_path.namespace or "",
+            name=resource_path.name,
+            subresource=sub,
+        )
     if method == "GET":
         return await handlers.get(request, resource_path)
     if method == "PUT":
@@ -232,26 +239,6 @@ def _openapi(request: web.Request, parts: list[str]) -> web.Response:
             )
     # No OpenAPI v2: kubectl then relies on v3, which declares fieldValidation on every PATCH.
     raise errors.path_not_found(request.path)
-
-
-async def _pod_stream(request: web.Request, namespace: str, name: str, sub: str) -> web.StreamResponse:
-    handlers = request.app[HANDLERS_KEY]
-    pods = kinds.lookup("", "v1", "pods")
-    assert pods is not None
-    pod = await handlers.store.get(pods, namespace, name)
-    containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers", [])]
-    container = request.query.get("container") or (containers[0] if containers else "")
-    if sub == "log" and container and container not in containers:
-        raise errors.bad_request(f"container {container} is not valid for pod {name}")
-    if not (pod.get("spec") or {}).get("nodeName"):
-        raise errors.bad_request(
-            f'container "{container}" in pod "{name}" is waiting to start: the pod is not scheduled to a node yet'
-        )
-    raise errors.StatusError(
-        501,
-        "NotImplemented",
-        f"pods/{sub} is not available: no node agent serves pod {namespace}/{name} yet",
-    )
 
 
 async def _bootstrap(store: ObjectStore, admission: Admission) -> None:

@@ -57,6 +57,7 @@ ALL_RESOURCE_TYPES: tuple[ResourceType, ...] = (
             _status("Pod"),
             SubresourceType(name="log", kind="Pod", verbs=("get",)),
             SubresourceType(name="exec", kind="PodExecOptions", verbs=("create", "get")),
+            SubresourceType(name="attach", kind="PodAttachOptions", verbs=("create", "get")),
             SubresourceType(name="portforward", kind="PodPortForwardOptions", verbs=("create", "get")),
         ),
         has_status=True,

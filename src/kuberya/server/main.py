@@ -47,6 +47,7 @@ from aiohttp import web
 
 from kuberya.apiserver.app import create_app
 from kuberya.apiserver.settings import APIServerSettings, AuthSettings
+from kuberya.runtime import default_runtime_name, runtime_choice_reason
 from kuberya.server import trust_store
 from kuberya.server.config import DEFAULT_PORT, RUNTIMES, ConfigError, ServerConfig
 from kuberya.server.kubeconfig import CONTEXT, write_kubeconfig
@@ -366,6 +367,7 @@ class Server:
             "client_cert_file": str(pki.paths.admin_cert),
             "client_key_file": str(pki.paths.admin_key),
             "runtime": self.config.runtime,
+            "runtime_reason": runtime_reason(self.config.runtime),
         }
         write_file_atomic(self.layout.ready_file, json.dumps(ready, indent=2).encode() + b"\n", mode=0o644)
 
@@ -435,6 +437,13 @@ def _step(what: str) -> Iterator[None]:
         logger.info("%s took %.0f ms", what, (time.monotonic() - started) * 1000)
 
 
+def runtime_reason(runtime: str) -> str:
+    """Why pods run on ``runtime``: the default's reason, or that it was asked for."""
+    if runtime == default_runtime_name():
+        return runtime_choice_reason()
+    return f"{runtime}: chosen with --runtime (the default here is {runtime_choice_reason()})"
+
+
 def _listen_error(config: ServerConfig, e: OSError) -> str:
     where = f"{config.host}:{config.port}"
     if e.errno == errno.EADDRINUSE:
@@ -461,7 +470,12 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port; 0 picks a free one")
     parser.add_argument("--storage", default=None, help="sqlite:///PATH or memory:// (default: DATA_DIR/state.db)")
-    parser.add_argument("--runtime", default="process", choices=RUNTIMES, help="container runtime")
+    parser.add_argument(
+        "--runtime",
+        default=None,
+        choices=RUNTIMES,
+        help="container runtime (default: runc as root where runc is installed, else process)",
+    )
     parser.add_argument(
         "--allow-non-loopback", action="store_true", help="allow --host to be reachable from the network"
     )
@@ -471,7 +485,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
         host=args.host,
         port=args.port,
         storage_url=args.storage,
-        runtime=args.runtime,
+        runtime=args.runtime or default_runtime_name(),
         allow_non_loopback=args.allow_non_loopback,
     )
 
@@ -491,6 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         logger.info("kuberya starting (pid %d, data dir %s)", os.getpid(), config.data_dir)
+        logger.info("runtime %s", runtime_reason(config.runtime))
         failure = asyncio.run(Server(config).serve())
     finally:
         lock.release()
