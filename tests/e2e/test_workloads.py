@@ -81,14 +81,18 @@ def test_deployment_lifecycle(cluster: Cluster, namespace: str) -> None:
     k("annotate", "deploy/web", "kubernetes.io/change-cause=v2 rollout", "--overwrite")
     k("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
     images = {p["spec"]["containers"][0]["image"] for p in pods(cluster, namespace, "app=web")}
-    wait_for(lambda: {p["spec"]["containers"][0]["image"] for p in pods(cluster, namespace, "app=web")}
-             == {"payment:v2"}, what="old pods gone")
+    wait_for(
+        lambda: {p["spec"]["containers"][0]["image"] for p in pods(cluster, namespace, "app=web")} == {"payment:v2"},
+        what="old pods gone",
+    )
     history = k("rollout", "history", "deploy/web").stdout
     assert "1 " in history and "2 " in history
     k("rollout", "undo", "deploy/web")
     k("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
-    wait_for(lambda: {p["spec"]["containers"][0]["image"] for p in pods(cluster, namespace, "app=web")}
-             == {"payment:v1"}, what="rolled back to v1")
+    wait_for(
+        lambda: {p["spec"]["containers"][0]["image"] for p in pods(cluster, namespace, "app=web")} == {"payment:v1"},
+        what="rolled back to v1",
+    )
     k("rollout", "restart", "deploy/web")
     k("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
     k("wait", "--for=condition=Available", "deploy/web", "--timeout=30s", timeout=60)
@@ -98,9 +102,13 @@ def test_deployment_lifecycle(cluster: Cluster, namespace: str) -> None:
     started = time.monotonic()
     k("delete", "pod", victim, timeout=60)
     assert time.monotonic() - started < 10, "kubectl delete pod must return promptly"
-    wait_for(lambda: len([p for p in pods(cluster, namespace, "app=web") if ready(p)]) == 2
-             and victim not in [p["metadata"]["name"] for p in pods(cluster, namespace, "app=web")],
-             what="the deleted pod to be replaced")
+    wait_for(
+        lambda: (
+            len([p for p in pods(cluster, namespace, "app=web") if ready(p)]) == 2
+            and victim not in [p["metadata"]["name"] for p in pods(cluster, namespace, "app=web")]
+        ),
+        what="the deleted pod to be replaced",
+    )
 
     k("delete", "deploy", "web", timeout=60)
     wait_for(lambda: pods(cluster, namespace, "app=web") == [], what="pods collected")
@@ -176,18 +184,35 @@ def test_liveness_failure_restarts_the_container(cluster: Cluster, namespace: st
 
 def test_exec_and_logs_follow(cluster: Cluster, namespace: str) -> None:
     k = lambda *a, **kw: cluster.kubectl(*a, "-n", namespace, **kw)  # noqa: E731
-    cluster.kubectl("-n", namespace, "run", "talker", "--image=busybox", "--command", "--", "sh", "-c",
-      "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done")
-    wait_for(lambda: json.loads(k("get", "pod", "talker", "-o", "json").stdout)["status"].get("phase") == "Running",
-             what="talker running")
-    result = k("exec", "talker", "--", "sh", "-c", "echo inside; exit 4", check=False)
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "run",
+        "talker",
+        "--image=busybox",
+        "--command",
+        "--",
+        "sh",
+        "-c",
+        "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done",
+    )
+    wait_for(
+        lambda: json.loads(k("get", "pod", "talker", "-o", "json").stdout)["status"].get("phase") == "Running",
+        what="talker running",
+    )
+    result = cluster.kubectl("-n", namespace, "exec", "talker", "--", "sh", "-c", "echo inside; exit 4", check=False)
     assert result.returncode == 4 and "inside" in result.stdout
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HOME": str(cluster.data_dir / "home")}
-    proc = subprocess.Popen([str(Path(os.sys.executable).parent / "kubectl"), "logs", "-f", "talker", "-n", namespace],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [str(Path(os.sys.executable).parent / "kubectl"), "logs", "-f", "talker", "-n", namespace],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
-        lines = [proc.stdout.readline() for _ in range(5)] if proc.stdout else []
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(5)]
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
     assert all(line.startswith("tick-") for line in lines), lines
