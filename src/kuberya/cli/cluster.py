@@ -10,8 +10,10 @@ the server keeps in its data directory. Those names are a contract with
     not the file's existence — is what "running" means, so a pid file left by ``kill -9`` is
     harmless, and ``down`` never signals a pid that a dead server left behind.
 ``ready``
-    JSON written atomically once the API listens: pid, port, url, started_at, and the admin's
-    certificate paths so the CLI can ask ``/readyz`` itself. The readiness signal ``up`` waits for.
+    JSON written atomically once the API listens: pid, port, url, started_at, the admin's
+    certificate paths so the CLI can ask ``/readyz`` itself, and the container runtime the server
+    chose with its reason (``up`` passes ``--runtime`` only when the user gave one). The readiness
+    signal ``up`` waits for.
 ``kubeconfig``, ``kuberya.log``
     the admin kubeconfig, and the server's stdout/stderr when it runs in the background.
 
@@ -77,6 +79,10 @@ class ReadyInfo:
     ca_file: Path
     client_cert_file: Path
     client_key_file: Path
+    runtime: str = ""
+    """The container runtime the server chose (``runc`` or ``process``)."""
+    runtime_reason: str = ""
+    """Why, in one line (``runc: running as root with runc at /usr/sbin/runc``)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ReadyInfo:
@@ -90,6 +96,8 @@ class ReadyInfo:
             ca_file=Path(data["ca_file"]),
             client_cert_file=Path(data["client_cert_file"]),
             client_key_file=Path(data["client_key_file"]),
+            runtime=str(data.get("runtime") or ""),
+            runtime_reason=str(data.get("runtime_reason") or ""),
         )
 
 
@@ -109,13 +117,16 @@ class LaunchOptions:
     data_dir: Path
     host: str
     port: int
-    runtime: str
+    runtime: str | None
+    """None: the server picks (runc as root where runc is installed, else process)."""
     storage: str | None
     allow_non_loopback: bool
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "kuberya.server", "--data-dir", str(self.data_dir)]
-        cmd += ["--host", self.host, "--port", str(self.port), "--runtime", self.runtime]
+        cmd += ["--host", self.host, "--port", str(self.port)]
+        if self.runtime:
+            cmd += ["--runtime", self.runtime]
         if self.storage:
             cmd += ["--storage", self.storage]
         if self.allow_non_loopback:

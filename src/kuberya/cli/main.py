@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from kuberya.cli.ask import register as register_ask_command
 from kuberya.cli.cluster import (
     ClusterError,
     ClusterFiles,
@@ -37,6 +38,8 @@ from kuberya.cli.cluster import (
     stop,
     wait_ready,
 )
+from kuberya.cli.images import register as register_image_commands
+from kuberya.cli.options import GlobalOptions
 
 if TYPE_CHECKING:  # imported for real only when merging: PyYAML is not free
     from kuberya.cli.kubeconfig import MergeResult
@@ -135,8 +138,18 @@ def _escape(text: str) -> str:
 
 @click.group(help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="kuberya", prog_name="kuberya")
-def cli() -> None:
+@click.option("--context", default=None, metavar="NAME[,NAME…]",
+              help="kubeconfig context(s) for `ask`; a comma list (aks,gke) runs on each.")  # fmt: skip
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Use only this kubeconfig [default: $KUBECONFIG, ~/.kube/config, the local one].")  # fmt: skip
+@click.pass_context
+def cli(ctx: click.Context, context: str | None, kubeconfig: Path | None) -> None:
     """Kuberya."""
+    ctx.obj = GlobalOptions(context=context, kubeconfig=kubeconfig)
+
+
+register_image_commands(cli)
+register_ask_command(cli)
 
 
 UP_HELP = """\
@@ -163,8 +176,9 @@ Examples:
               help="Address to listen on; anything but loopback needs --allow-non-loopback.")  # fmt: skip
 @click.option("--allow-non-loopback", is_flag=True,
               help="Allow --host to be reachable from the network (still TLS + client auth).")  # fmt: skip
-@click.option("--runtime", type=click.Choice(["process", "runc"]), default="process", show_default=True,
-              help="How pods run: `process` (host processes) or `runc` (OCI containers).")  # fmt: skip
+@click.option("--runtime", type=click.Choice(["process", "runc"]), default=None,
+              help="How pods run: `runc` (OCI containers) or `process` (host processes) "
+                   "[default: runc as root where runc is installed, else process].")  # fmt: skip
 @click.option("--storage", default=None, metavar="URL",
               help="sqlite:///PATH or memory:// [default: sqlite in DATA_DIR].")  # fmt: skip
 @click.option("--foreground", is_flag=True, help="Run attached to this terminal; ^C stops the cluster.")
@@ -175,7 +189,7 @@ def up(
     port: int,
     host: str,
     allow_non_loopback: bool,
-    runtime: str,
+    runtime: str | None,
     storage: str | None,
     foreground: bool,
     no_kubeconfig: bool,
@@ -268,6 +282,8 @@ def _report(out: Printer, ready: ReadyInfo, root: Path, merged: MergeResult | No
     rows.append(("kubeconfig", f"{ready.kubeconfig} (context {CONTEXT})"))
     if merged is not None:
         rows.append(("", f"context {CONTEXT!r} merged into {merged.path}"))
+    if ready.runtime:
+        rows.append(("runtime", ready.runtime_reason or ready.runtime))
     rows.append(("data dir", str(root)))
     if log is not None:
         rows.append(("log", str(log)))
