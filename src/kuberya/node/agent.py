@@ -1,6 +1,8 @@
 """The node agent: kuberya's kubelet. Runs the pods bound to this node through a container runtime.
 
-Startup: open and start the runtime (``open_runtime(name, state_dir=DATA_DIR/runtime)``),
+Startup: open and start the runtime (``open_runtime(name, state_dir=DATA_DIR/runtime)``; for
+``runc`` with an :class:`~kuberya.images.service.ImageService` on ``DATA_DIR/images``, the store the
+CLI uses, shared by the agent's pulls (:mod:`kuberya.node.pulling`) and the runtime's resolver),
 subscribe to its container events, take stock of the sandboxes and containers it still holds
 (to adopt them), then run, as named guarded tasks:
 
@@ -38,6 +40,7 @@ from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.node.events import EventRecorder
 from kuberya.node.logs import ROTATE_CHECK_SECONDS, container_log_path, remove_pod_logs, rotate_if_large
 from kuberya.node.pods import Adoptable, PodSyncer, SyncSettings
+from kuberya.node.pulling import ImageManager, ImageSource, StoreImages
 from kuberya.node.registry import ContainerRegistry
 from kuberya.node.sources import ConfigSources
 from kuberya.node.state import LABEL_POD_UID
@@ -51,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 _IGNORED_META = ("resourceVersion", "managedFields", "generation")
+IMAGE_RUNTIMES = frozenset({"runc"})
+"""Runtimes that run containers from their images: the agent pulls for them."""
 
 
 def _memory_bytes() -> int:
@@ -90,6 +95,7 @@ class NodeAgent:
         wall: Callable[[], float] = time.time,
         log_max_bytes: int | None = None,
         serve_streaming: bool = True,
+        images: ImageSource | None = None,
     ) -> None:
         self.client = client
         self.node_name = node_name
@@ -104,6 +110,8 @@ class NodeAgent:
         self.log_max_bytes = log_max_bytes
         self.serve_streaming = serve_streaming
         """Serve logs/exec/attach on ``DATA_DIR/kubelet.sock`` (:mod:`kuberya.node.streaming`)."""
+        self.images = images
+        """Where images come from; None: made on ``DATA_DIR/images`` for an image runtime, else no pulls."""
         self._runtime_name = runtime if isinstance(runtime, str) else None
         self.runtime: ContainerRuntime | None = None if isinstance(runtime, str) else runtime
         self.recorder = EventRecorder(client, node_name=node_name, wall=wall)
@@ -125,7 +133,7 @@ class NodeAgent:
         owned = self.runtime is None
         if self.runtime is None:
             assert self._runtime_name is not None
-            self.runtime = open_runtime(self._runtime_name, state_dir=self.data_dir / "runtime")
+            self.runtime = self._open_runtime(self._runtime_name)
         runtime = self.runtime
         await runtime.start()
         events = runtime.events()
@@ -151,6 +159,7 @@ class NodeAgent:
                 ),
                 wake=self.workers.wake,
                 wall=self.wall,
+                images=self._image_manager(),
             )
             self.syncer.adoptable = await self._inventory(runtime)
             self.ready.set()
@@ -171,6 +180,33 @@ class NodeAgent:
                     await aclose()
             if owned:
                 await runtime.close()
+
+    def _open_runtime(self, name: str) -> ContainerRuntime:
+        state_dir = self.data_dir / "runtime"
+        if name not in IMAGE_RUNTIMES:
+            return open_runtime(name, state_dir=state_dir)
+        from kuberya.images.service import ImageService, ImageSettings
+        from kuberya.runtime.runc import image_service_resolver
+
+        if isinstance(self.images, StoreImages):
+            service = self.images.service
+        else:
+            service = ImageService(ImageSettings(root=self.data_dir / "images"))
+            self.images = self.images or StoreImages(service)
+        return open_runtime(name, state_dir=state_dir, image_resolver=image_service_resolver(service))
+
+    def _image_manager(self) -> ImageManager | None:
+        if self.images is None:
+            return None
+        return ImageManager(
+            self.images,
+            recorder=self.recorder,
+            lookup=self.sources,
+            clock=self.clock,
+            wake=self.workers.wake,
+            backoff_base=self.backoff_base,
+            backoff_cap=self.backoff_cap,
+        )
 
     async def _start_streaming(self) -> StreamingServer | None:
         server = StreamingServer(self.registry, socket_path=self.data_dir / "kubelet.sock")

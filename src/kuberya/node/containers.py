@@ -24,6 +24,7 @@ from kuberya.node.env import parse_quantity as _quantity
 from kuberya.node.state import (
     LABEL_CONTAINER_KIND,
     LABEL_CONTAINER_NAME,
+    LABEL_IMAGE_ID,
     LABEL_POD_NAME,
     LABEL_POD_NAMESPACE,
     LABEL_POD_UID,
@@ -31,8 +32,9 @@ from kuberya.node.state import (
     ContainerRecord,
     PodState,
 )
+from kuberya.node.termination import DEFAULT_PATH as DEFAULT_TERMINATION_PATH
 from kuberya.node.volumes import container_mounts
-from kuberya.runtime.base import ContainerConfig, PortMapping, Resources, SandboxConfig
+from kuberya.runtime.base import ContainerConfig, Mount, PortMapping, Resources, SandboxConfig
 
 Obj = dict[str, Any]
 
@@ -127,8 +129,14 @@ async def container_config(
     runtime_name: str,
     lookup: SourceLookup,
     facts: PodFacts,
+    termination_log: Path | None = None,
+    image_id: str = "",
 ) -> ContainerConfig:
-    """The runtime config of the container's next instance; ContainerConfigError when it can't be made."""
+    """The runtime config of the container's next instance; ContainerConfigError when it can't be made.
+
+    ``termination_log`` (image runtimes) is mounted at the container's ``terminationMessagePath``;
+    ``image_id`` (what the image was pulled as) goes into a label, for the status's ``imageID``.
+    """
     spec = rec.spec
     env = await container_env(state.pod, spec, lookup=lookup, facts=facts)
     command, args = expand_command(spec, env)
@@ -140,6 +148,10 @@ async def container_config(
     capabilities = security.get("capabilities") or {}
     run_as_user = security.get("runAsUser", pod_security.get("runAsUser"))
     run_as_group = security.get("runAsGroup", pod_security.get("runAsGroup"))
+    mounts = container_mounts(spec, state.volume_paths)
+    if termination_log is not None:
+        target = str(spec.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH)
+        mounts = (*mounts, Mount(termination_log, target))
     return ContainerConfig(
         name=rec.name,
         image=str(spec.get("image") or ""),
@@ -147,7 +159,7 @@ async def container_config(
         env=tuple(env),
         log_path=log_path,
         working_dir=str(spec.get("workingDir") or ""),
-        mounts=container_mounts(spec, state.volume_paths),
+        mounts=mounts,
         tty=bool(spec.get("tty")),
         stdin=bool(spec.get("stdin")),
         stdin_once=bool(spec.get("stdinOnce")),
@@ -165,6 +177,7 @@ async def container_config(
             LABEL_CONTAINER_NAME: rec.name,
             LABEL_RESTART_COUNT: str(restart),
             LABEL_CONTAINER_KIND: "init" if rec.init else "app",
+            **({LABEL_IMAGE_ID: image_id} if image_id else {}),
         },
     )
 

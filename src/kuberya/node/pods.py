@@ -4,7 +4,8 @@
 change (the pod, one of its containers, a probe result, a back-off timer). One pass:
 
 1. the pod is gone from the API → stop everything, remove the sandbox and the pod's files;
-2. it is being deleted → ``preStop`` hooks, then ``stop_container`` with the pod's grace and stop
+2. it is being deleted → out of its Services' endpoints first (bounded, :mod:`kuberya.node.draining`),
+   then ``preStop`` hooks, then ``stop_container`` with the pod's grace and stop
    signal (all containers at once), remove the sandbox, and ``DELETE`` it with grace 0 — the API
    server then removes it, which is what ``kubectl delete`` waits for;
 3. otherwise: learn the containers' states from the runtime; set up volumes; run the sandbox;
@@ -12,7 +13,9 @@ change (the pod, one of its containers, a probe result, a back-off timer). One p
    time, each to a zero exit; then create and start every app container, in order. An exited
    container is restarted per ``restartPolicy``: the first restart is immediate, then the delay
    doubles from ``backoff_base`` up to ``backoff_cap`` (CrashLoopBackOff), and a container that
-   ran for twice the cap earns a fresh start;
+   ran for twice the cap earns a fresh start. On an image runtime each instance's image is
+   ensured first (:mod:`kuberya.node.pulling`: pull policy, pull secrets, ``ErrImagePull`` and
+   ``ImagePullBackOff``) and gets a termination-message file (:mod:`kuberya.node.termination`);
 4. write the status (:mod:`kuberya.node.status`) if it changed.
 
 Re-adoption: when the agent starts it hands :attr:`PodSyncer.adoptable` what the runtime still
@@ -35,13 +38,18 @@ from kuberya.client import ApiError, Clock, ConflictError, KubeClient, NotFoundE
 from kuberya.client.resources import PODS
 from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.node.containers import container_config, sandbox_config, stop_signal
+from kuberya.node.draining import WAIT_SECONDS as ENDPOINT_WAIT_SECONDS
+from kuberya.node.draining import leave_endpoints
 from kuberya.node.env import ContainerConfigError, PodFacts, SourceLookup
 from kuberya.node.events import EventRecorder
 from kuberya.node.logs import container_log_path, prune_container_logs, remove_pod_logs
 from kuberya.node.probes import ProbeTarget, ProbeWorker, run_action
+from kuberya.node.pulling import WAITING_REASONS as IMAGE_WAITING_REASONS
+from kuberya.node.pulling import ImageManager
 from kuberya.node.registry import ContainerRef, ContainerRegistry
 from kuberya.node.state import LABEL_CONTAINER_NAME, LABEL_RESTART_COUNT, ContainerRecord, PodState
 from kuberya.node.status import changed, pod_status, terminated_state
+from kuberya.node.termination import create_termination_log, termination_log_path, termination_message
 from kuberya.node.timefmt import go_duration
 from kuberya.node.volumes import MountError, VolumeManager
 from kuberya.runtime.base import (
@@ -61,6 +69,8 @@ Obj = dict[str, Any]
 MIN_GRACE_AFTER_HOOK = 2.0
 """Upstream's minimum grace left for the stop signal after a preStop hook used the rest."""
 MOUNT_RETRY_SECONDS = 2.0
+_NOT_CREATED = frozenset({"CreateContainerConfigError", *IMAGE_WAITING_REASONS})
+"""Waiting reasons of a restart that failed before a container existed: its crash back-off was served."""
 
 
 @dataclass
@@ -98,6 +108,7 @@ class PodSyncer:
         settings: SyncSettings,
         wake: Callable[[str], None],
         wall: Callable[[], float] = time.time,
+        images: ImageManager | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime
@@ -110,6 +121,8 @@ class PodSyncer:
         self.wake = wake
         """Ask for another sync of the pod with that uid (coalesced by its worker)."""
         self.wall = wall
+        self.images = images
+        """Set for runtimes that run images (runc): pulls first, and termination-message files."""
         self.adoptable: dict[str, Adoptable] = {}
         self.sandbox_owner: dict[str, str] = {}
         """Sandbox id → pod uid, to route runtime events to the pod's worker."""
@@ -127,7 +140,9 @@ class PodSyncer:
             return True
         if state.deleting:
             if not state.terminated:
-                await self.terminate(state, grace=self._grace(state))
+                grace = self._grace(state)
+                grace -= await self._leave_endpoints(state, grace)
+                await self.terminate(state, grace=max(grace, 0.0))
             if not state.delete_sent:
                 await self._delete_from_api(state)
                 state.delete_sent = True
@@ -217,6 +232,7 @@ class PodSyncer:
         if rec.running_since is not None and now - rec.running_since >= 2 * self.settings.backoff_cap:
             rec.backoff = 0.0  # it ran long enough: the next crash starts the back-off afresh
         rec.running_since = None
+        rec.termination_message = self._termination_message(state, rec)
         if rec.container_id is not None:
             self.registry.set_running(state.namespace, state.name, rec.name, rec.container_id, False)
         await self._stop_probes(rec)
@@ -225,7 +241,7 @@ class PodSyncer:
         """Start the container's first instance, or restart an exited one when policy and back-off allow."""
         if rec.container_id is not None and not rec.exited:
             return
-        if rec.container_id is not None:
+        if rec.container_id is not None and rec.waiting_reason not in _NOT_CREATED:
             if not rec.will_restart(state.policy):
                 rec.waiting_reason = None
                 return
@@ -236,7 +252,7 @@ class PodSyncer:
                     self._enter_backoff(state, rec, until - now)
                     return
                 rec.backoff = min(rec.backoff * 2, self.settings.backoff_cap)
-            elif rec.waiting_reason != "CreateContainerConfigError":
+            else:
                 rec.backoff = self.settings.backoff_base
         await self._start(state, rec)
 
@@ -258,6 +274,12 @@ class PodSyncer:
         assert state.sandbox is not None
         restart = rec.restart_count + 1 if rec.container_id is not None else rec.restart_count
         log_path = container_log_path(self.settings.data_dir, state.namespace, state.name, state.uid, rec.name, restart)
+        image_id = ""
+        if self.images is not None:
+            pulled = await self.images.ensure(state, rec)
+            if pulled is None:
+                return
+            image_id = pulled
         try:
             config = await container_config(
                 state,
@@ -267,6 +289,8 @@ class PodSyncer:
                 runtime_name=self.runtime.name,
                 lookup=self.lookup,
                 facts=self._facts(state),
+                termination_log=self._termination_log(state, rec.name, restart) if self.images else None,
+                image_id=image_id,
             )
         except ContainerConfigError as exc:
             if rec.waiting_message != str(exc):
@@ -274,10 +298,16 @@ class PodSyncer:
             rec.waiting_reason = "CreateContainerConfigError"
             rec.waiting_message = str(exc)
             return
-        image = config.image
-        self.recorder.record(
-            state.pod, "Normal", "Pulled", f'Container image "{image}" already present on machine', container=rec.name
-        )
+        if self.images is None:  # the image is not used: upstream's words for "nothing to pull"
+            self.recorder.record(
+                state.pod,
+                "Normal",
+                "Pulled",
+                f'Container image "{config.image}" already present on machine',
+                container=rec.name,
+            )
+        else:
+            create_termination_log(self._termination_log(state, rec.name, restart), restart=restart)
         if rec.container_id is not None:  # the exited instance becomes the previous one
             if rec.previous_id is not None:
                 await self._remove_quietly(rec.previous_id)
@@ -288,7 +318,7 @@ class PodSyncer:
         container_id = await self.runtime.create_container(state.sandbox.id, config)
         rec.container_id, rec.restart_count, rec.status = container_id, restart, None
         rec.exit_handled, rec.started, rec.ready, rec.kill_requested = False, False, False, ""
-        rec.waiting_reason, rec.waiting_message = None, ""
+        rec.waiting_reason, rec.waiting_message, rec.termination_message = None, "", ""
         self.registry.record(
             state.namespace,
             state.name,
@@ -359,6 +389,18 @@ class PodSyncer:
             return await run_action(hook, self._probe_target(state, rec), max(timeout, 0.001))
         except Exception as exc:
             return False, str(exc)
+
+    def _termination_log(self, state: PodState, container: str, restart: int) -> Path:
+        return termination_log_path(self.volumes.pod_dir(state.uid), container, restart)
+
+    def _termination_message(self, state: PodState, rec: ContainerRecord) -> str:
+        """The message of the instance in ``rec.status`` (which has exited)."""
+        status = rec.status
+        if status is None:
+            return ""
+        restart = int(status.labels.get(LABEL_RESTART_COUNT, rec.restart_count))
+        path = self._termination_log(state, rec.name, restart) if self.images is not None else None
+        return termination_message(rec.spec, path=path, exit_code=status.exit_code, log_path=status.log_path)
 
     async def _remove_quietly(self, container_id: str) -> None:
         try:
@@ -445,6 +487,16 @@ class PodSyncer:
             grace = (state.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
         return float(grace if grace is not None else 30)
 
+    async def _leave_endpoints(self, state: PodState, grace: float) -> float:
+        """Out of the Services' endpoints before preStop and the stop signal (:mod:`kuberya.node.draining`)."""
+        if grace <= 0 or not any(r.running for r in state.records()):
+            return 0.0
+        ip = (state.pod.get("status") or {}).get("podIP") or (state.sandbox.ip if state.sandbox else "") or ""
+        timeout = min(ENDPOINT_WAIT_SECONDS, grace / 2)
+        return await leave_endpoints(
+            self.client, self.clock, namespace=state.namespace, pod_uid=state.uid, pod_ip=str(ip), timeout=timeout
+        )
+
     async def terminate(self, state: PodState, *, grace: float) -> None:
         """Stop every container (preStop, then the stop signal, all at once) and remove the sandbox."""
         await self._refresh(state)
@@ -512,8 +564,9 @@ class PodSyncer:
                 previous = instances[-2]
                 rec.previous_id = previous.id
                 rec.status = previous
+                rec.termination_message = self._termination_message(state, rec)
                 rec.last_terminated = terminated_state(rec, self.runtime.name)
-                rec.status = current
+                rec.status, rec.termination_message = current, ""
                 if previous.log_path is not None:
                     self.registry.record_previous(
                         state.namespace,
@@ -542,6 +595,7 @@ class PodSyncer:
             elif current.state is ContainerState.EXITED:
                 rec.exit_handled = True
                 rec.exited_at = self.clock.now()
+                rec.termination_message = self._termination_message(state, rec)
         logger.info("adopted pod %s (sandbox %s)", state.key, sandbox.id)
 
     async def _remove_sandbox_quietly(self, sandbox_id: str) -> None:

@@ -24,6 +24,8 @@ LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
 LABEL_RESTART_COUNT = "io.kubernetes.container.restartCount"
 LABEL_CONTAINER_KIND = "kuberya.io/container-kind"
 """``init`` or ``app``."""
+LABEL_IMAGE_ID = "kuberya.io/image-id"
+"""The pulled image as ``repository@digest``: the container's ``imageID``, kept across agent restarts."""
 
 
 @dataclass
@@ -56,6 +58,13 @@ class ContainerRecord:
     """Why the current instance must be killed (a failed liveness/startup probe)."""
     probes: list[asyncio.Task[None]] = field(default_factory=list)
     probe_ready: bool = False
+    termination_message: str = ""
+    """``state.terminated.message`` of the current instance, read when it exited."""
+    pull_backoff: float = 0.0
+    """The delay before the next pull of :attr:`pull_failed_image` (ImagePullBackOff); 0: none."""
+    pull_retry_at: float | None = None
+    """When (agent clock) that image may be pulled again."""
+    pull_failed_image: str = ""
 
     @property
     def state(self) -> ContainerState | None:

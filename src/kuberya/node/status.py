@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kuberya.node.state import ContainerRecord, PodState
+from kuberya.node.state import LABEL_IMAGE_ID, ContainerRecord, PodState
 from kuberya.node.timefmt import rfc3339
 
 Obj = dict[str, Any]
@@ -44,8 +44,9 @@ def terminated_state(rec: ContainerRecord, runtime_name: str) -> Obj | None:
         "exitCode": status.exit_code if status.exit_code is not None else 137,
         "reason": status.reason or ("Completed" if status.exit_code == 0 else "Error"),
     }
-    if status.message:
-        out["message"] = status.message
+    message = rec.termination_message or status.message
+    if message:
+        out["message"] = message
     if status.started_at:
         out["startedAt"] = rfc3339(status.started_at)
     if status.finished_at:
@@ -54,11 +55,18 @@ def terminated_state(rec: ContainerRecord, runtime_name: str) -> Obj | None:
     return out
 
 
+def image_id(rec: ContainerRecord) -> str:
+    """What the image was pulled as (``repository@digest``), else what the runtime says."""
+    if rec.status is None:
+        return ""
+    return rec.status.labels.get(LABEL_IMAGE_ID) or rec.status.image_id
+
+
 def container_status(rec: ContainerRecord, *, runtime_name: str, initialized: bool) -> Obj:
     out: Obj = {
         "name": rec.name,
         "image": str(rec.spec.get("image") or ""),
-        "imageID": rec.status.image_id if rec.status is not None else "",
+        "imageID": image_id(rec),
         "ready": rec.running and rec.ready,
         "restartCount": rec.restart_count,
         "started": rec.running and rec.started,
