@@ -38,6 +38,7 @@ from kuberya.cli.cluster import (
     stop,
     wait_ready,
 )
+from kuberya.cli.demo import register as register_demo_command
 from kuberya.cli.images import register as register_image_commands
 from kuberya.cli.options import GlobalOptions
 
@@ -150,6 +151,7 @@ def cli(ctx: click.Context, context: str | None, kubeconfig: Path | None) -> Non
 
 register_image_commands(cli)
 register_ask_command(cli)
+register_demo_command(cli)
 
 
 UP_HELP = """\
@@ -306,13 +308,15 @@ def _report(out: Printer, ready: ReadyInfo, root: Path, merged: MergeResult | No
 DOWN_HELP = """\
 Stop the local cluster.
 
-Sends SIGTERM and waits for a clean shutdown (controllers, then the API, then storage);
-after --timeout seconds the server process gets SIGKILL. The data stays: the next `up`
-continues where this one stopped.
+Sends SIGTERM and waits for a clean shutdown (pods, controllers, then the API, then
+storage); after --timeout seconds the server process gets SIGKILL. The data stays: the next
+`up` continues where this one stopped and starts the pods again. With --keep-pods the
+containers keep running and the next `up` adopts them without a restart.
 
 \b
 Examples:
   kuberya down
+  kuberya down --keep-pods
   kuberya down --data-dir /tmp/k1
 """
 
@@ -321,9 +325,13 @@ Examples:
 @data_dir_option
 @click.option("--timeout", type=float, default=10.0, show_default=True,
               help="Seconds to wait for a clean stop before SIGKILL.")  # fmt: skip
-def down(data_dir: Path | None, timeout: float) -> None:
+@click.option("--keep-pods", is_flag=True, help="Leave the pods' containers running for the next `up` to adopt.")
+def down(data_dir: Path | None, timeout: float, keep_pods: bool) -> None:
     root = resolve_data_dir(data_dir)
     out = Printer()
+    if keep_pods and root.is_dir():
+        # The node agent looks for this file as it stops (kuberya.node.agent.KEEP_PODS_MARKER).
+        (root / "keep-pods").write_text("")
     try:
         result = stop(ClusterFiles(root), timeout=timeout)
     except ClusterError as e:

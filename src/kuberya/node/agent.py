@@ -77,6 +77,10 @@ def _wants_sync(old: Obj, new: Obj) -> bool:
     return old_meta != new_meta
 
 
+KEEP_PODS_MARKER = "keep-pods"
+"""Written by ``kuberya down --keep-pods``: the agent leaves running pods alone when it stops."""
+
+
 class NodeAgent:
     """Runs this node's pods; see the module docstring."""
 
@@ -96,6 +100,7 @@ class NodeAgent:
         log_max_bytes: int | None = None,
         serve_streaming: bool = True,
         images: ImageSource | None = None,
+        stop_pods_on_exit: bool = False,
     ) -> None:
         self.client = client
         self.node_name = node_name
@@ -111,6 +116,10 @@ class NodeAgent:
         self.serve_streaming = serve_streaming
         """Serve logs/exec/attach on ``DATA_DIR/kubelet.sock`` (:mod:`kuberya.node.streaming`)."""
         self.images = images
+        self.stop_pods_on_exit = stop_pods_on_exit
+        """Stop every pod when the agent stops (``kuberya down``), unless ``DATA_DIR/keep-pods``
+        exists (``kuberya down --keep-pods``): then running containers stay for the next agent to
+        re-adopt, as after a crash."""
         """Where images come from; None: made on ``DATA_DIR/images`` for an image runtime, else no pulls."""
         self._runtime_name = runtime if isinstance(runtime, str) else None
         self.runtime: ContainerRuntime | None = None if isinstance(runtime, str) else runtime
@@ -174,12 +183,36 @@ class NodeAgent:
             if streaming is not None:
                 await streaming.close()
             await self.stop_workers()
+            if self.stop_pods_on_exit:
+                await self._stop_all_pods(runtime)
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
             if owned:
                 await runtime.close()
+
+    async def _stop_all_pods(self, runtime: ContainerRuntime) -> None:
+        keep_marker = self.data_dir / KEEP_PODS_MARKER
+        if keep_marker.exists():
+            keep_marker.unlink(missing_ok=True)
+            logger.info("keeping running pods for the next start (kuberya down --keep-pods)")
+            return
+        # Like a node shutting down: every container gets SIGKILL with its sandbox. The API
+        # objects stay; the next agent finds them without sandboxes and starts them again.
+        sandboxes = await runtime.list_pod_sandboxes()
+        results = await asyncio.gather(
+            *(self._remove_sandbox(runtime, sandbox.id) for sandbox in sandboxes), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            logger.warning("could not stop a pod on shutdown: %s", failure)
+        logger.info("stopped %d pod(s) on shutdown", len(sandboxes) - len(failures))
+
+    @staticmethod
+    async def _remove_sandbox(runtime: ContainerRuntime, sandbox_id: str) -> None:
+        await runtime.stop_pod_sandbox(sandbox_id)
+        await runtime.remove_pod_sandbox(sandbox_id)
 
     def _open_runtime(self, name: str) -> ContainerRuntime:
         state_dir = self.data_dir / "runtime"

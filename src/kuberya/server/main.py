@@ -129,7 +129,12 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ComponentSpec(
         "node-agent",
         "kuberya.node.agent:NodeAgent",
-        options=lambda ctx: {"node_name": ctx.node_name, "runtime": ctx.runtime, "data_dir": ctx.data_dir},
+        options=lambda ctx: {
+            "node_name": ctx.node_name,
+            "runtime": ctx.runtime,
+            "data_dir": ctx.data_dir,
+            "stop_pods_on_exit": True,
+        },
     ),
     ComponentSpec("endpoints-controller", "kuberya.controllers.endpoints:EndpointsController"),
     ComponentSpec("endpointslice-controller", "kuberya.controllers.endpointslices:EndpointSliceController"),
