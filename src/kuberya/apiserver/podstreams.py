@@ -1,4 +1,4 @@
-"""``pods/log``, ``pods/exec`` and ``pods/attach``: checked here, served by the node agent.
+"""``pods/log``, ``pods/exec``, ``pods/attach`` and ``pods/portforward``: checked here, served by the node agent.
 
 Upstream the API server validates the request against the Pod (which container, is it running)
 and then proxies it to the kubelet. kuberya does the same over the node agent's unix socket
@@ -11,8 +11,11 @@ and then proxies it to the kubelet. kuberya does the same over the node agent's 
   whenever offered) *before* answering the client's upgrade, so a refusal still reaches the
   client as a ``Status`` (kubectl 1.31+ prints it; older ones fall back to SPDY, below), then
   relays messages both ways unchanged. Pings are answered by aiohttp on both sides.
-- SPDY (kubectl's fallback, a ``POST`` with ``Upgrade: SPDY/3.1``) is not spoken: after the same
-  checks it is answered with a ``Status`` that says how to get the WebSocket path.
+- SPDY (kubectl's fallback, a ``POST`` with ``Upgrade: SPDY/3.1``) is not spoken for exec and
+  attach: after the same checks it is answered with a ``Status`` that says how to get the
+  WebSocket path.
+- ``portforward`` is checked here (the pod is placed and not finished) and served by
+  :mod:`kuberya.apiserver.portforward` in all three of its protocols, SPDY included.
 
 The node agent lives above the API server in the layering, so the few channel-protocol names
 needed here are repeated rather than imported.
@@ -31,7 +34,7 @@ from urllib.parse import quote
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from kuberya.apiserver import errors
+from kuberya.apiserver import errors, portforward
 from kuberya.apiserver.objectstore import ObjectStore
 from kuberya.resources import kinds
 from kuberya.resources.types import JSONObject
@@ -67,6 +70,8 @@ async def serve(
         return await _log(request, store, agent_socket, namespace, name)
     if subresource in ("exec", "attach"):
         return await _stream(request, store, agent_socket, namespace, name, subresource)
+    if subresource == "portforward":
+        return await _port_forward(request, store, agent_socket, namespace, name)
     await _pod(store, namespace, name)
     raise errors.StatusError(501, "NotImplemented", f"pods/{subresource} is not supported by kuberya yet")
 
@@ -323,6 +328,29 @@ async def _stream(
             await client.prepare(request)
             await _relay(client, agent)
             return client
+
+
+# ---- port-forward -------------------------------------------------------------------------------------
+
+
+async def _port_forward(
+    request: web.Request, store: ObjectStore, agent_socket: Path | None, namespace: str, name: str
+) -> web.StreamResponse:
+    """The pod must be placed and not finished; the rest is :mod:`kuberya.apiserver.portforward`'s."""
+    pod = await _pod(store, namespace, name)
+    phase = (pod.get("status") or {}).get("phase", "")
+    if phase in ("Succeeded", "Failed"):
+        raise errors.bad_request(f"cannot port-forward to a completed pod; current phase is {phase}")
+    if not (pod.get("spec") or {}).get("nodeName"):
+        raise errors.bad_request(f"pod {name} does not have a host assigned")
+    target = portforward.PodTarget(
+        agent_socket=_require_agent(agent_socket, "portforward"),
+        namespace=namespace,
+        name=name,
+        uid=str(pod["metadata"].get("uid") or ""),
+        containers=tuple(_names(pod, "containers")),
+    )
+    return await portforward.serve(request, target)
 
 
 async def _forward(source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse, target: Any) -> None:

@@ -1,4 +1,4 @@
-"""The node agent's streaming server: container logs, exec and attach on a local unix socket.
+"""The node agent's streaming server: container logs, exec, attach and port-forward on a local unix socket.
 
 Upstream the kubelet serves these on its port 10250 and the API server proxies ``pods/log``,
 ``pods/exec`` and ``pods/attach`` to it; kuberya keeps that split, over a unix socket only the
@@ -17,6 +17,9 @@ API server (same user) can reach. Routes, as the kubelet's:
 - ``GET /attach/…`` uses the same protocol, but its output is the container's own: the log from
   now on, stdout on channel 1 and stderr on 2, until the container exits. stdin is not connected
   (the runtime protocol has no attach), which is written down rather than hidden.
+
+- ``GET /portForward/{namespace}/{pod}?port=&uid=&container=…`` is one forwarded TCP connection to
+  the pod's ``localhost:port``, relayed over a WebSocket (:mod:`kuberya.node.portforward`).
 
 Failures before a WebSocket upgrade answer a ``Status`` JSON body and also carry its message in
 the :data:`ERROR_HEADER` header, because a WebSocket client library (the API server's) sees the
@@ -44,6 +47,7 @@ from typing import IO, Any
 
 from aiohttp import WSMsgType, web
 
+from kuberya.node import portforward
 from kuberya.node.registry import ContainerRef, ContainerRegistry
 from kuberya.runtime.base import ExecSession
 from kuberya.runtime.crilog import parse_cri_line
@@ -509,6 +513,7 @@ class StreamingServer:
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
         app.router.add_route("*", "/exec/{namespace}/{pod}/{container}", self._exec)
         app.router.add_route("*", "/attach/{namespace}/{pod}/{container}", self._attach)
+        app.router.add_get("/portForward/{namespace}/{pod}", self._port_forward)
         return app
 
     async def start(self) -> None:
@@ -654,6 +659,29 @@ class StreamingServer:
             await asyncio.gather(output, client, return_exceptions=True)
         if container_exited:
             await channels.finish(success_status())
+        return ws
+
+    async def _port_forward(self, request: web.Request) -> web.StreamResponse:
+        """One forwarded connection (:mod:`kuberya.node.portforward`): connect first, then upgrade."""
+        try:
+            wanted = portforward.ForwardRequest.from_request(request)
+        except ValueError as e:
+            return _error(400, "BadRequest", str(e))
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _error(400, "BadRequest", "port forwarding is served over a WebSocket")
+        try:
+            sandbox = await portforward.find_sandbox(self.registry, wanted)
+            sock = await portforward.connect(sandbox.netns_path, wanted.port)
+        except portforward.ForwardError as e:
+            message = f"error forwarding port {wanted.port} to pod {wanted.namespace}/{wanted.pod}: {e}"
+            return _error(400, "BadRequest", message)
+        ws = web.WebSocketResponse(max_msg_size=0)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            sock.close()
+            raise
+        await portforward.relay(ws, sock)
         return ws
 
 
