@@ -59,6 +59,7 @@ def unknown_fields(api_version: str, kind: str, obj: JSONObject) -> list[str]:
 
     return find(api_version, kind, obj)
 
+
 PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/merge-patch+json": "merge",
