@@ -225,7 +225,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         secure = stack.enter_context(registry(root / "auth-registry", htpasswd=htpasswd)) if htpasswd else None
         if secure is not None:
             push(root / "source", secure, f"{secure}/private:e2e", user=user, password=password)
-        cluster = start_server(data_dir, "--runtime", "runc")
+        cluster = start_server(data_dir, "--runtime", "runc", "--disable", "service-proxy,cluster-dns")
         e = Env(cluster, data_dir, plain, digest, secure, (user, password))
         try:
             yield e
@@ -544,7 +544,7 @@ def test_kill_9_of_the_server_and_readoption(env: Env) -> None:
     env.cluster.process.wait(timeout=10)
     assert http_get(ip) == PAGE  # the container does not depend on the agent
     (env.data_dir / "ready").unlink()  # left by the killed server
-    env.cluster = start_server(env.data_dir, "--runtime", "runc")
+    env.cluster = start_server(env.data_dir, "--runtime", "runc", "--disable", "service-proxy,cluster-dns")
 
     # exec goes through the new agent's streaming server: it answers once the pod is adopted
     wait_for(lambda: env.kubectl("exec", "-n", ns, "keeper", "--", "true", check=False).returncode == 0,

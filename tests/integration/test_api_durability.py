@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    cluster = start_server(data, "--runtime", "process")
+    cluster = start_server(data, "--runtime", "process", "--disable", "service-proxy,cluster-dns")
     try:
         cluster.kubectl("create", "namespace", "keep")
         acknowledged = []
@@ -30,7 +30,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         os.kill(cluster.pid, signal.SIGKILL)
         cluster.process.wait()
     (data / "ready").unlink(missing_ok=True)
-    restarted = start_server(data, "--runtime", "process")
+    restarted = start_server(data, "--runtime", "process", "--disable", "service-proxy,cluster-dns")
     try:
         after = json.loads(restarted.kubectl("get", "--raw", "/api/v1/namespaces/keep/configmaps").stdout)
         names = {item["metadata"]["name"] for item in after["items"]}

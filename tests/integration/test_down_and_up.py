@@ -54,7 +54,7 @@ def alive(pid: int) -> bool:
 
 def test_down_stops_pods_and_keep_pods_keeps_them(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    cluster = start_server(data, "--runtime", "process")
+    cluster = start_server(data, "--runtime", "process", "--disable", "service-proxy,cluster-dns")
     try:
         cluster.kubectl("apply", "-f", "-", input=POD)
         first_id, first_pid = running_container(cluster)
@@ -62,7 +62,7 @@ def test_down_stops_pods_and_keep_pods_keeps_them(tmp_path: Path) -> None:
         stop_server(cluster)
     assert not alive(first_pid), "kuberya down must stop the pods' containers"
 
-    cluster = start_server(data, "--runtime", "process")
+    cluster = start_server(data, "--runtime", "process", "--disable", "service-proxy,cluster-dns")
     try:
         second_id, second_pid = running_container(cluster)
         assert second_id != first_id, "the next up starts the pod again"
@@ -71,7 +71,7 @@ def test_down_stops_pods_and_keep_pods_keeps_them(tmp_path: Path) -> None:
         stop_server(cluster)
     assert alive(second_pid), "--keep-pods leaves the containers running"
 
-    cluster = start_server(data, "--runtime", "process")
+    cluster = start_server(data, "--runtime", "process", "--disable", "service-proxy,cluster-dns")
     try:
         third_id, third_pid = running_container(cluster)
         assert (third_id, third_pid) == (second_id, second_pid), "the running container is adopted, not restarted"

@@ -121,6 +121,8 @@ class LaunchOptions:
     """None: the server picks (runc as root where runc is installed, else process)."""
     storage: str | None
     allow_non_loopback: bool
+    disable: tuple[str, ...] = ()
+    """Components the server must not run (its ``--disable``)."""
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "kuberya.server", "--data-dir", str(self.data_dir)]
@@ -131,6 +133,8 @@ class LaunchOptions:
             cmd += ["--storage", self.storage]
         if self.allow_non_loopback:
             cmd.append("--allow-non-loopback")
+        if self.disable:
+            cmd += ["--disable", ",".join(self.disable)]
         return cmd
 
 

@@ -78,6 +78,9 @@ class ServerConfig:
     as plain host processes (no isolation; for development and machines without runc); ``runc``
     runs real OCI containers. The default becomes ``runc`` where it can run once it is wired in."""
     allow_non_loopback: bool = False
+    disabled_components: frozenset[str] = frozenset()
+    """Components not to start (``--disable service-proxy,cluster-dns``): a second cluster on one
+    host, say, that must not program the host's service addresses a first one already owns."""
     """Listening beyond loopback exposes the cluster to the network; it must be asked for."""
     node_name: str = "kuberya"
     """The name of the one Node; the node controller registers it and pods are bound to it."""

@@ -380,7 +380,10 @@ class Server:
         # The imports happen after the readiness signal and take a while: in a thread, so that
         # the event loop keeps answering the API meanwhile (`kuberya up` is probing /readyz
         # right now) instead of stalling behind them.
-        available = await asyncio.to_thread(_import_components, COMPONENTS)
+        wanted = [spec for spec in COMPONENTS if spec.name not in self.config.disabled_components]
+        for name in sorted(self.config.disabled_components):
+            logger.info("component %s disabled (--disable)", name)
+        available = await asyncio.to_thread(_import_components, wanted)
         if not available:
             return
         from kuberya.client.api import ApiClient
@@ -484,7 +487,19 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
     parser.add_argument(
         "--allow-non-loopback", action="store_true", help="allow --host to be reachable from the network"
     )
+    names = ", ".join(spec.name for spec in COMPONENTS)
+    parser.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME]",
+        help=f"do not run these components (as k3s's --disable); one of: {names}",
+    )
     args = parser.parse_args(argv)
+    disabled = frozenset(name.strip() for value in args.disable for name in value.split(",") if name.strip())
+    unknown = disabled - {spec.name for spec in COMPONENTS}
+    if unknown:
+        parser.error(f"--disable: unknown component(s) {', '.join(sorted(unknown))}; known: {names}")
     return ServerConfig(
         data_dir=args.data_dir.expanduser().absolute(),
         host=args.host,
@@ -492,6 +507,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
         storage_url=args.storage,
         runtime=args.runtime or default_runtime_name(),
         allow_non_loopback=args.allow_non_loopback,
+        disabled_components=disabled,
     )
 
 
