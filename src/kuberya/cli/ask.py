@@ -41,10 +41,11 @@ from kuberya.cli.cluster import default_data_dir
 from kuberya.cli.options import GlobalOptions
 
 if TYPE_CHECKING:
+    from kuberya.cli.facts import ImageLookup
     from kuberya.cli.output import AskOutput
     from kuberya.cli.targets import Target
     from kuberya.client import KubeClient
-    from kuberya.nl import LLMSettings, Plan, Request
+    from kuberya.nl import LLMSettings, Operation, Plan, Request
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
@@ -308,6 +309,10 @@ class TargetRun:
     data_dir: Path
     registry: str | None
     interactive: Callable[[], bool] = field(default=lambda: stdin_is_tty())
+    images: ImageLookup | None = None
+    """Overrides where app names are looked up as images (default: the local store, if local)."""
+    prepare: Callable[[Operation], Operation] | None = None
+    """Passed to :class:`~kuberya.cli.plan_runner.PlanRunner`: adjusts operations before they run."""
     document: dict[str, Any] | None = None
     """The JSON answer for ``-o json``."""
 
@@ -333,7 +338,8 @@ class TargetRun:
         out, options = self.out, self.options
         # The kubectl lines name the context only when the user did: they must be what one would type.
         request = replace(self.request, context=self.target.context if self.target.named else None)
-        images = StoreImages(self.data_dir / "images") if self.target.local else NoImages()
+        store: ImageLookup = StoreImages(self.data_dir / "images") if self.target.local else NoImages()
+        images = self.images or store
         try:
             facts = await gather_facts(
                 client, request, default_namespace=self.target.namespace, default_registry=self.registry,
@@ -382,7 +388,7 @@ class TargetRun:
         runner = PlanRunner(
             client, language=plan.request.language, on_outcome=shown,
             on_log=(lambda _: None) if options.json else out.text,
-            follow_logs=KubeconfigLogFollower(self.target.kubeconfig, self.target.context),
+            follow_logs=KubeconfigLogFollower(self.target.kubeconfig, self.target.context), prepare=self.prepare,
         )  # fmt: skip
         document: dict[str, Any] = {"context": self.target.context, "plan": plan.to_dict(), "results": []}
         self.document = document if options.json else None

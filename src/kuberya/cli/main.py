@@ -183,6 +183,8 @@ Examples:
                    "[default: runc as root where runc is installed, else process].")  # fmt: skip
 @click.option("--storage", default=None, metavar="URL",
               help="sqlite:///PATH or memory:// [default: sqlite in DATA_DIR].")  # fmt: skip
+@click.option("--disable", multiple=True, metavar="NAME[,NAME]",
+              help="Components not to run, e.g. service-proxy,cluster-dns (a second cluster on one host).")  # fmt: skip
 @click.option("--foreground", is_flag=True, help="Run attached to this terminal; ^C stops the cluster.")
 @click.option("--no-kubeconfig", is_flag=True, help="Do not touch your kubeconfig; use DATA_DIR/kubeconfig.")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the API.")
@@ -193,6 +195,7 @@ def up(
     allow_non_loopback: bool,
     runtime: str | None,
     storage: str | None,
+    disable: tuple[str, ...],
     foreground: bool,
     no_kubeconfig: bool,
     timeout: float,
@@ -224,6 +227,7 @@ def up(
     options = LaunchOptions(
         data_dir=root, host=host, port=port, runtime=runtime, storage=storage,
         allow_non_loopback=allow_non_loopback,
+        disable=tuple(name.strip() for value in disable for name in value.split(",") if name.strip()),
     )  # fmt: skip
     try:
         started_server = launch(options, files, foreground=foreground)

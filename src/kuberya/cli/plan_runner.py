@@ -185,8 +185,12 @@ class PlanRunner:
         on_outcome: Callable[[StepOutcome], None] = lambda _: None,
         on_log: Callable[[str], None] = lambda _: None,
         follow_logs: LogFollower | None = None,
+        prepare: Callable[[Operation], Operation] | None = None,
     ) -> None:
         self.client = client
+        self.prepare = prepare
+        """Adjusts each operation just before it runs (``kuberya demo`` adds the run-from-source
+        command and the example's probes); the plan as shown is unchanged."""
         self.language = language
         self.on_outcome = on_outcome
         self.on_log = on_log
@@ -213,7 +217,7 @@ class PlanRunner:
         return self.outcomes
 
     async def _execute(self, step: Step) -> StepOutcome:
-        op = step.operation
+        op = step.operation if self.prepare is None else self.prepare(step.operation)
         handler = {
             Verb.CREATE: self._create,
             Verb.GET: self._get,
