@@ -13,6 +13,7 @@ message says what happened and what to do (exit status 1).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import signal
 import subprocess
@@ -20,11 +21,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
 
-from kuberya.cli.ask import register as register_ask_command
 from kuberya.cli.cluster import (
     ClusterError,
     ClusterFiles,
@@ -38,7 +38,6 @@ from kuberya.cli.cluster import (
     stop,
     wait_ready,
 )
-from kuberya.cli.demo import register as register_demo_command
 from kuberya.cli.images import register as register_image_commands
 from kuberya.cli.options import GlobalOptions
 
@@ -137,7 +136,33 @@ def _escape(text: str) -> str:
 # -- commands -------------------------------------------------------------------------------------------
 
 
-@click.group(help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose heavier commands are imported only when they run (or ``--help`` lists them).
+
+    ``ask`` and ``demo`` pull in asyncio, aiohttp, the parser and the client: ~0.1–0.3 s that
+    ``kuberya up`` — whose start-up time is a promise — should not pay for.
+    """
+
+    LAZY_COMMANDS: ClassVar[dict[str, str]] = {
+        "ask": "kuberya.cli.ask:ask_command",
+        "demo": "kuberya.cli.demo:demo_command",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+
+@click.group(
+    cls=LazyGroup, help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(package_name="kuberya", prog_name="kuberya")
 @click.option("--context", default=None, metavar="NAME[,NAME…]",
               help="kubeconfig context(s) for `ask`; a comma list (aks,gke) runs on each.")  # fmt: skip
@@ -150,8 +175,6 @@ def cli(ctx: click.Context, context: str | None, kubeconfig: Path | None) -> Non
 
 
 register_image_commands(cli)
-register_ask_command(cli)
-register_demo_command(cli)
 
 
 UP_HELP = """\
