@@ -92,7 +92,7 @@ def stop_server(cluster: Cluster) -> None:
     if cluster.process.poll() is None:
         cluster.process.send_signal(signal.SIGTERM)
         try:
-            cluster.process.wait(timeout=15)
+            cluster.process.wait(timeout=40)
         except subprocess.TimeoutExpired:
             cluster.process.kill()
             cluster.process.wait()

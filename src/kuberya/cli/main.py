@@ -350,7 +350,7 @@ Examples:
 
 @cli.command(help=DOWN_HELP)
 @data_dir_option
-@click.option("--timeout", type=float, default=10.0, show_default=True,
+@click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds to wait for a clean stop before SIGKILL.")  # fmt: skip
 @click.option("--keep-pods", is_flag=True, help="Leave the pods' containers running for the next `up` to adopt.")
 def down(data_dir: Path | None, timeout: float, keep_pods: bool) -> None:

@@ -200,6 +200,7 @@ class NodeAgent:
             return
         # Like a node shutting down: every container gets SIGKILL with its sandbox. The API
         # objects stay; the next agent finds them without sandboxes and starts them again.
+        started = time.monotonic()
         sandboxes = await runtime.list_pod_sandboxes()
         results = await asyncio.gather(
             *(self._remove_sandbox(runtime, sandbox.id) for sandbox in sandboxes), return_exceptions=True
@@ -207,7 +208,9 @@ class NodeAgent:
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
             logger.warning("could not stop a pod on shutdown: %s", failure)
-        logger.info("stopped %d pod(s) on shutdown", len(sandboxes) - len(failures))
+        logger.info(
+            "stopped %d pod(s) on shutdown in %.2fs", len(sandboxes) - len(failures), time.monotonic() - started
+        )
 
     @staticmethod
     async def _remove_sandbox(runtime: ContainerRuntime, sandbox_id: str) -> None:

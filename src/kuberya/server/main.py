@@ -60,8 +60,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("kuberya.server")
 
-CONTROLLER_STOP_TIMEOUT = 5.0
-"""How long cancelled controllers may take to finish before shutdown goes on without them."""
+CONTROLLER_STOP_TIMEOUT = 15.0
+"""How long cancelled components may take to finish before shutdown goes on without them. The
+node agent stops every pod in this time (SIGKILL, network teardown): generous, because a pod left
+behind outlives the cluster; `kuberya down` waits longer than this before its SIGKILL."""
 
 
 class StartupError(Exception):
