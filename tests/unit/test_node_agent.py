@@ -238,3 +238,26 @@ async def test_readoption_keeps_running_containers(tmp_path: Path) -> None:
         runtime.exit_container(cid, 1)
         await h2.settle()
         assert h2.container()["restartCount"] == 2
+
+
+async def test_a_host_network_pod_whose_port_is_taken_waits_with_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        async with running(tmp_path) as h:
+            spec = {"name": "app", "image": "python:3", "command": ["run"], "ports": [{"containerPort": port}]}
+            h.add_pod(pod(containers=[spec], hostNetwork=True))
+            await h.settle()
+            waiting = h.container()["state"]["waiting"]
+            assert waiting["reason"] == "CreateContainerError"
+            assert f"port {port} is already in use on the host" in waiting["message"]
+            assert "Failed" in h.reasons()
+            holder.close()
+            await h.advance(6)
+            assert "running" in h.container()["state"]
+    finally:
+        holder.close()

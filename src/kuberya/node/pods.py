@@ -69,7 +69,40 @@ Obj = dict[str, Any]
 MIN_GRACE_AFTER_HOOK = 2.0
 """Upstream's minimum grace left for the stop signal after a preStop hook used the rest."""
 MOUNT_RETRY_SECONDS = 2.0
-_NOT_CREATED = frozenset({"CreateContainerConfigError", *IMAGE_WAITING_REASONS})
+_NOT_CREATED = frozenset({"CreateContainerConfigError", "CreateContainerError", *IMAGE_WAITING_REASONS})
+PORT_RETRY_SECONDS = 5.0
+"""How soon a container waiting for a host port to free up is tried again."""
+
+
+def declared_tcp_ports(state: PodState, container_name: str) -> list[int]:
+    spec = state.pod.get("spec") or {}
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        if container.get("name") == container_name:
+            return [
+                int(p["containerPort"])
+                for p in container.get("ports") or []
+                if p.get("containerPort") and str(p.get("protocol") or "TCP") == "TCP"
+            ]
+    return []
+
+
+def busy_host_ports(ports: list[int]) -> list[int]:
+    """Which of ``ports`` some socket on this host listens on (``/proc/net/tcp{,6}``, state 0A)."""
+    if not ports:
+        return []
+    listening: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":
+                listening.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return [port for port in ports if port in listening]
+
+
 """Waiting reasons of a restart that failed before a container existed: its crash back-off was served."""
 
 
@@ -297,6 +330,18 @@ class PodSyncer:
                 self.recorder.record(state.pod, "Warning", "Failed", f"Error: {exc}", container=rec.name)
             rec.waiting_reason = "CreateContainerConfigError"
             rec.waiting_message = str(exc)
+            return
+        if state.sandbox.netns_path is None and (busy := busy_host_ports(declared_tcp_ports(state, rec.name))):
+            # Without a network namespace of its own (no root) the pod shares the host's ports:
+            # say so before the app fails to bind, and look again later.
+            message = (
+                f"port {', '.join(map(str, busy))} is already in use on the host: without root, pods share the "
+                "host network (run kuberya as root to give each pod its own network namespace)"
+            )
+            if rec.waiting_message != message:
+                self.recorder.record(state.pod, "Warning", "Failed", f"Error: {message}", container=rec.name)
+            rec.waiting_reason, rec.waiting_message = "CreateContainerError", message
+            self.clock.call_later(PORT_RETRY_SECONDS, lambda: self.wake(state.uid))
             return
         if self.images is None:  # the image is not used: upstream's words for "nothing to pull"
             self.recorder.record(
