@@ -23,10 +23,11 @@ over ``buildah bud`` alone is measured on every build (see ``bench/build_bench.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import secrets
 import shlex
 import shutil
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -214,7 +215,10 @@ async def hand_over_base(buildah: Buildah, store: ImageStore, image: Image, name
     pulled = (await buildah.run("pull", "--quiet", f"oci:{layout}:{tag}")).strip().splitlines()[-1]
     await buildah.run("tag", pulled, name)
     # `buildah pull oci:DIR` also names the image after the directory: drop that name, keep ours.
-    await buildah.run("rmi", f"localhost{layout}:latest")
+    # Best effort: a directory path that is no valid image name (capitals, a trailing "_") gets no
+    # such name, and buildah refuses to parse it.
+    with contextlib.suppress(BuildError):
+        await buildah.run("rmi", f"localhost{layout}:latest")
     return True
 
 
@@ -234,7 +238,9 @@ async def build(
         raise BuildError(f"build context {request.context} is not a directory")
     dockerfile = find_dockerfile(context, request.dockerfile)
     bases = base_images(dockerfile.read_text(errors="replace"), request.build_args)
-    work = Path(tempfile.mkdtemp(prefix="build-", dir=store.tmp))
+    # Lower-case hex only: buildah turns this path into an image name, which must parse.
+    work = store.tmp / f"build-{secrets.token_hex(8)}"
+    work.mkdir(parents=True)
     try:
         started = time.monotonic()
         for base in bases:
