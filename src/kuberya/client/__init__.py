@@ -24,7 +24,7 @@ from kuberya.client.informer import Informer, Store
 from kuberya.client.interface import KubeClient
 from kuberya.client.resources import ResourceRef, object_key, split_key
 from kuberya.client.watch import WatchEvent
-from kuberya.client.workqueue import ExponentialBackoff, WorkQueue, run_workers
+from kuberya.client.workqueue import ExponentialBackoff, WorkQueue, run_controller, run_workers
 
 __all__ = [
     "AlreadyExistsError",
@@ -51,6 +51,7 @@ __all__ = [
     "WatchEvent",
     "WorkQueue",
     "object_key",
+    "run_controller",
     "run_workers",
     "split_key",
 ]

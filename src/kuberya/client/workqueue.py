@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 from kuberya.client.clock import Clock, LoopClock, Timer
 from kuberya.client.tasks import cancel_and_wait, start_task
@@ -205,3 +205,33 @@ async def run_workers(
     finally:
         queue.shutdown()
         await cancel_and_wait(*tasks)
+
+
+class _Runnable(Protocol):
+    has_synced: asyncio.Event
+
+    async def run(self) -> None: ...
+
+
+async def run_controller(
+    *,
+    name: str,
+    informers: Sequence[_Runnable],
+    queue: WorkQueue[K],
+    sync: Callable[[K], Awaitable[None]],
+    workers: int,
+) -> None:
+    """The life of a sample-controller style controller, until cancelled.
+
+    Start its informers, wait until every cache has synced (a sync on a half-filled cache would
+    act on objects it cannot see), then run ``workers`` loops of ``sync`` over ``queue``; the
+    queue is shut down on the way out. An informer or worker that crashes ends the controller.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index, informer in enumerate(informers):
+                start_task(informer.run(), name=f"{name}-informer-{index}", group=group)
+            await asyncio.gather(*(informer.has_synced.wait() for informer in informers))
+            start_task(run_workers(queue, sync, workers=workers, name=name), name=f"{name}-workers", group=group)
+    finally:
+        queue.shutdown()

@@ -27,7 +27,6 @@ patch of the Deployment itself (metadata only: the generation does not move).
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Sequence
@@ -45,11 +44,10 @@ from kuberya.client import (
     NotFoundError,
     WorkQueue,
     object_key,
-    run_workers,
+    run_controller,
     split_key,
 )
 from kuberya.client.resources import DEPLOYMENTS, PODS, REPLICASETS
-from kuberya.client.tasks import start_task
 from kuberya.controllers import deployment_status as ds
 from kuberya.controllers import rollout as ro
 from kuberya.controllers import selectors
@@ -202,19 +200,13 @@ class DeploymentController:
 
     async def run(self) -> None:
         """Reconcile Deployments until cancelled."""
-        informers = (self.deployments, self.replicasets, self.pods)
-        try:
-            async with asyncio.TaskGroup() as group:
-                for informer in informers:
-                    start_task(informer.run(), name=f"deployment-informer-{informer.ref.resource}", group=group)
-                await asyncio.gather(*(i.has_synced.wait() for i in informers))
-                start_task(
-                    run_workers(self.queue, self.sync, workers=self.workers, name="deployment"),
-                    name="deployment-workers",
-                    group=group,
-                )
-        finally:
-            self.queue.shutdown()
+        await run_controller(
+            name="deployment",
+            informers=(self.deployments, self.replicasets, self.pods),
+            queue=self.queue,
+            sync=self.sync,
+            workers=self.workers,
+        )
 
     # -- the reconciliation --------------------------------------------------------------------
 

@@ -29,7 +29,6 @@ EndpointSlice controller, which makes the same choices in the newer shape.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Iterable, Mapping
@@ -45,11 +44,10 @@ from kuberya.client import (
     NotFoundError,
     WorkQueue,
     object_key,
-    run_workers,
+    run_controller,
     split_key,
 )
 from kuberya.client.resources import ENDPOINTS, PODS, SERVICES
-from kuberya.client.tasks import start_task
 from kuberya.controllers.ownership import meta
 from kuberya.controllers.pods import is_ready, phase
 
@@ -306,20 +304,13 @@ class EndpointsController:
         self._enqueue_services_of(new)
 
     async def run(self) -> None:
-        try:
-            async with asyncio.TaskGroup() as group:
-                for name, informer in (("services", self.services), ("pods", self.pods), ("endpoints", self.endpoints)):
-                    start_task(informer.run(), name=f"endpoints-{name}-informer", group=group)
-                await asyncio.gather(
-                    self.services.has_synced.wait(), self.pods.has_synced.wait(), self.endpoints.has_synced.wait()
-                )
-                start_task(
-                    run_workers(self.queue, self.sync, workers=self.workers, name="endpoints"),
-                    name="endpoints-workers",
-                    group=group,
-                )
-        finally:
-            self.queue.shutdown()
+        await run_controller(
+            name="endpoints",
+            informers=(self.services, self.pods, self.endpoints),
+            queue=self.queue,
+            sync=self.sync,
+            workers=self.workers,
+        )
 
     async def sync(self, key: str) -> None:
         """Make the Endpoints of Service ``key`` what its pods say it should be."""

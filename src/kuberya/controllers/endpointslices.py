@@ -28,7 +28,6 @@ until then a sync of that Service waits and retries instead of acting.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import ipaddress
 import logging
@@ -44,11 +43,10 @@ from kuberya.client import (
     NotFoundError,
     WorkQueue,
     object_key,
-    run_workers,
+    run_controller,
     split_key,
 )
 from kuberya.client.resources import ENDPOINTSLICES, PODS, SERVICES
-from kuberya.client.tasks import start_task
 from kuberya.controllers.endpoints import (
     NAMESPACE_INDEX,
     PortNotFoundError,
@@ -251,20 +249,13 @@ class EndpointSliceController:
         self._enqueue_services_of(new)
 
     async def run(self) -> None:
-        try:
-            async with asyncio.TaskGroup() as group:
-                for name, informer in (("services", self.services), ("pods", self.pods), ("slices", self.slices)):
-                    start_task(informer.run(), name=f"endpointslice-{name}-informer", group=group)
-                await asyncio.gather(
-                    self.services.has_synced.wait(), self.pods.has_synced.wait(), self.slices.has_synced.wait()
-                )
-                start_task(
-                    run_workers(self.queue, self.sync, workers=self.workers, name="endpointslice"),
-                    name="endpointslice-workers",
-                    group=group,
-                )
-        finally:
-            self.queue.shutdown()
+        await run_controller(
+            name="endpointslice",
+            informers=(self.services, self.pods, self.slices),
+            queue=self.queue,
+            sync=self.sync,
+            workers=self.workers,
+        )
 
     async def sync(self, key: str) -> None:
         """Make the managed slices of Service ``key`` match its pods."""

@@ -13,7 +13,6 @@ For a live namespace it does what upstream's serviceaccounts controller does: ma
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Sequence
@@ -32,10 +31,9 @@ from kuberya.client import (
     NotFoundError,
     ResourceRef,
     WorkQueue,
-    run_workers,
+    run_controller,
 )
 from kuberya.client.resources import NAMESPACES, SERVICEACCOUNTS
-from kuberya.client.tasks import start_task
 
 logger = logging.getLogger(__name__)
 
@@ -100,18 +98,13 @@ class NamespaceController:
     async def run(self) -> None:
         """Create the system namespaces, then reconcile namespaces until cancelled."""
         await self.ensure_system_namespaces()
-        try:
-            async with asyncio.TaskGroup() as group:
-                start_task(self.namespaces.run(), name="namespace-informer", group=group)
-                start_task(self.service_accounts.run(), name="namespace-sa-informer", group=group)
-                await asyncio.gather(self.namespaces.has_synced.wait(), self.service_accounts.has_synced.wait())
-                start_task(
-                    run_workers(self.queue, self.sync, workers=self.workers, name="namespace"),
-                    name="namespace-workers",
-                    group=group,
-                )
-        finally:
-            self.queue.shutdown()
+        await run_controller(
+            name="namespace",
+            informers=(self.namespaces, self.service_accounts),
+            queue=self.queue,
+            sync=self.sync,
+            workers=self.workers,
+        )
 
     async def ensure_system_namespaces(self) -> None:
         for name in self.system_namespaces:

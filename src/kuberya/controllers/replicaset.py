@@ -37,11 +37,10 @@ from kuberya.client import (
     NotFoundError,
     WorkQueue,
     object_key,
-    run_workers,
+    run_controller,
     split_key,
 )
 from kuberya.client.resources import PODS, REPLICASETS
-from kuberya.client.tasks import start_task
 from kuberya.controllers import selectors
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.expectations import Expectations
@@ -230,18 +229,13 @@ class ReplicaSetController:
 
     async def run(self) -> None:
         """Reconcile ReplicaSets until cancelled."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                start_task(self.replicasets.run(), name="replicaset-informer", group=group)
-                start_task(self.pods.run(), name="replicaset-pod-informer", group=group)
-                await asyncio.gather(self.replicasets.has_synced.wait(), self.pods.has_synced.wait())
-                start_task(
-                    run_workers(self.queue, self.sync, workers=self.workers, name="replicaset"),
-                    name="replicaset-workers",
-                    group=group,
-                )
-        finally:
-            self.queue.shutdown()
+        await run_controller(
+            name="replicaset",
+            informers=(self.replicasets, self.pods),
+            queue=self.queue,
+            sync=self.sync,
+            workers=self.workers,
+        )
 
     # -- the reconciliation -------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ With ``node_name`` the scheduler considers only that node (kuberya's own); witho
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -38,10 +37,9 @@ from kuberya.client import (
     NotFoundError,
     WorkQueue,
     object_key,
-    run_workers,
+    run_controller,
 )
 from kuberya.client.resources import NODES, PODS
-from kuberya.client.tasks import start_task
 from kuberya.controllers import scheduling
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.ownership import meta
@@ -156,18 +154,9 @@ class Scheduler:
 
     async def run(self) -> None:
         """Schedule pods until cancelled."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                start_task(self.pods.run(), name="scheduler-pod-informer", group=group)
-                start_task(self.nodes.run(), name="scheduler-node-informer", group=group)
-                await asyncio.gather(self.pods.has_synced.wait(), self.nodes.has_synced.wait())
-                start_task(
-                    run_workers(self.queue, self.sync, workers=1, name="scheduler"),
-                    name="scheduler-workers",
-                    group=group,
-                )
-        finally:
-            self.queue.shutdown()
+        await run_controller(
+            name="scheduler", informers=(self.pods, self.nodes), queue=self.queue, sync=self.sync, workers=1
+        )
 
     # -- one scheduling decision ----------------------------------------------------------------
 
