@@ -21,6 +21,11 @@ relayed, bytes in and bytes out, to the nameservers of the host's ``resolv.conf`
 place we forward to; a stub on 127.0.0.x (systemd-resolved) is used as it is. Our own listen
 addresses are never used as upstreams (that would loop).
 
+The wire format is dnspython's. Only the header and the first question of a query are read (EDNS
+options are ignored, and a relayed query is never re-encoded); answer names are lower case. A UDP
+answer past 512 bytes keeps as many records as fit and sets TC, as CoreDNS does, so that resolvers
+retry over TCP and those that never do (musl before 1.2.4) still get some addresses.
+
 :meth:`ClusterDNS.resolve` is pure over the informer caches; the sockets around it are thin
 (UDP, and TCP with its two-byte length prefix). As a component (:meth:`ClusterDNS.run`) it also
 makes sure the ``kube-system/kube-dns`` Service exists at the well-known ClusterIP, labelled
@@ -39,11 +44,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+from dns.rdatatype import ANY, CNAME, SOA, SRV, A
+
 from kuberya.client import AlreadyExistsError, Clock, Informer, KubeClient, LoopClock
 from kuberya.client.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
 from kuberya.client.servicelinks import CLUSTER_DNS_IP, CLUSTER_DOMAIN, pod_dns_config, render_resolv_conf
 from kuberya.client.tasks import start_task
-from kuberya.proxy import dnswire as wire
 from kuberya.proxy.netdev import LinkError, ServiceAddressDevice, can_manage_links
 from kuberya.proxy.table import SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL
 
@@ -56,6 +71,8 @@ __all__ = ["ClusterDNS", "pod_dns_config", "read_upstreams", "render_resolv_conf
 TTL = 5
 """Seconds answers may be cached: short, as CoreDNS's default 5, since pods come and go."""
 UPSTREAM_TIMEOUT = 2.0
+UDP_LIMIT = 512
+"""The largest UDP answer (RFC 1035 §4.2.1): EDNS buffer sizes in queries are not honoured."""
 DNS_SERVICE = ("kube-system", "kube-dns")
 
 
@@ -120,24 +137,24 @@ class ClusterDNS:
     def in_domain(self, name: str) -> bool:
         return name == self.domain or name.endswith(f".{self.domain}")
 
-    def resolve(self, name: str, qtype: int) -> tuple[int, list[wire.Record]]:
-        """``(rcode, answers)`` for a name in the cluster domain (see the module docstring)."""
+    def resolve(self, name: str, qtype: int) -> tuple[dns.rcode.Rcode, list[dns.rrset.RRset]]:
+        """``(rcode, answers)`` for a lower-case name in the cluster domain (see the module docstring)."""
         labels = name[: -len(self.domain) - 1].split(".") if name != self.domain else []
-        records: list[wire.Record] | None = None
+        records: list[dns.rrset.RRset] | None = None
         if len(labels) >= 3 and labels[-1] == "svc":
             records = self._service_records(name, labels[:-1], qtype)
         elif len(labels) == 3 and labels[-1] == "pod":
             ip = labels[0].replace("-", ".")
             with contextlib.suppress(ValueError):
                 ipaddress.IPv4Address(ip)
-                records = [wire.Record(name, wire.A, TTL, wire.a_rdata(ip))] if qtype in (wire.A, wire.ANY) else []
+                records = [_rrset(name, A, ip)] if qtype in (A, ANY) else []
         elif len(labels) <= 2 and (not labels or labels[-1] in ("svc", "pod")):
             records = []  # the zone's own structure exists, without records
         if records is None:
-            return wire.NXDOMAIN, []
-        return wire.NOERROR, records
+            return dns.rcode.NXDOMAIN, []
+        return dns.rcode.NOERROR, records
 
-    def _service_records(self, name: str, labels: list[str], qtype: int) -> list[wire.Record] | None:
+    def _service_records(self, name: str, labels: list[str], qtype: int) -> list[dns.rrset.RRset] | None:
         # labels: [..., svc, ns]; SRV: [_port, _proto, svc, ns]; endpoint: [host, svc, ns].
         namespace = labels[-1]
         if len(labels) == 1:
@@ -153,26 +170,22 @@ class ClusterDNS:
             wanted = [ip for host, ip in self._endpoints(service) if host == labels[0] or _dashed(ip) == labels[0]]
             if not wanted:
                 return None
-            return (
-                [wire.Record(name, wire.A, TTL, wire.a_rdata(ip)) for ip in wanted]
-                if qtype in (wire.A, wire.ANY)
-                else []
-            )
+            return [_rrset(name, A, *wanted)] if qtype in (A, ANY) else []
         if len(labels) != 2:
             return None
         if spec.get("type") == "ExternalName":
             target = str(spec.get("externalName") or "")
-            return [wire.Record(name, wire.CNAME, TTL, wire.encode_name(target))] if target else []
-        if qtype not in (wire.A, wire.ANY):
+            return [_rrset(name, CNAME, target)] if target else []
+        if qtype not in (A, ANY):
             return []
         if spec.get("clusterIP") and spec["clusterIP"] != "None":
-            return [wire.Record(service_name, wire.A, TTL, wire.a_rdata(str(spec["clusterIP"])))]
+            return [_rrset(service_name, A, str(spec["clusterIP"]))]
         ips = sorted({ip for _, ip in self._endpoints(service)}, key=ipaddress.IPv4Address)
-        return [wire.Record(service_name, wire.A, TTL, wire.a_rdata(ip)) for ip in ips]
+        return [_rrset(service_name, A, *ips)] if ips else []
 
     def _srv(
         self, name: str, svc: str, namespace: str, port_name: str, proto: str, qtype: int
-    ) -> list[wire.Record] | None:
+    ) -> list[dns.rrset.RRset] | None:
         service = self.services.get(f"{namespace}/{svc}")
         if service is None:
             return None
@@ -187,16 +200,16 @@ class ClusterDNS:
         )
         if port is None:
             return None
-        if qtype not in (wire.SRV, wire.ANY):
+        if qtype not in (SRV, ANY):
             return []
         service_name = f"{svc}.{namespace}.svc.{self.domain}"
         if spec.get("clusterIP") and spec["clusterIP"] != "None":
-            return [wire.Record(name, wire.SRV, TTL, wire.srv_rdata(0, 100, int(port["port"]), service_name))]
-        records = []
-        for host, ip in self._endpoints(service, port_name=port_name):
-            target = f"{host or _dashed(ip)}.{service_name}"
-            records.append(wire.Record(name, wire.SRV, TTL, wire.srv_rdata(0, 100, int(port["port"]), target)))
-        return records
+            targets = [service_name]
+        else:
+            targets = [
+                f"{host or _dashed(ip)}.{service_name}" for host, ip in self._endpoints(service, port_name=port_name)
+            ]
+        return [_rrset(name, SRV, *(f"0 100 {int(port['port'])} {t}" for t in targets))] if targets else []
 
     def _endpoints(self, service: Obj, *, port_name: str | None = None) -> list[tuple[str, str]]:
         """``(hostname, ip)`` of the Service's ready endpoints (all, with publishNotReadyAddresses)."""
@@ -218,24 +231,27 @@ class ClusterDNS:
     def _namespace_has_services(self, namespace: str) -> bool:
         return any((s.get("metadata") or {}).get("namespace") == namespace for s in self.services.list())
 
-    def soa(self) -> wire.Record:
-        return wire.Record(self.domain, wire.SOA, TTL, wire.soa_rdata(self.domain, serial=1, minimum=TTL))
+    def soa(self) -> dns.rrset.RRset:
+        zone = self.domain
+        return _rrset(zone, SOA, f"ns.dns.{zone} hostmaster.{zone} 1 7200 1800 86400 {TTL}")
 
     async def answer(self, data: bytes, *, tcp: bool) -> bytes | None:
         """The reply to one query message (None: drop it)."""
         try:
-            question = wire.parse_query(data)
-        except wire.WireError:
-            return wire.error_response(data, wire.FORMERR)
-        if not self.in_domain(question.name):
+            query = _read_query(data)
+        except dns.exception.DNSException:
+            return _error_reply(data, dns.rcode.FORMERR)
+        question = query.question[0]
+        name = question.name.to_text(omit_final_dot=True).lower()
+        if not self.in_domain(name):
             return await self.forward(data, tcp=tcp)
-        if question.qclass not in (wire.CLASS_IN, wire.ANY):
-            return wire.build_response(question, rcode=wire.REFUSED)
-        rcode, answers = self.resolve(question.name, question.qtype)
-        authority = [self.soa()] if not answers else []
-        return wire.build_response(
-            question, rcode=rcode, answers=answers, authority=authority, limit=None if tcp else wire.UDP_LIMIT
-        )
+        if question.rdclass not in (dns.rdataclass.IN, dns.rdataclass.ANY):
+            return _reply(query, dns.rcode.REFUSED, authoritative=True).to_wire()
+        rcode, answers = self.resolve(name, question.rdtype)
+        response = _reply(query, rcode, authoritative=True)
+        response.answer = answers
+        response.authority = [self.soa()] if not answers else []
+        return _to_wire(response, tcp=tcp)
 
     # -- forwarding -----------------------------------------------------------------------------
 
@@ -252,7 +268,7 @@ class ClusterDNS:
                     )
             except (OSError, TimeoutError, asyncio.IncompleteReadError) as e:
                 logger.debug("dns: upstream %s failed: %s", upstream, e)
-        return wire.error_response(data, wire.SERVFAIL)
+        return _error_reply(data, dns.rcode.SERVFAIL)
 
     # -- serving --------------------------------------------------------------------------------
 
@@ -349,8 +365,8 @@ class ClusterDNS:
 
 
 class _UDPServer(asyncio.DatagramProtocol):
-    def __init__(self, dns: ClusterDNS) -> None:
-        self.dns = dns
+    def __init__(self, server: ClusterDNS) -> None:
+        self.server = server
         self.transport: asyncio.DatagramTransport | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -365,10 +381,10 @@ class _UDPServer(asyncio.DatagramProtocol):
 
     async def _reply(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         try:
-            reply = await self.dns.answer(data, tcp=False)
+            reply = await self.server.answer(data, tcp=False)
         except Exception:
             logger.exception("dns: answering a query from %s failed", addr[0])
-            reply = wire.error_response(data, wire.SERVFAIL)
+            reply = _error_reply(data, dns.rcode.SERVFAIL)
         if reply is not None and self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(reply, addr)
 
@@ -412,6 +428,62 @@ async def _forward_tcp(upstream: str, port: int, data: bytes) -> bytes:
         return await reader.readexactly(length)
     finally:
         writer.close()
+
+
+# -- the wire format (dnspython) -----------------------------------------------------------------
+
+
+def _rrset(name: str, rdtype: dns.rdatatype.RdataType, *rdatas: str) -> dns.rrset.RRset:
+    """An IN RRset of ``rdatas`` in presentation format; every name in it is absolute."""
+    owner = dns.name.from_text(name)
+    return dns.rrset.from_text_list(
+        owner, TTL, dns.rdataclass.IN, rdtype, rdatas, origin=dns.name.root, relativize=False
+    )
+
+
+def _read_query(data: bytes) -> dns.message.Message:
+    """A query's header and question section (raises :class:`dns.exception.DNSException`)."""
+    query = dns.message.from_wire(data, question_only=True)
+    if query.flags & dns.flags.QR or not query.question:
+        # A response, or no question. Raised as the class, as dnspython does: its __init__ is untyped.
+        raise dns.exception.FormError
+    return query
+
+
+def _reply(query: dns.message.Message, rcode: dns.rcode.Rcode, *, authoritative: bool = False) -> dns.message.Message:
+    """A reply to ``query`` echoing its ID, opcode, RD and first question; RA, as we recurse by forwarding."""
+    response = dns.message.make_response(query, recursion_available=True)
+    response.question = query.question[:1]
+    if authoritative:
+        response.flags |= dns.flags.AA
+    response.set_rcode(rcode)
+    return response
+
+
+def _to_wire(response: dns.message.Message, *, tcp: bool) -> bytes:
+    """``response`` in wire format: records in our order (dnspython shuffles them unless told not to)."""
+    if tcp:
+        return response.to_wire(want_shuffle=False)
+    # dnspython truncates whole RRsets; one record per RRset keeps as many records as fit (see the docstring).
+    response.answer = [
+        dns.rrset.from_rdata(rrset.name, rrset.ttl, rdata) for rrset in response.answer for rdata in rrset
+    ]
+    return response.to_wire(max_size=UDP_LIMIT, prefer_truncation=True, want_shuffle=False)
+
+
+def _error_reply(data: bytes, rcode: dns.rcode.Rcode) -> bytes | None:
+    """A bare error reply echoing the query's ID and question, or None if even its header is unreadable."""
+    try:
+        return _reply(_read_query(data), rcode).to_wire()
+    except dns.exception.DNSException:
+        if len(data) < 12:
+            return None
+    flags = int.from_bytes(data[2:4], "big")
+    response = dns.message.Message(id=int.from_bytes(data[:2], "big"))
+    response.flags = dns.flags.QR | dns.flags.Flag(flags & dns.flags.RD)
+    response.set_opcode(dns.opcode.from_flags(flags))
+    response.set_rcode(rcode)
+    return response.to_wire()
 
 
 def _slice_service(slice_: Obj) -> Iterable[str]:
