@@ -85,6 +85,16 @@ def is_headless(service: Obj) -> bool:
     return (service.get("spec") or {}).get("clusterIP") == "None"
 
 
+def services_selecting(services: Informer, pod: Obj) -> list[Obj]:
+    """The Services (from an informer indexed by namespace) whose selector picks ``pod``."""
+    namespace = str(meta(pod).get("namespace") or "")
+    return [
+        service
+        for service in services.by_index(NAMESPACE_INDEX, namespace)
+        if (selector := service_selector(service)) is not None and labels_match(selector, pod)
+    ]
+
+
 def labels_match(selector: Mapping[str, str], pod: Obj) -> bool:
     labels = meta(pod).get("labels") or {}
     return all(labels.get(k) == v for k, v in selector.items())
@@ -292,11 +302,8 @@ class EndpointsController:
         self.queue.add(object_key(obj))
 
     def _enqueue_services_of(self, pod: Obj) -> None:
-        namespace = str(meta(pod).get("namespace") or "")
-        for service in self.services.by_index(NAMESPACE_INDEX, namespace):
-            selector = service_selector(service)
-            if selector is not None and labels_match(selector, pod):
-                self._enqueue(service)
+        for service in services_selecting(self.services, pod):
+            self._enqueue(service)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         # Both: a label change moves the pod from one Service to another.

@@ -54,11 +54,11 @@ from kuberya.controllers.endpoints import (
     endpoints_labels,
     find_port,
     is_terminating,
-    labels_match,
     pod_ip,
     pod_namespace_index,
     selected_pods,
     service_selector,
+    services_selecting,
     should_be_in_endpoints,
     target_ref,
 )
@@ -238,11 +238,8 @@ class EndpointSliceController:
             self.queue.add(key)
 
     def _enqueue_services_of(self, pod: Obj) -> None:
-        namespace = str(meta(pod).get("namespace") or "")
-        for service in self.services.by_index(NAMESPACE_INDEX, namespace):
-            selector = service_selector(service)
-            if selector is not None and labels_match(selector, pod):
-                self._enqueue(service)
+        for service in services_selecting(self.services, pod):
+            self._enqueue(service)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         self._enqueue_services_of(old)
