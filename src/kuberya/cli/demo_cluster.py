@@ -6,9 +6,11 @@ server, else launch one and wait for its ready file. What the demo adds is the c
 * ``runc`` — real containers from built images — needs root, runc and buildah; the server's own
   default already picks runc as root where runc is installed, so the demo only has to step in
   when buildah is missing (no images could be built) or ``--fast`` asks to skip the builds;
-* otherwise ``process``: the apps run from source as host processes. Without root there are no
-  pod network namespaces, so every pod would share the host's ports and three ``payment``
-  replicas could not all listen on 8080: the demo says so and stops rather than half-work.
+* otherwise ``process``: the apps run from source as host processes. Without root each pod gets
+  its own user and network namespace and a 127.1.x.y address (the process runtime's rootless pod
+  network, :mod:`kuberya.runtime.rootless`), so three ``payment`` replicas can all listen on 8080;
+  traffic goes through a NodePort on 127.0.0.1. Only where this user may not make user namespaces
+  would pods share the host's ports: then the demo says so and stops rather than half-work.
 
 A cluster that is already running keeps its runtime; the demo adapts to it.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +57,18 @@ def choose_runtime(*, fast: bool) -> RuntimeChoice:
     """The runtime the demo wants on this machine; see the module docstring."""
     root = os.geteuid() == 0
     if not root:
-        raise DemoClusterError(
-            "the demo needs root: without it pods share the host's network, so three payment replicas "
-            "cannot all listen on port 8080 (and runc cannot run)",
-            "run it as root: `sudo .venv/bin/kuberya demo` (or `sudo bash scripts/demo`)",
+        if not user_namespaces_allowed():
+            raise DemoClusterError(
+                "without root the demo needs user namespaces, and this user may not make them: pods would "
+                "share the host's network, so three payment replicas could not all listen on port 8080",
+                "run it as root: `sudo .venv/bin/kuberya demo` (or `sudo bash scripts/demo`)",
+            )
+        return RuntimeChoice(
+            "process",
+            "root가 아니에요: 앱을 소스에서 호스트 프로세스로 실행하고, 파드마다 자기 user·network "
+            "네임스페이스와 127.1.x.y 주소를 줘요 (process 런타임).",
+            "not root: the apps run from source as host processes, each pod in its own user and network "
+            "namespace, reachable on its own 127.1.x.y address (process runtime).",
         )
     if fast:
         return RuntimeChoice(
@@ -84,6 +95,24 @@ def choose_runtime(*, fast: bool) -> RuntimeChoice:
         "root이고 runc와 buildah가 있어요: 진짜 컨테이너(runc)로 실행해요.",
         "root, with runc and buildah: real containers (runc).",
     )
+
+
+def user_namespaces_allowed() -> bool:
+    """Whether this user may make a user + network namespace: what the rootless pod network needs.
+
+    The same probe as the runtime's (``RootlessNetwork.available``), run here because the CLI does
+    not import the runtime layer.
+    """
+    unshare = shutil.which("unshare")
+    if unshare is None or shutil.which("nsenter") is None:
+        return False
+    try:
+        probe = subprocess.run(
+            [unshare, "--user", "--map-root-user", "--net", "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
 
 
 @dataclass(frozen=True, slots=True)

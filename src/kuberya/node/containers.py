@@ -2,7 +2,8 @@
 
 The sandbox gets the pod's hostname (``spec.hostname`` or the pod name), its DNS settings
 (``dnsPolicy`` and ``dnsConfig``: ``ClusterFirst`` points at the cluster DNS Service and its
-search domains, as :func:`kuberya.client.servicelinks.pod_dns_config` defines them) and its host ports.
+search domains, as :func:`kuberya.client.servicelinks.pod_dns_config` defines them), its host ports
+and its TCP container ports (which a network without a bridge publishes on the pod IP).
 
 A container's argv follows upstream's command/args rules where the runtime has no image config
 (the ``process`` runtime): ``command + args``, or ``args`` alone; with neither there is nothing
@@ -73,6 +74,14 @@ def sandbox_config(state: PodState) -> SandboxConfig:
         for port in container.get("ports") or []
         if port.get("hostPort")
     )
+    container_ports = sorted(
+        {
+            int(port["containerPort"])
+            for container in spec.get("containers") or []
+            for port in container.get("ports") or []
+            if str(port.get("protocol") or "TCP") == "TCP" and str(port.get("containerPort") or "").isdigit()
+        }
+    )
     meta = state.pod.get("metadata") or {}
     return SandboxConfig(
         pod_uid=state.uid,
@@ -86,6 +95,7 @@ def sandbox_config(state: PodState) -> SandboxConfig:
         dns_options=tuple(options),
         host_network=host_network,
         ports=ports,
+        container_ports=tuple(container_ports),
         cgroup_parent=f"kuberya/pod{state.uid}",
     )
 

@@ -2,12 +2,9 @@
 
 Upstream the kubelet (through the CRI runtime) connects to ``localhost:<port>`` *inside the pod's
 network namespace*, so a server that listens on 127.0.0.1 only is reachable too. kuberya does
-the same: :func:`connect` enters the namespace in a thread of its own with ``setns(2)`` (through
-ctypes: ``os.setns`` is Python 3.12+), opens the socket there — a socket stays in the namespace
-it was created in — and moves back; the event loop's thread never changes namespace. A thread
-costs tens of microseconds, spawning ``nsenter`` with a relay process milliseconds and a process
-per connection, which is why it is not used. A pod without a namespace of its own (host
-network, or a runtime running without root) is reached on the host's 127.0.0.1.
+the same with :func:`kuberya.runtime.nsconnect.connect` (``setns`` in a thread of its own for a
+namespace on the bridge, a socket made by the namespace's holder for a rootless one); a pod
+without a namespace of its own (host network) is reached on the host's 127.0.0.1.
 
 The streaming server (:mod:`kuberya.node.streaming`) serves
 ``GET /portForward/{namespace}/{pod}?port=N&uid=U&container=C…`` as a WebSocket, one per
@@ -24,22 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
-import os
 import socket
-import threading
 from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
 from kuberya.node.registry import ContainerRegistry
+from kuberya.runtime import nsconnect
 from kuberya.runtime.base import SandboxStatus
+from kuberya.runtime.nsconnect import CONNECT_TIMEOUT
 
 log = logging.getLogger(__name__)
 
-CLONE_NEWNET = 0x40000000
-CONNECT_TIMEOUT = 10.0
 READ_CHUNK = 64 * 1024
 ERROR_CLOSE_CODE = 1011
 HALF_CLOSE_GRACE = 1.0
@@ -78,104 +72,17 @@ class ForwardRequest:
         )
 
 
-# ---- connecting inside a network namespace --------------------------------------------------------
-
-
-def _setns(fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-
-
-def _dial_localhost(port: int, timeout: float) -> socket.socket:
-    """``localhost:port`` as upstream dials it: IPv4 first, then IPv6."""
-    try:
-        return socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    except OSError as v4:
-        try:
-            return socket.create_connection(("::1", port), timeout=timeout)
-        except OSError:
-            raise v4 from None
-
-
-def connect_in_namespace(netns_path: str, port: int, *, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
-    """Blocking: a socket connected to 127.0.0.1:port inside the namespace. Call it in a thread of its own."""
-    home = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
-    try:
-        target = os.open(netns_path, os.O_RDONLY)
-        try:
-            _setns(target)
-        finally:
-            os.close(target)
-        try:
-            sock = _dial_localhost(port, timeout)
-        finally:
-            # The thread ends right after; moving back keeps it harmless should anything else run here.
-            _setns(home)
-    finally:
-        os.close(home)
-    sock.setblocking(False)
-    return sock
+# ---- connecting inside the pod's network namespace -------------------------------------------------
 
 
 async def connect(netns_path: str | None, port: int, *, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
     """A connected, non-blocking socket to the pod's ``localhost:port``; ForwardError says why not."""
     try:
-        if netns_path is None or not os.path.exists(netns_path):
-            sock = await asyncio.wait_for(_connect_host(port), timeout)
-        else:
-            sock = await _in_thread(netns_path, port, timeout)
+        return await nsconnect.connect(netns_path, port, timeout=timeout)
     except (OSError, TimeoutError) as e:
         where = f'inside namespace "{netns_path}"' if netns_path else "on the host network"
         reason = e.strerror if isinstance(e, OSError) and e.strerror else (str(e) or type(e).__name__)
         raise ForwardError(f"failed to connect to localhost:{port} {where}: {reason}") from e
-    return sock
-
-
-async def _connect_host(port: int) -> socket.socket:
-    loop = asyncio.get_running_loop()
-    last: OSError | None = None
-    for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, (address, port))
-            return sock
-        except OSError as e:
-            sock.close()
-            last = last or e
-    assert last is not None
-    raise last
-
-
-async def _in_thread(netns_path: str, port: int, timeout: float) -> socket.socket:
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[socket.socket] = loop.create_future()
-
-    def deliver(result: socket.socket | BaseException) -> None:
-        if future.done():  # the caller gave up: nobody will use the socket
-            if isinstance(result, socket.socket):
-                result.close()
-        elif isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
-
-    def work() -> None:
-        result: socket.socket | BaseException
-        try:
-            result = connect_in_namespace(netns_path, port, timeout=timeout)
-        except BaseException as e:  # handed to the loop, not lost
-            result = e
-        try:
-            loop.call_soon_threadsafe(deliver, result)
-        except RuntimeError:  # the loop is closed
-            if isinstance(result, socket.socket):
-                result.close()
-
-    threading.Thread(target=work, name=f"portforward-{port}", daemon=True).start()
-    return await future
 
 
 # ---- finding the pod's sandbox --------------------------------------------------------------------

@@ -62,17 +62,26 @@ def runtime_choice_reason() -> str:
 
 
 def open_runtime(
-    name: str, *, state_dir: Path, pod_cidr: str | None = None, image_resolver: ImageResolver | None = None
+    name: str,
+    *,
+    state_dir: Path,
+    pod_cidr: str | None = None,
+    image_resolver: ImageResolver | None = None,
+    rootless_network: bool = False,
 ) -> ContainerRuntime:
     """Make (but don't start) the runtime called ``name``; its state lives under ``state_dir``.
 
     ``image_resolver`` (runc only) turns an image reference into its layers and config; without one
     runc reads the image store next to ``state_dir`` (``<state_dir>/../images``).
+    ``rootless_network`` (process only) gives pods the rootless network even as root
+    (:mod:`kuberya.runtime.rootless`; without root it is the default anyway).
     """
     target = RUNTIMES.get(name)
     if target is None:
         known = ", ".join(sorted(RUNTIMES))
         raise UnknownRuntimeError(f"unknown runtime {name!r}: expected one of {known}")
+    if rootless_network and name != "process":
+        raise RuntimeError_(f"the rootless pod network is the process runtime's, not {name}'s")
     module_name, _, factory_name = target.partition(":")
     factory: Any = getattr(importlib.import_module(module_name), factory_name)
     if name == "fake":
@@ -80,5 +89,5 @@ def open_runtime(
     elif name == "runc":
         runtime = factory(state_dir=state_dir, pod_cidr=pod_cidr, image_resolver=image_resolver)
     else:
-        runtime = factory(state_dir=state_dir, pod_cidr=pod_cidr)
+        runtime = factory(state_dir=state_dir, pod_cidr=pod_cidr, rootless_network=rootless_network)
     return runtime

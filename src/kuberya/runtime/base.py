@@ -5,7 +5,8 @@ on every runtime:
 
 - ``process``: containers are host processes (the image's filesystem is not used; command,
   args, env and workingDir are). As root each pod gets its own network namespace on the
-  kuberya bridge; otherwise pods share the host network.
+  kuberya bridge; otherwise its own user and network namespace with a loopback pod IP
+  (:mod:`kuberya.runtime.rootless`), or, where user namespaces are not allowed, the host network.
 - ``runc``: real OCI containers: an overlayfs rootfs from the image's layers, namespaces, cgroup
   limits, the pod's network namespace (:mod:`kuberya.runtime.runc`).
 - ``fake``: in memory, for unit tests of the node agent only.
@@ -56,6 +57,10 @@ class SandboxConfig:
     dns_options: tuple[str, ...] = ()
     host_network: bool = False
     ports: tuple[PortMapping, ...] = ()
+    """The pod's host ports."""
+    container_ports: tuple[int, ...] = ()
+    """Every TCP ``containerPort`` of the pod's containers: what a network without a bridge (the
+    rootless one) publishes on the pod IP."""
     cgroup_parent: str = ""
     """Where the pod's cgroup goes (e.g. ``kuberya/pod<uid>``); empty: the runtime decides."""
 
@@ -68,7 +73,7 @@ class SandboxStatus:
     namespace: str
     ready: bool
     ip: str | None
-    """The pod IP: its own on the bridge, or the host's when it shares the host network."""
+    """The pod IP: its own on the bridge or on loopback (rootless), or the host's when it shares the host network."""
     netns_path: str | None
     created_at: float
 

@@ -39,12 +39,14 @@ class ExecContext:
     uid: int | None = None
     gid: int | None = None
     cgroup_procs: tuple[str, ...] = ()
+    userns_path: str | None = None
+    """The user namespace owning ``netns_path`` (rootless network), joined first."""
 
     def argv(self, command: Sequence[str], *, tty: bool = False) -> list[str]:
         """``command`` wrapped in what enters the pod (and, for a tty, makes it the controlling one)."""
         argv = list(command)
         if self.netns_path:
-            argv = ["nsenter", f"--net={self.netns_path}", "--", *argv]
+            argv = ["nsenter", *namespace_options(self.netns_path, self.userns_path), "--", *argv]
         if tty:
             argv = ["setsid", "--ctty", *argv]
         return argv
@@ -54,6 +56,17 @@ class ExecContext:
             # The process may already be gone (a fast command): nothing left to account.
             with contextlib.suppress(ProcessLookupError, FileNotFoundError), Path(procs).open("w") as join:
                 join.write(str(pid))
+
+
+def namespace_options(netns_path: str, userns_path: str | None) -> list[str]:
+    """``nsenter`` options that join the pod's network namespace (and the user namespace owning it).
+
+    Without root a network namespace owned by another user namespace can only be joined from inside
+    that one; ``--preserve-credentials`` keeps the caller's ids (mapped to root in there) as they are.
+    """
+    if userns_path:
+        return [f"--user={userns_path}", f"--net={netns_path}", "--preserve-credentials"]
+    return [f"--net={netns_path}"]
 
 
 async def spawn(

@@ -21,9 +21,11 @@ The subnet defaults to ``10.88.0.0/16``. When a route on the machine already cov
 the first free ``10.x.0.0/16`` is used instead and a warning says so. The choice is recorded
 (``network.json``) so that a restarted runtime keeps the subnet its IPAM state was made for.
 
-Without root there is no :class:`PodNetwork`: pods share the host's network, their IP is
-``127.0.0.1``, and two pods listening on the same port clash; the node agent reports that as the
-pod's error.
+Without root there is no :class:`PodNetwork`: the process runtime uses the rootless network
+(:mod:`kuberya.runtime.rootless`) instead, where user namespaces are allowed; both are a
+:class:`SandboxNetwork` to the runtimes. Where neither can run, pods share the host's network,
+their IP is ``127.0.0.1``, and two pods listening on the same port clash; the node agent reports
+that as the pod's error.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ import os
 import shutil
 import socket
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kuberya.runtime.base import RuntimeError_
 
@@ -61,6 +64,27 @@ class PodAttachment:
     netns_name: str
     netns_path: str
     ip: str
+    userns_path: str | None = None
+    """The user namespace that owns the network namespace, when it is not the host's (rootless)."""
+
+
+class SandboxNetwork(Protocol):
+    """What a runtime needs from a pod network: a namespace and an IP per sandbox."""
+
+    async def start(self) -> None:
+        """Prepare, and take back what an earlier instance left running."""
+
+    async def close(self) -> None:
+        """Release what this process holds; the pods' namespaces stay."""
+
+    async def add(self, sandbox_id: str, *, container_ports: Sequence[int] = ()) -> PodAttachment:
+        """The sandbox's namespace and IP; ``container_ports`` are the pod's TCP ports."""
+
+    async def remove(self, sandbox_id: str) -> None:
+        """Tear the sandbox's network down. Idempotent."""
+
+    def holds(self, sandbox_id: str) -> bool:
+        """Whether something of the sandbox's network is left to remove."""
 
 
 class PodNetwork:
@@ -130,8 +154,17 @@ class PodNetwork:
             },
         }
 
-    async def add(self, sandbox_id: str) -> PodAttachment:
-        """Create the pod's namespace and attach it; on failure nothing is left behind."""
+    async def close(self) -> None:
+        """Nothing to release: the bridge and the namespaces belong to the pods."""
+
+    def holds(self, sandbox_id: str) -> bool:
+        return (NETNS_DIR / (NETNS_PREFIX + sandbox_id)).exists()
+
+    async def add(self, sandbox_id: str, *, container_ports: Sequence[int] = ()) -> PodAttachment:
+        """Create the pod's namespace and attach it; on failure nothing is left behind.
+
+        ``container_ports`` need nothing here: the pod IP is routed from the host.
+        """
         name = NETNS_PREFIX + sandbox_id
         path = str(NETNS_DIR / name)
         await _run("ip", "netns", "add", name)

@@ -4,7 +4,9 @@ The image's filesystem is not used (the image is only recorded; ``image_id`` is
 ``process://<image>``): command, args, env, workingDir, runAsUser/Group and resources are.
 As root each pod gets its own network namespace on the kuberya bridge
 (:mod:`kuberya.runtime.network`) and its own cgroups (:mod:`kuberya.runtime.cgroups`);
-otherwise pods share the host network (pod IP ``127.0.0.1``) and are accounted from ``/proc``.
+otherwise its own user and network namespace with a loopback pod IP, its ports published there
+(:mod:`kuberya.runtime.rootless`), and it is accounted from ``/proc``. Where user namespaces are
+not allowed either, pods share the host network (pod IP ``127.0.0.1``).
 
 Sandboxes, containers, their state on disk and the watching of exits are
 :class:`~kuberya.runtime.supervised.ShimRuntime`'s (shared with the runc runtime); this module
@@ -25,8 +27,9 @@ from pathlib import Path
 
 from kuberya.runtime.base import ContainerConfig, ContainerRuntime, RuntimeError_
 from kuberya.runtime.cgroups import CgroupManager
-from kuberya.runtime.execution import ExecContext
-from kuberya.runtime.network import PodNetwork
+from kuberya.runtime.execution import ExecContext, namespace_options
+from kuberya.runtime.network import PodNetwork, SandboxNetwork
+from kuberya.runtime.rootless import RootlessNetwork
 from kuberya.runtime.supervised import (
     DEFAULT_PATH,
     ContainerRecord,
@@ -38,9 +41,21 @@ from kuberya.runtime.supervised import (
 __all__ = ["ProcessRuntime", "open_process_runtime"]
 
 
-def open_process_runtime(*, state_dir: Path, pod_cidr: str | None = None) -> ProcessRuntime:
-    """The registry's factory: a pod network and cgroups where this machine allows them."""
-    network = PodNetwork(state_dir=state_dir / "network", subnet=pod_cidr) if PodNetwork.available() else None
+def open_process_runtime(
+    *, state_dir: Path, pod_cidr: str | None = None, rootless_network: bool = False
+) -> ProcessRuntime:
+    """The registry's factory: a pod network and cgroups where this machine allows them.
+
+    The bridge as root; else the rootless network where user namespaces are allowed; else none
+    (the host's). ``rootless_network`` picks the rootless one even as root (tests).
+    """
+    network: SandboxNetwork | None = None
+    if not rootless_network and PodNetwork.available():
+        network = PodNetwork(state_dir=state_dir / "network", subnet=pod_cidr)
+    elif RootlessNetwork.available():
+        network = RootlessNetwork(state_dir=state_dir / "rootless-network")
+    elif rootless_network:
+        raise RuntimeError_("the rootless pod network needs unshare, nsenter and user namespaces allowed for this user")
     return ProcessRuntime(state_dir=state_dir, network=network, cgroups=CgroupManager.detect())
 
 
@@ -49,7 +64,9 @@ class ProcessRuntime(ShimRuntime):
 
     name = "process"
 
-    def __init__(self, *, state_dir: Path, network: PodNetwork | None, cgroups: CgroupManager | None = None) -> None:
+    def __init__(
+        self, *, state_dir: Path, network: SandboxNetwork | None, cgroups: CgroupManager | None = None
+    ) -> None:
         super().__init__(state_dir=state_dir, network=network, cgroups=cgroups)
         self._nsenter = shutil.which("nsenter") or "nsenter"
 
@@ -65,6 +82,7 @@ class ProcessRuntime(ShimRuntime):
         pod_cgroup = sandbox.pod_cgroup
         context = ExecContext(
             netns_path=sandbox.netns_path,
+            userns_path=sandbox.userns_path,
             env=env,
             cwd=config.working_dir or "/",
             uid=config.run_as_user,
@@ -88,7 +106,7 @@ class ProcessRuntime(ShimRuntime):
         sandbox = self._sandboxes.get(container.sandbox_id)
         if sandbox is not None and sandbox.netns_path:
             # Python 3.11 has no os.setns: the shim starts inside the pod's network namespace.
-            return [self._nsenter, f"--net={sandbox.netns_path}", "--", *argv]
+            return [self._nsenter, *namespace_options(sandbox.netns_path, sandbox.userns_path), "--", *argv]
         return argv
 
     def _exec_command(

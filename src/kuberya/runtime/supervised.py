@@ -9,8 +9,9 @@ agent restart) picks up where the last one stopped::
     containers/<id>/started.json    pid, shim pid and their start ticks (written by the shim)
     containers/<id>/status.json     exit code, reason, finish time (written by the shim at exit)
 
-A sandbox is a network namespace on the pod bridge (:mod:`kuberya.runtime.network`) and the pod's
-cgroups (:mod:`kuberya.runtime.cgroups`), either where this machine allows them. A container is a
+A sandbox is a network namespace — on the pod bridge as root (:mod:`kuberya.runtime.network`), or
+owned by a user namespace of its own without root (:mod:`kuberya.runtime.rootless`) — and the
+pod's cgroups (:mod:`kuberya.runtime.cgroups`), each where this machine allows them. A container is a
 detached shim that starts the container's process (the process runtime: the command itself; runc:
 ``runc run --detach``) and outlives the agent.
 
@@ -62,7 +63,7 @@ from kuberya.runtime.base import (
 from kuberya.runtime.cgroups import CgroupManager, PodCgroup, PodLimits
 from kuberya.runtime.events import EventHub
 from kuberya.runtime.execution import ExecContext, ProcessExecSession, exec_sync
-from kuberya.runtime.network import NETNS_DIR, NETNS_PREFIX, PodNetwork
+from kuberya.runtime.network import SandboxNetwork
 from kuberya.runtime.procstat import is_same_process, tree_usage
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class SandboxRecord:
     created_at: float
     ready: bool
     cgroup: dict[str, Any] | None
+    userns_path: str | None = None
+    """The user namespace that owns ``netns_path`` (rootless network): containers join both."""
 
     def status(self) -> SandboxStatus:
         return SandboxStatus(
@@ -147,7 +150,9 @@ class ShimRuntime:
 
     name = "supervised"
 
-    def __init__(self, *, state_dir: Path, network: PodNetwork | None, cgroups: CgroupManager | None = None) -> None:
+    def __init__(
+        self, *, state_dir: Path, network: SandboxNetwork | None, cgroups: CgroupManager | None = None
+    ) -> None:
         self.state_dir = state_dir
         self.network = network
         self.cgroups = cgroups
@@ -218,6 +223,8 @@ class ShimRuntime:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        if self.network is not None:
+            await self.network.close()
         self._hub.close()
 
     # ---- sandboxes ------------------------------------------------------------------------
@@ -234,8 +241,9 @@ class ShimRuntime:
         self._save_sandbox(sandbox)
         try:
             if self.network is not None and not config.host_network:
-                attachment = await self.network.add(sandbox_id)
+                attachment = await self.network.add(sandbox_id, container_ports=config.container_ports)
                 sandbox.ip, sandbox.netns_path = attachment.ip, attachment.netns_path
+                sandbox.userns_path = attachment.userns_path
             else:
                 sandbox.ip = HOST_NETWORK_IP
             if self.cgroups is not None:
@@ -258,7 +266,7 @@ class ShimRuntime:
         await asyncio.gather(*(self._kill_and_wait(c.id) for c in containers))
         if sandbox.pod_cgroup is not None:
             await asyncio.to_thread(sandbox.pod_cgroup.kill_all)
-        if sandbox.netns_path is not None and self.network is not None and Path(sandbox.netns_path).exists():
+        if self.network is not None and self.network.holds(sandbox_id):
             await self.network.remove(sandbox_id)
         if sandbox.ready:
             sandbox.ready = False
@@ -276,8 +284,8 @@ class ShimRuntime:
         del self._sandboxes[sandbox_id]
 
     async def _teardown(self, sandbox: SandboxRecord) -> None:
-        # Only a namespace that still exists: stop_pod_sandbox may have removed it already.
-        if self.network is not None and Path(NETNS_DIR, NETNS_PREFIX + sandbox.id).exists():
+        # Only a network that still exists: stop_pod_sandbox may have removed it already.
+        if self.network is not None and self.network.holds(sandbox.id):
             await self.network.remove(sandbox.id)
         if sandbox.pod_cgroup is not None:
             await asyncio.to_thread(sandbox.pod_cgroup.remove)
@@ -379,7 +387,7 @@ class ShimRuntime:
         self._spawned.add(shim_pid)
         (directory / "shim.pid").write_text(str(shim_pid))
         try:
-            answer = await asyncio.wait_for(_read_line(ready_r), START_TIMEOUT)
+            answer = await asyncio.wait_for(read_line(ready_r), START_TIMEOUT)
         except TimeoutError:
             answer = f"error no answer from the shim within {START_TIMEOUT:.0f}s"
         finally:
@@ -634,7 +642,7 @@ def _shim_alive(started: dict[str, Any]) -> bool:
     return shim_pid is not None and is_same_process(shim_pid, started.get("shim_start"))
 
 
-async def _read_line(fd: int) -> str:
+async def read_line(fd: int) -> str:
     """Read up to the first newline (or EOF) from a pipe, without blocking the loop."""
     loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)

@@ -87,6 +87,8 @@ class ComponentContext:
     node_name: str
     runtime: str
     data_dir: Path
+    rootless_network: bool = False
+    """The hidden ``--rootless-network``: the process runtime's rootless pod network even as root (tests)."""
 
 
 def _no_options(_: ComponentContext) -> dict[str, Any]:
@@ -133,7 +135,7 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
         "kuberya.node.agent:NodeAgent",
         options=lambda ctx: {
             "node_name": ctx.node_name,
-            "runtime": ctx.runtime,
+            "runtime": _node_runtime(ctx),
             "data_dir": ctx.data_dir,
             "stop_pods_on_exit": True,
         },
@@ -152,6 +154,19 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ),
     ComponentSpec("cluster-dns", "kuberya.proxy.dns:ClusterDNS", essential=False),
 )
+
+
+def _node_runtime(ctx: ComponentContext) -> Any:
+    """The node agent's runtime: its name, or with ``--rootless-network`` the runtime itself, opened so.
+
+    Where the agent would put it (``DATA_DIR/runtime``); the agent does not close a runtime it was
+    given, and this one needs no closing beyond the process's end (its pods are stopped by the agent).
+    """
+    if not ctx.rootless_network:
+        return ctx.runtime
+    from kuberya.runtime import open_runtime
+
+    return open_runtime(ctx.runtime, state_dir=ctx.data_dir / "runtime", rootless_network=True)
 
 
 def load_symbol(target: str) -> Any | None:
@@ -250,8 +265,9 @@ class Supervisor:
 class Server:
     """One cluster: storage, the API listener and the components, started and stopped in order."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, rootless_network: bool = False) -> None:
         self.config = config
+        self.rootless_network = rootless_network
         self.layout = config.layout
         self._stop = asyncio.Event()
         self._failure: str | None = None
@@ -396,7 +412,7 @@ class Server:
         self._client = client
         context = ComponentContext(
             client=client, node_name=self.config.node_name, runtime=self.config.runtime,
-            data_dir=self.config.data_dir,
+            data_dir=self.config.data_dir, rootless_network=self.rootless_network,
         )  # fmt: skip
         for spec, factory in available:
             try:
@@ -472,6 +488,10 @@ def _listen_error(config: ServerConfig, e: OSError) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
+    return _parse(argv)[0]
+
+
+def _parse(argv: Sequence[str] | None) -> tuple[ServerConfig, argparse.Namespace]:
     parser = argparse.ArgumentParser(
         prog="python -m kuberya.server",
         description="Run one kuberya cluster in this process (what `kuberya up` starts).",
@@ -497,24 +517,30 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
         metavar="NAME[,NAME]",
         help=f"do not run these components (as k3s's --disable); one of: {names}",
     )
+    # Hidden: a test seam, the rootless pod network (kuberya.runtime.rootless) even as root.
+    parser.add_argument("--rootless-network", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    runtime = args.runtime or default_runtime_name()
+    if args.rootless_network and runtime != "process":
+        parser.error(f"--rootless-network is the process runtime's pod network: add --runtime process (not {runtime})")
     disabled = frozenset(name.strip() for value in args.disable for name in value.split(",") if name.strip())
     unknown = disabled - {spec.name for spec in COMPONENTS}
     if unknown:
         parser.error(f"--disable: unknown component(s) {', '.join(sorted(unknown))}; known: {names}")
-    return ServerConfig(
+    config = ServerConfig(
         data_dir=args.data_dir.expanduser().absolute(),
         host=args.host,
         port=args.port,
         storage_url=args.storage,
-        runtime=args.runtime or default_runtime_name(),
+        runtime=runtime,
         allow_non_loopback=args.allow_non_loopback,
         disabled_components=disabled,
     )
+    return config, args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
+    config, args = _parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         config.validate()
@@ -529,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         logger.info("kuberya starting (pid %d, data dir %s)", os.getpid(), config.data_dir)
         logger.info("runtime %s", runtime_reason(config.runtime))
-        failure = asyncio.run(Server(config).serve())
+        failure = asyncio.run(Server(config, rootless_network=args.rootless_network).serve())
     finally:
         lock.release()
     if failure is not None:
