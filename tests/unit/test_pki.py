@@ -292,3 +292,19 @@ class TestTLS:
         _, port = tls_server
         with pytest.raises(ssl.SSLCertVerificationError):
             await get(port, "/version", ssl.create_default_context())
+
+
+def test_out_of_process_pki_keeps_cryptography_out_of_the_server(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from pathlib import Path; from kuberya.server.pki import ensure_pki_out_of_process as e; "
+        f"p = e(Path({str(tmp_path / 'pki')!r}), hosts=['127.0.0.1', 'localhost']); "
+        "print(','.join(p.generated), 'cryptography' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert first[-1] == "False", "the server process never imports cryptography"
+    assert "ca" in first[0].split(","), "the child reports what it made"
+    again = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert again == ["False"], "a current PKI is reused as it is"

@@ -52,7 +52,7 @@ from kuberya.server import trust_store
 from kuberya.server.config import DEFAULT_PORT, RUNTIMES, ConfigError, ServerConfig
 from kuberya.server.kubeconfig import CONTEXT, write_kubeconfig
 from kuberya.server.lock import DataDirInUseError, DataDirLock
-from kuberya.server.pki import ClusterPKI, PKIError, ensure_pki, serving_hosts, write_file_atomic
+from kuberya.server.pki import ClusterPKI, PKIError, ensure_pki_out_of_process, serving_hosts, write_file_atomic
 from kuberya.storage import Backend, CorruptStoreError, StorageError, StoreInUseError, open_backend
 
 if TYPE_CHECKING:
@@ -207,10 +207,11 @@ def _import_components(
 
 WARM_UP_MODULES = (
     "yaml",
-    "kuberya.resources.protobuf",
     "kuberya.resources.patching",
     "kuberya.resources.schema",
 )
+"""Not warmed: ``kuberya.resources.protobuf`` (~9 MB of descriptors, for kubectl's typed creates
+only); the first protobuf body pays ~0.1 s to load it instead of every idle cluster paying in memory."""
 
 
 class Supervisor:
@@ -309,7 +310,7 @@ class Server:
     async def _startup(self) -> None:
         config = self.config
         try:
-            pki = ensure_pki(self.layout.pki_dir, hosts=serving_hosts(config.host))
+            pki = ensure_pki_out_of_process(self.layout.pki_dir, hosts=serving_hosts(config.host))
         except PKIError as e:
             raise StartupError(str(e)) from e
         if pki.generated:

@@ -32,6 +32,7 @@ used as they are, without importing ``cryptography``. Any change to any file mea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import ipaddress
 import json
@@ -39,6 +40,8 @@ import os
 import secrets
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +182,30 @@ def ensure_pki(
     except OSError as e:
         raise PKIError(f"cannot create the PKI directory {pki_dir}: {e}") from e
     return _check_and_make(paths, hosts, now)
+
+
+def ensure_pki_out_of_process(pki_dir: Path, *, hosts: Sequence[str]) -> ClusterPKI:
+    """:func:`ensure_pki`, but any certificate work happens in a short-lived child process.
+
+    Making or checking certificates needs ``cryptography`` (~8 MB resident, kept for the life of
+    a process once imported); the server only ever needs the files. So when the PKI is not known
+    to be current, a child makes it, and this process then takes the fast path that reads the
+    recorded check.
+    """
+    generated: tuple[str, ...] = ()
+    if _load_if_unchanged(PKIPaths(pki_dir), hosts, dt.datetime.now(dt.UTC)) is None:
+        child = subprocess.run(
+            [sys.executable, "-m", "kuberya.server.pki", str(pki_dir), *hosts],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if child.returncode != 0:
+            message = child.stderr.strip().splitlines()[-1] if child.stderr.strip() else "making the PKI failed"
+            raise PKIError(message.removeprefix("error: "))
+        generated = tuple(name for name in child.stdout.strip().split(",") if name)
+    pki = ensure_pki(pki_dir, hosts=hosts)
+    return dataclasses.replace(pki, generated=generated) if generated else pki
 
 
 def _check_and_make(paths: PKIPaths, hosts: Sequence[str], now: dt.datetime) -> ClusterPKI:
@@ -353,3 +380,18 @@ def _normalize_host(host: str) -> str:
         return str(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
         return host.lower()
+
+
+def _main(argv: Sequence[str]) -> int:
+    """``python -m kuberya.server.pki DIR HOST…``: what :func:`ensure_pki_out_of_process` runs."""
+    try:
+        pki = ensure_pki(Path(argv[0]), hosts=list(argv[1:]))
+    except PKIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(",".join(pki.generated))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
