@@ -139,6 +139,7 @@ async def test_two_pods_on_one_port_each_on_its_own_address(runtime: ProcessRunt
     writer.write(b"GET /who HTTP/1.0\r\n\r\n")
     assert (await reader.read()).endswith(b"\r\n\r\na")
     writer.close()
+    await writer.wait_closed()
 
 
 async def test_a_port_nobody_listens_on_is_reset(runtime: ProcessRuntime, tmp_path: Path) -> None:
