@@ -183,9 +183,18 @@ async def test_other_names_go_to_the_host_upstream_over_udp_and_tcp(tmp_path: Pa
         writer.close()
 
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(Upstream, local_addr=("127.0.0.1", 0))
-    port = transport.get_extra_info("sockname")[1]
-    tcp = await asyncio.start_server(tcp_upstream, "127.0.0.1", port)
+    # The upstream listens on one port number for UDP and TCP; a free UDP port may be taken for
+    # TCP by something else on the machine, so try a few.
+    for attempt in range(20):
+        transport, _ = await loop.create_datagram_endpoint(Upstream, local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        try:
+            tcp = await asyncio.start_server(tcp_upstream, "127.0.0.1", port)
+            break
+        except OSError:
+            transport.close()
+            if attempt == 19:
+                raise
     server = make_dns(tmp_path, upstreams="# host\nnameserver 127.0.0.1\noptions edns0\n")
     server.upstream_port = port
     try:
