@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("kuberya.server")
 
+COMPONENT_START_DELAY = 0.15
+"""Seconds between the readiness signal and the start of the components (see _start_components)."""
+
 CONTROLLER_STOP_TIMEOUT = 15.0
 """How long cancelled components may take to finish before shutdown goes on without them. The
 node agent stops every pod in this time (SIGKILL, network teardown): generous, because a pod left
@@ -290,9 +293,11 @@ class Server:
         try:
             await self._startup()
             if not gc.isenabled():
-                # __main__ turned the collector off for the import-heavy startup (see there);
-                # what startup built lives as long as the process, so freeze it out of the
+                # __main__ turned the collector off for the import-heavy startup (see there).
+                # Once (the API already answers by now) drop the cycles startup left behind,
+                # then freeze what remains — it lives as long as the process — out of the
                 # collector's way and collect normally from now on.
+                gc.collect()
                 gc.freeze()
                 gc.enable()
             await self._stop.wait()
@@ -399,6 +404,10 @@ class Server:
         # The imports happen after the readiness signal and take a while: in a thread, so that
         # the event loop keeps answering the API meanwhile (`kuberya up` is probing /readyz
         # right now) instead of stalling behind them.
+        # A thread still holds the GIL most of the time it imports, so first give the client that
+        # waits for readiness a moment to get its answer (~0.3 s of imports would slow its TLS
+        # handshake and request); the controllers start that much later, which nobody sees.
+        await asyncio.sleep(COMPONENT_START_DELAY)
         wanted = [spec for spec in COMPONENTS if spec.name not in self.config.disabled_components]
         for name in sorted(self.config.disabled_components):
             logger.info("component %s disabled (--disable)", name)
