@@ -111,12 +111,10 @@ class Admission:
             )
 
     def _prepare_kind_for_create(self, obj: JSONObject) -> None:
+        # A pod's phase and QoS class and a namespace's phase come from defaulting, which
+        # runs next on the status reset above.
         kind = obj.get("kind")
-        if kind == "Pod":
-            obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj.get("spec") or {})}
-        elif kind == "Namespace":
-            obj["status"] = {"phase": "Active"}
-        elif kind == "Secret":
+        if kind == "Secret":
             secret_string_data_to_data(obj)
         elif kind in ("Deployment", "ReplicaSet", "HorizontalPodAutoscaler"):
             obj["status"] = {}
@@ -305,22 +303,3 @@ class Admission:
 
 def _cause(field: str, reason: str, message: str) -> Cause:
     return Cause(field=field, reason=reason, message=message)
-
-
-def _qos_class(spec: JSONObject) -> str:
-    """Guaranteed, Burstable or BestEffort, as upstream's ``qos.GetPodQOS`` decides."""
-    containers = [*spec.get("containers", []), *spec.get("initContainers", [])]
-    requests_any = limits_any = False
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
-        if req or lim:
-            requests_any = requests_any or bool(req)
-            limits_any = limits_any or bool(lim)
-        for resource in ("cpu", "memory"):
-            if resource not in lim or (resource in req and req[resource] != lim[resource]):
-                guaranteed = False
-    if not requests_any and not limits_any:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed and containers else "Burstable"

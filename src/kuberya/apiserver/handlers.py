@@ -371,7 +371,6 @@ class ResourceHandlers:
                 f"{', '.join(t for t in PATCH_TYPES if 'cbor' not in t)}",
             )
         body = await read_body(request)
-        is_dry_run = dry_run(request)
         storage_rt = kinds.storage_type(rt)
         warnings: list[str] = []
         if patch_type == "apply":
@@ -405,7 +404,6 @@ class ResourceHandlers:
             return prepared
 
         _old, new = await self.write(request, storage_rt, path, mutate)
-        del is_dry_run
         return self.respond(request, rt, new, warnings=warnings)
 
     async def apply(self, request: web.Request, path: ResourcePath, applied: JSONObject) -> web.Response:
@@ -518,7 +516,7 @@ class ResourceHandlers:
     async def delete_collection(self, request: web.Request, path: ResourcePath) -> web.Response:
         rt = path.rt
         storage_rt = kinds.storage_type(rt)
-        options = await _delete_options(request, optional=True)
+        options = await _delete_options(request)
         selection = selection_from_query(request, rt, path.namespace)
         page = await self.store.list(storage_rt, selection=selection)
         deleted = []
@@ -754,7 +752,7 @@ def _check_preconditions(rt: ResourceType, obj: JSONObject, pre: JSONObject) -> 
         )
 
 
-async def _delete_options(request: web.Request, *, optional: bool = True) -> JSONObject:
+async def _delete_options(request: web.Request) -> JSONObject:
     raw = await request.read()
     options: JSONObject = {}
     if raw.strip():
@@ -769,7 +767,6 @@ async def _delete_options(request: web.Request, *, optional: bool = True) -> JSO
         options["gracePeriodSeconds"] = query_int(request, "gracePeriodSeconds")
     if query.get("orphanDependents", "").lower() == "true":
         options["orphanDependents"] = True
-    del optional
     return options
 
 
