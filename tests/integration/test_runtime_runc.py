@@ -5,7 +5,8 @@ and ``/etc/group``) and a second layer with a web root, stacked by overlayfs. Po
 the test's own (a unique name) and runc containers ids with the ``kuberya-test-`` prefix in a runc
 root under the test's temp dir, so nothing of a kuberya running on this machine is touched. Traffic
 only goes to pod IPs these tests created. Every fixture removes its containers, mounts, namespaces,
-links and cgroups even when the test fails.
+links and cgroups even when the test fails. One test instead runs a container from an image store
+(:mod:`kuberya.images.testing`'s busybox) and removes that image under it with the real CLI.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from kuberya.images.service import ImageService, ImageSettings
+from kuberya.images.testing import busybox_image
 from kuberya.runtime.base import (
     ContainerConfig,
     ContainerEvent,
@@ -38,7 +41,7 @@ from kuberya.runtime.cgroups import CgroupManager, _all_v1_bases
 from kuberya.runtime.crilog import parse_cri_line
 from kuberya.runtime.network import NETNS_DIR, NETNS_PREFIX, PodNetwork
 from kuberya.runtime.rootfs import mounts_under
-from kuberya.runtime.runc import ImageRootfs, RuncRuntime
+from kuberya.runtime.runc import ImageRootfs, RuncRuntime, image_service_resolver
 
 pytestmark = [
     pytest.mark.integration,
@@ -387,3 +390,64 @@ async def test_everything_is_cleaned_up(runtime: RuncRuntime, tmp_path: Path) ->
     assert [d for d in pod_dirs if d.exists()] == []
     assert list((runtime.state_dir / "containers").iterdir()) == []
     assert volume.is_dir()  # a volume is the pod's, not the container's: it survives the container
+
+
+def kuberya_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, on the test's data directory only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBERYA_", "XDG_", "DOCKER_CONFIG"))}
+    env["DOCKER_CONFIG"] = str(data_dir / "no-docker-config")
+    command = [sys.executable, "-c", "from kuberya.cli.main import main; main()", *args, "--data-dir", str(data_dir)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+async def test_removing_a_running_containers_image_keeps_its_layers(tmp_path: Path) -> None:
+    """`kuberya rmi` + gc while a container runs from the image: refused, then forced; the container never notices."""
+    data = tmp_path / "data"
+    service = ImageService(ImageSettings(root=data / "images"))
+    image = busybox_image(service.store, "localhost/busybox:lease")
+    layer_dirs = [service.store.layer_dir(d) for d in image.diff_ids]
+    bridge = f"kyr{secrets.token_hex(4)}"
+    runtime = RuncRuntime(
+        state_dir=tmp_path / "state",
+        network=PodNetwork(state_dir=tmp_path / "network", bridge=bridge),
+        cgroups=CgroupManager.detect(),
+        image_resolver=image_service_resolver(service),
+        id_prefix=ID_PREFIX,
+    )
+    await runtime.start()
+    try:
+        sandbox = await runtime.run_pod_sandbox(sandbox_config("leased"))
+        config = container_config(tmp_path, "sleep", "600", image="localhost/busybox:lease")
+        container_id = await started(runtime, sandbox.id, config)
+        assert all(d.is_dir() for d in layer_dirs)
+
+        refused = kuberya_cli("rmi", "localhost/busybox:lease", data_dir=data)
+        assert refused.returncode == 1
+        assert "is being used by 1 container (container app of pod default/leased)" in refused.stderr
+        assert service.store.find("localhost/busybox:lease") is not None
+        listing = kuberya_cli("images", data_dir=data).stdout.splitlines()
+        assert listing[0].split()[-1] == "CONTAINERS" and listing[1].split()[-1] == "1"
+
+        forced = kuberya_cli("rmi", "--force", "localhost/busybox:lease", data_dir=data)
+        assert forced.returncode == 0, forced.stderr
+        assert (
+            "untagged: localhost/busybox:lease" in forced.stdout and "kept the images of 1 container" in forced.stdout
+        )
+        assert service.store.find("localhost/busybox:lease") is None
+        assert all(d.is_dir() for d in layer_dirs)
+
+        # The overlay's lower dirs are intact: the container runs, and exec reads files from every layer.
+        assert (await runtime.container_status(container_id)).state is ContainerState.RUNNING
+        code, output = await runtime.exec_sync(container_id, ["cat", "/app/hello.txt", "/etc/passwd"], timeout=10)
+        assert (code, output) == (0, b"hello from kuberya\nroot:x:0:0:root:/root:/bin/sh\n")
+        state = await runtime.runc_state(container_id)
+        assert state is not None and state["status"] == "running"
+
+        await runtime.remove_pod_sandbox(sandbox.id)
+        assert service.store.leases() == []
+        pruned = kuberya_cli("prune", data_dir=data)
+        assert pruned.returncode == 0 and "removed 5 blobs" in pruned.stdout and "3 unpacked layers" in pruned.stdout
+        assert not any(d.exists() for d in layer_dirs)
+    finally:
+        await cleanup(runtime)
+        remove_bridge(bridge)

@@ -24,11 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from kuberya.cli.cluster import default_data_dir
-
 if TYPE_CHECKING:
     from kuberya.images.service import ImageService
-    from kuberya.images.store import Image
+    from kuberya.images.store import Image, Lease
     from kuberya.images.transfer import Progress
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -57,6 +55,7 @@ def _insecure_option(f: _F) -> _F:
 
 def _service(data_dir: Path | None, *, insecure: tuple[str, ...] = (), platform: str | None = None,
              chunk_size: int | None = None, concurrency: int = 4) -> ImageService:  # fmt: skip
+    from kuberya.cli.cluster import default_data_dir
     from kuberya.images.auth import load_docker_config
     from kuberya.images.oci import host_platform, parse_platform
     from kuberya.images.service import ImageService, ImageSettings
@@ -174,7 +173,9 @@ def images_command(data_dir: Path | None, quiet: bool, digests: bool, no_trunc: 
     from kuberya.images.reference import parse_reference
 
     with _errors():
-        found = _service(data_dir).images()
+        service = _service(data_dir)
+        found = service.images()
+        users = _users_by_image(service, found)
     if quiet:
         seen: set[str] = set()
         for image in found:
@@ -183,14 +184,15 @@ def images_command(data_dir: Path | None, quiet: bool, digests: bool, no_trunc: 
                 seen.add(ident)
                 click.echo(ident)
         return
-    rows = [["REPOSITORY", "TAG", *(["DIGEST"] if digests else []), "IMAGE ID", "CREATED", "SIZE"]]
+    rows = [["REPOSITORY", "TAG", *(["DIGEST"] if digests else []), "IMAGE ID", "CREATED", "SIZE", "CONTAINERS"]]
     for image in found:
-        for name in image.names:
-            ref = parse_reference(name)
-            tag = ref.tag or "<none>"
+        for name in image.names or ("",):  # a removed image kept by its containers has no name
+            ref = parse_reference(name) if name else None
+            repository, tag = (ref.familiar_repository, ref.tag or "<none>") if ref else ("<none>", "<none>")
             ident = image.id if no_trunc else image.short_id
-            rows.append([ref.familiar_repository, tag, *([image.digest] if digests else []), ident,
-                         _ago(image.created), _size(image.size)])  # fmt: skip
+            in_use = str(len(users[image.digest])) if image.digest in users else ""
+            rows.append([repository, tag, *([image.digest] if digests else []), ident, _ago(image.created),
+                         _size(image.size), in_use])  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -253,22 +255,84 @@ def tag_command(source: str, target: str, data_dir: Path | None) -> None:
     _done(f"tagged {image.short_id} as {target}")
 
 
-@click.command("rmi", help="Remove images (by name or id), then delete blobs and layers nothing uses any more.")
+def _users_by_image(service: ImageService, named: list[Image]) -> dict[str, list[Lease]]:
+    """Manifest digest → the containers using it (live leases); adds the unnamed images they keep to ``named``."""
+    from contextlib import suppress
+
+    from kuberya.images.errors import ImageError
+
+    users: dict[str, list[Lease]] = {}
+    ids: dict[str, str] = {image.id: image.digest for image in named}
+    for lease in service.store.leases():
+        if lease.alive and lease.image:
+            users.setdefault(ids.get(lease.image_id, lease.image), []).append(lease)
+    known = {image.digest for image in named}
+    for digest in sorted(users.keys() - known):
+        with suppress(ImageError):  # a manifest gc could not keep (a lease without an image): nothing to list
+            named.append(service.store.load(digest))
+    return users
+
+
+RMI_HELP = """Remove images (by name or id), then delete blobs and layers nothing uses any more.
+
+An image a container uses (a pod on the runc runtime) is not removed unless --force: then it
+is untagged, and its layers stay until the last container using it is deleted.
+"""
+
+
+@click.command("rmi", help=RMI_HELP)
 @click.argument("names", nargs=-1, required=True)
 @_data_dir_option
 @click.option("--no-prune", is_flag=True, help="Only untag; leave unreferenced blobs and layers for `kuberya prune`.")
-def rmi_command(names: tuple[str, ...], data_dir: Path | None, no_prune: bool) -> None:
+@click.option("-f", "--force", is_flag=True, help="Untag images even if containers use them (their layers stay).")
+def rmi_command(names: tuple[str, ...], data_dir: Path | None, no_prune: bool, force: bool) -> None:
     with _errors():
         service = _service(data_dir)
         for name in names:
+            users = _users_blocking_removal(service, name)
+            if users and not force:
+                raise click.ClickException(_in_use_message(name, users))
             result = service.remove(name, prune=False)
             for untagged in result.untagged:
                 click.echo(f"untagged: {untagged}")
+            if users:
+                click.echo(f"kept: its layers, used by {_count(len(users), 'container')}, until they are deleted")
         if not no_prune:
             _report_gc(service)
 
 
-@click.command("prune", help="Delete blobs, unpacked layers and temporary files no image refers to.")
+def _users_blocking_removal(service: ImageService, ref: str) -> list[Lease]:
+    """The containers using the image ``ref`` names, when removing ``ref`` leaves that image without a name.
+
+    Removing one of several names only untags (as ``docker rmi`` does): the image stays listed, so it is no
+    conflict. Removing by id, or the last name, is.
+    """
+    from kuberya.images.errors import ImageError
+    from kuberya.images.reference import parse_reference
+
+    image = service.get(ref)
+    try:
+        name = parse_reference(ref).name
+    except ImageError:
+        name = ""
+    # What `ImageService.remove` does: a name of the image untags that name, anything else (an id) all of them.
+    others = set(image.names) - {name} if name in image.names else set()
+    return [] if others else service.store.users_of(image)
+
+
+def _in_use_message(ref: str, users: list[Lease]) -> str:
+    shown = ", ".join(f"{u.description or u.id}" for u in users[:3]) + (" …" if len(users) > 3 else "")
+    return (
+        f"image {ref} is being used by {_count(len(users), 'container')} ({shown}): delete the pod(s) first, "
+        "or pass --force to untag it anyway (its layers stay until those containers are deleted)"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+@click.command("prune", help="Delete blobs, unpacked layers and temporary files no image or container uses.")
 @_data_dir_option
 def prune_command(data_dir: Path | None) -> None:
     with _errors():
@@ -277,8 +341,10 @@ def prune_command(data_dir: Path | None) -> None:
 
 def _report_gc(service: ImageService) -> None:
     result = service.gc()
+    kept = f"; kept the images of {_count(result.leases_kept, 'container')}" if result.leases_kept else ""
     _done(
         f"removed {result.blobs_removed} blobs ({_size(result.bytes_freed)}), {result.layers_removed} unpacked layers"
+        + kept
     )
 
 

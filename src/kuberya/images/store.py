@@ -7,7 +7,8 @@ Layout::
     layers/sha256/<hex>/layer.json   the unpack record: whiteouts, opaque dirs, size
     index.json                    image names -> manifest digests
     index.lock                    held (flock, exclusive) while index.json is rewritten
-    gc.lock                       shared by every writer (a *lease*), exclusive for gc
+    gc.lock                       shared by every writer, exclusive for gc
+    leases/<id>.json              content a container uses: its image and layers, kept while it exists
     tmp/                          partial downloads and unpacks; renamed into place when complete
 
 Every file appears by ``rename`` of a complete, verified temporary file, so a reader (the CLI
@@ -18,8 +19,18 @@ rewritten under ``index.lock`` as read-modify-write, so concurrent tags don't lo
 
 Garbage collection marks what the index reaches (manifest, config, layers, and the layer
 directories by the config's diff_ids) and deletes the rest. Writers store blobs *before* naming
-them in the index, so gc must not run in between: every write sequence holds a shared lease on
-``gc.lock`` (:meth:`ImageStore.lease`) and gc takes it exclusively.
+them in the index, so gc must not run in between: every write sequence holds ``gc.lock`` shared
+(:meth:`ImageStore.lease`) and gc takes it exclusively.
+
+Names are not the only roots: a running container's overlayfs has the unpacked layers as its lower
+dirs, and deleting them under it breaks the container. So, as containerd does with leases, a runtime
+records what each container uses (:meth:`ImageStore.add_lease`, a :class:`Lease` file) *before* it
+mounts the layers, and removes the record when the container is deleted; gc keeps everything a lease
+reaches, whether or not a name still does. The store cannot ask the runtime whether a container
+exists (``kuberya.images`` imports nothing above it), so a lease names a *holder*: a path that
+exists exactly as long as the container does (its state directory). A lease whose holder is gone
+(the runtime's state was wiped, or a crash came between the directory's removal and the lease's) is
+stale, and gc deletes it with the content only it kept.
 
 Images are found by name (normalised: ``busybox`` is ``docker.io/library/busybox:latest``), by
 ``name@digest`` or bare manifest digest, or by image id (the config digest, or a prefix of its hex
@@ -34,6 +45,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -43,7 +55,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from kuberya.images import layers
 from kuberya.images.errors import (
     BlobNotFoundError,
     DigestMismatchError,
@@ -68,6 +79,7 @@ from kuberya.images.reference import parse_reference
 
 _INDEX_VERSION = 1
 _MIN_ID_PREFIX = 4
+_LEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +156,54 @@ class GcResult:
     layers_removed: int = 0
     bytes_freed: int = 0
     temp_removed: int = 0
+    leases_kept: int = 0
+    """Containers whose image content was kept because they still exist."""
+    leases_removed: int = 0
+    """Stale leases deleted: their holder (the container's directory) was gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A record that a container uses an image's content; gc keeps that content while the holder exists."""
+
+    id: str
+    """Unique in the store and usable as a file name (the runtime's container id, prefixed)."""
+    holder: Path
+    """An absolute path that exists exactly as long as the container (its state directory)."""
+    image: str = ""
+    """The manifest digest of the image; gc keeps its manifest, config and layer blobs. Empty if unknown."""
+    image_id: str = ""
+    """The image's config digest (Docker's image id), to match the image however it is named."""
+    layers: tuple[Digest, ...] = ()
+    """diff_ids of the unpacked layer directories the container's rootfs is stacked from."""
+    reference: str = ""
+    """The image as the pod named it (``busybox:1.36``), for messages."""
+    description: str = ""
+    """Who holds it, for messages: ``container app of pod default/web``."""
+    created: float = 0.0
+
+    @property
+    def alive(self) -> bool:
+        """False once the holder is gone: the container was deleted and the lease is garbage."""
+        return self.holder.exists()
+
+    def to_json(self) -> bytes:
+        doc = {"id": self.id, "holder": str(self.holder), "image": self.image, "image_id": self.image_id,
+               "layers": list(self.layers), "reference": self.reference, "description": self.description,
+               "created": self.created}  # fmt: skip
+        return json.dumps(doc, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, what: str) -> Lease:
+        doc = load_json(data, what)
+        try:
+            return cls(id=str(doc["id"]), holder=Path(doc["holder"]), image=str(doc.get("image") or ""),
+                       image_id=str(doc.get("image_id") or ""),
+                       layers=tuple(check_digest(d) for d in doc.get("layers") or ()),
+                       reference=str(doc.get("reference") or ""), description=str(doc.get("description") or ""),
+                       created=float(doc.get("created") or 0.0))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as e:
+            raise ImageError(f"{what} is not a lease record: {e}") from e
 
 
 @dataclass
@@ -159,15 +219,20 @@ class ImageStore:
         self.blobs = root / "blobs" / "sha256"
         self.layers = root / "layers" / "sha256"
         self.tmp = root / "tmp"
+        self.leases_dir = root / "leases"
         self._index_path = root / "index.json"
-        for d in (self.blobs, self.layers, self.tmp):
+        for d in (self.blobs, self.layers, self.tmp, self.leases_dir):
             d.mkdir(parents=True, exist_ok=True)
 
     # -- locks --------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[None]:
-        """Hold off gc while blobs are written and named (shared; many writers at once)."""
+        """Hold off gc while blobs are written and named (shared; many writers at once).
+
+        A short-lived hold for one write sequence; what a container uses for its whole life is a
+        :class:`Lease` (:meth:`add_lease`).
+        """
         with _flock(self.root / "gc.lock", fcntl.LOCK_SH):
             yield
 
@@ -397,6 +462,8 @@ class ImageStore:
         try:
             rootfs = work / "rootfs"
             rootfs.mkdir()
+            from kuberya.images import layers  # tarfile, gzip…: only when unpacking (not for a pull)
+
             result = layers.unpack_layer(self.blob_path(descriptor["digest"]), rootfs)
             if result.diff_id != diff_id:
                 raise DigestMismatchError(
@@ -419,10 +486,55 @@ class ImageStore:
             if work.exists():
                 remove_tree(work)
 
+    # -- leases: what containers use -----------------------------------------------------------------
+
+    def add_lease(self, lease: Lease) -> None:
+        """Record that a container uses ``lease``'s content; call it *before* mounting the layers.
+
+        Taken under ``gc.lock`` (shared) after checking every leased layer is still unpacked, so a gc
+        either ran before (and the check fails: resolve the image again) or runs after and sees the
+        lease: never one that deletes a layer between the check and the record.
+        """
+        if not _LEASE_ID.fullmatch(lease.id):
+            raise ImageError(f"lease id {lease.id!r} must be letters, digits, '.', '_' or '-' (at most 128)")
+        if not lease.holder.is_absolute():
+            raise ImageError(f"lease holder {lease.holder} must be an absolute path (gc may run in another directory)")
+        with _flock(self.root / "gc.lock", fcntl.LOCK_SH):
+            for diff_id in lease.layers:
+                if not (self.layer_dir(diff_id) / "layer.json").exists():
+                    raise ImageError(
+                        f"layer {diff_id} of image {lease.reference or lease.image} was garbage-collected while "
+                        "the container was being created: pull or load the image again"
+                    )
+            _atomic_write(self._lease_path(lease.id), lease.to_json(), tmp_dir=self.tmp)
+
+    def remove_lease(self, lease_id: str) -> None:
+        """Forget a lease (the container is deleted); its content goes at the next gc. Idempotent."""
+        release_lease(self.root, lease_id)
+
+    def leases(self) -> list[Lease]:
+        """Every readable lease, live or stale (see :attr:`Lease.alive`), oldest first."""
+        found = []
+        for path in self.leases_dir.glob("*.json"):
+            with contextlib.suppress(OSError, ImageError):
+                found.append(Lease.from_json(path.read_bytes(), f"lease {path}"))
+        return sorted(found, key=lambda lease: (lease.created, lease.id))
+
+    def users_of(self, image: Image) -> list[Lease]:
+        """The live leases on ``image`` (by manifest digest or image id): the containers using it."""
+        return [
+            lease
+            for lease in self.leases()
+            if (lease.image == image.digest or (lease.image_id and lease.image_id == image.id)) and lease.alive
+        ]
+
+    def _lease_path(self, lease_id: str) -> Path:
+        return self.leases_dir / f"{lease_id}.json"
+
     # -- garbage collection --------------------------------------------------------------------------
 
     def gc(self) -> GcResult:
-        """Delete blobs and layer directories no named image reaches, and abandoned temp files."""
+        """Delete what neither a name nor a live lease reaches (blobs, layer dirs), stale leases, temp files."""
         with _flock(self.root / "gc.lock", fcntl.LOCK_EX), _flock(self.root / "index.lock", fcntl.LOCK_EX):
             keep_blobs: set[str] = set()
             keep_layers: set[str] = set()
@@ -430,6 +542,7 @@ class ImageStore:
                 keep_blobs.add(hex_of(digest))
                 with contextlib.suppress(ImageError, OSError, KeyError):
                     self._mark(digest, keep_blobs, keep_layers)
+            kept, stale = self._mark_leases(keep_blobs, keep_layers)
             blobs = freed = layer_count = temps = 0
             for path in self.blobs.iterdir():
                 if path.name not in keep_blobs:
@@ -443,7 +556,28 @@ class ImageStore:
             for path in self.tmp.iterdir():
                 remove_tree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
                 temps += 1
-        return GcResult(blobs_removed=blobs, layers_removed=layer_count, bytes_freed=freed, temp_removed=temps)
+        return GcResult(blobs_removed=blobs, layers_removed=layer_count, bytes_freed=freed, temp_removed=temps,
+                        leases_kept=kept, leases_removed=stale)  # fmt: skip
+
+    def _mark_leases(self, keep_blobs: set[str], keep_layers: set[str]) -> tuple[int, int]:
+        """Mark what live leases reach; delete stale and unreadable lease files. Returns (kept, removed)."""
+        kept = removed = 0
+        for path in self.leases_dir.iterdir():
+            try:
+                lease = Lease.from_json(path.read_bytes(), f"lease {path}")
+            except (OSError, ImageError):
+                lease = None  # written by rename, so never half-written: not a lease of ours
+            if lease is None or not lease.alive:
+                remove_tree(path)
+                removed += 1
+                continue
+            kept += 1
+            keep_layers.update(hex_of(d) for d in lease.layers)
+            if lease.image:
+                with contextlib.suppress(ImageError, OSError, KeyError, ValueError):
+                    keep_blobs.add(hex_of(lease.image))
+                    self._mark(lease.image, keep_blobs, keep_layers)
+        return kept, removed
 
     def _mark(self, digest: str, keep_blobs: set[str], keep_layers: set[str]) -> None:
         doc: dict[str, Any] = json.loads(self.read_blob(digest))
@@ -457,6 +591,13 @@ class ImageStore:
         keep_blobs.update(hex_of(layer["digest"]) for layer in doc.get("layers", ()))
         config = json.loads(self.read_blob(doc["config"]["digest"]))
         keep_layers.update(hex_of(d) for d in config.get("rootfs", {}).get("diff_ids", ()))
+
+
+def release_lease(store_root: Path, lease_id: str) -> None:
+    """:meth:`ImageStore.remove_lease` without opening the store (which would re-create a deleted one)."""
+    if _LEASE_ID.fullmatch(lease_id):
+        with contextlib.suppress(FileNotFoundError):
+            (store_root / "leases" / f"{lease_id}.json").unlink()
 
 
 @contextlib.contextmanager

@@ -31,6 +31,12 @@ grace period ends in SIGKILL, which takes the whole pid namespace with it. ``exe
 and the bundle's removal; the sandbox's removal also removes the cgroup directories runc made in
 hierarchies kuberya does not use itself.
 
+The image's unpacked layers are the overlay's lower dirs, so they must outlive any image name:
+before mounting, a container takes a lease on its image and layers in the image store
+(:class:`kuberya.images.store.Lease`, held by the container's state directory), and the lease is
+dropped after the unmount when the container is removed. ``kuberya rmi`` + gc while a pod runs
+then untags the image but keeps its content until the pod is gone.
+
 A container with ``tty`` gets the shim's pty as its stdin/stdout/stderr (``process.terminal`` stays
 false: runc would want a console socket), so ``isatty`` holds; it has no controlling terminal.
 Pods' containers share the network namespace but not IPC or UTS namespaces (no pause process holds
@@ -43,6 +49,7 @@ import asyncio
 import json
 import logging
 import shutil
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +72,7 @@ from kuberya.runtime.supervised import (
 
 if TYPE_CHECKING:
     from kuberya.images.service import ImageService
+    from kuberya.images.store import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +91,13 @@ class ImageRootfs:
     """The image config's ``config`` object: ``Entrypoint``, ``Cmd``, ``Env``, ``WorkingDir``, ``User``…"""
     image_id: str = ""
     """Reported as the container's ``imageID`` (the config digest, Docker's image id)."""
+    store: ImageStore | None = None
+    """The image store ``layers`` live in: containers lease their content there, so gc keeps it while they
+    exist. None for layers that no store collects (tests' own directories)."""
+    image_digest: str = ""
+    """The manifest digest, for the lease."""
+    diff_ids: tuple[str, ...] = ()
+    """The layers' diff_ids (bottom first, like ``layers``), for the lease."""
 
 
 ImageResolver = Callable[[str], Awaitable[ImageRootfs]]
@@ -111,6 +126,9 @@ def image_service_resolver(service: ImageService) -> ImageResolver:
             layers=tuple(layer.path for layer in unpacked.layers),
             config=dict(unpacked.config.get("config") or {}),
             image_id=str(unpacked.image.id),
+            store=service.store,
+            image_digest=str(unpacked.image.digest),
+            diff_ids=tuple(layer.diff_id for layer in unpacked.layers),
         )
 
     return resolve
@@ -209,7 +227,12 @@ class RuncRuntime(ShimRuntime):
     ) -> PreparedContainer:
         image = await self.image_resolver(config.image)
         bundle = directory / "bundle"
-        rootfs = await asyncio.to_thread(mount_overlay, image.layers, bundle)
+        lease = await self._lease_image(container_id, sandbox, config, directory, image)
+        try:
+            rootfs = await asyncio.to_thread(mount_overlay, image.layers, bundle)
+        except BaseException:
+            await self._release_lease(lease)
+            raise
         try:
             pod_cgroup = sandbox.pod_cgroup
             cgroups_path = f"{sandbox.cgroup_relative}/{container_id}" if pod_cgroup is not None else ""
@@ -224,6 +247,7 @@ class RuncRuntime(ShimRuntime):
             (bundle / "config.json").write_text(json.dumps(spec))
         except BaseException:
             unmount(rootfs)
+            await self._release_lease(lease)
             raise
         runc_id = self.id_prefix + container_id
         oom_files = []
@@ -254,14 +278,51 @@ class RuncRuntime(ShimRuntime):
         return PreparedContainer(
             shim_spec=shim_spec,
             image_id=image.image_id or config.image,
-            runtime_data={"runc_id": runc_id, "bundle": str(bundle), "rootfs": str(rootfs)},
-        )
+            runtime_data={"runc_id": runc_id, "bundle": str(bundle), "rootfs": str(rootfs),
+                          **({"image_lease": lease} if lease else {})},
+        )  # fmt: skip
+
+    async def _lease_image(
+        self, container_id: str, sandbox: SandboxRecord, config: ContainerConfig, directory: Path, image: ImageRootfs
+    ) -> dict[str, str] | None:
+        """Lease the image's content for this container (see the module docstring); where to drop it later."""
+        if image.store is None:
+            return None
+        from kuberya.images.errors import ImageError
+        from kuberya.images.oci import check_digest
+        from kuberya.images.store import Lease
+
+        pod = f"{sandbox.config['namespace']}/{sandbox.config['name']}"
+        try:
+            lease = Lease(
+                id=f"runc-{container_id}",
+                holder=directory.absolute(),
+                image=image.image_digest,
+                image_id=image.image_id,
+                layers=tuple(check_digest(d) for d in image.diff_ids),
+                reference=config.image,
+                description=f"container {config.name} of pod {pod}",
+                created=time.time(),
+            )
+            await asyncio.to_thread(image.store.add_lease, lease)
+        except ImageError as error:
+            raise RuntimeError_(f"image {config.image}: {error}") from error
+        return {"store": str(image.store.root), "id": lease.id}
+
+    @staticmethod
+    async def _release_lease(lease: Mapping[str, str] | None) -> None:
+        if lease:
+            from kuberya.images.store import release_lease
+
+            await asyncio.to_thread(release_lease, Path(lease["store"]), lease["id"])
 
     async def _release_container(self, container: ContainerRecord) -> None:
         await self._runc("delete", "--force", self.runc_id(container), check=False)
         rootfs = container.runtime_data.get("rootfs")
         if rootfs:
             await asyncio.to_thread(unmount, Path(rootfs))
+        # Only once nothing is mounted from the layers may gc take them.
+        await self._release_lease(container.runtime_data.get("image_lease"))
 
     def _exec_command(
         self, container: ContainerRecord, command: Sequence[str], *, tty: bool
