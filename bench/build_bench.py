@@ -35,6 +35,19 @@ from kuberya.images.testing import busybox_image
 CLI = [sys.executable, "-c", "from kuberya.cli.main import main; main()"]
 
 
+def compile_bytecode() -> None:
+    """Compile kuberya's modules first, as pip does when it installs a wheel.
+
+    An editable checkout under ``PYTHONDONTWRITEBYTECODE`` (set on the project's machines) would
+    otherwise compile every module on every CLI start: ~40 ms no installed kuberya pays.
+    """
+    import compileall
+
+    import kuberya
+
+    compileall.compile_dir(Path(kuberya.__file__).parent, quiet=1)
+
+
 def timed(argv: list[str]) -> tuple[float, str]:
     started = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, text=True)
@@ -50,6 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("buildah"):
         sys.exit("buildah is not installed: run scripts/setup (apt-get install buildah)")
+    compile_bytecode()
 
     with tempfile.TemporaryDirectory(prefix="kuberya-build-bench-") as tmp_name:
         tmp = Path(tmp_name)

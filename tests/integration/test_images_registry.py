@@ -251,6 +251,20 @@ def test_build_a_dockerfile_from_a_local_image(busybox: tuple[Path, str], tmp_pa
 
 
 @pytest.mark.skipif(bool(buildah_works()), reason=buildah_works() or "-")
+def test_build_in_a_data_dir_whose_path_is_no_image_name(busybox: tuple[Path, str], tmp_path: Path) -> None:
+    """buildah names a pulled layout after its path; a home like /home/John_Doe_ must not break builds."""
+    layout, _ = busybox
+    data = tmp_path / "John_Doe_" / "kuberya"
+    kuberya("load", "-i", str(layout), data_dir=data)
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text('FROM localhost/busybox:test\nRUN echo ok > /ok.txt\n')
+    out = kuberya("build", str(context), "-t", "odd:1", data_dir=data)
+    assert "built docker.io/library/odd:1" in out.stdout
+    assert not [p for p in Path("/tmp").glob("kuberya-base-*") if p.is_symlink()]  # the one it went through is gone
+
+
+@pytest.mark.skipif(bool(buildah_works()), reason=buildah_works() or "-")
 def test_build_a_detected_static_site(busybox: tuple[Path, str], tmp_path: Path) -> None:
     layout, _ = busybox
     data = tmp_path / "d"

@@ -6,7 +6,7 @@ runs. This module is the edge: it reads the environment (``DOCKER_CONFIG``/``~/.
 for credentials, ``KUBERYA_INSECURE_REGISTRIES``), calls ``asyncio.run`` once per command, and turns
 every :class:`~kuberya.images.errors.ImageError` into a message and exit status 1.
 
-Everything of :mod:`kuberya.images`, aiohttp and rich is imported inside the commands: the ``kuberya``
+Everything of :mod:`kuberya.images`, asyncio and rich is imported inside the commands: the ``kuberya``
 entry point imports this module to register the commands, and ``kuberya up`` is on the clock.
 Progress is drawn with rich bars on a terminal and as one plain line per blob otherwise.
 """

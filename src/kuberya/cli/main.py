@@ -6,17 +6,16 @@ Commands here parse options, read environment variables (``KUBERYA_DATA_DIR``, `
 
 Output is for people when stdout is a terminal (rich, colours) and plain lines otherwise, so
 that scripts and logs get text without escape codes; rich is imported only for a terminal, as
-``up`` is on the clock. Every error a user can meet is a :class:`click.ClickException` whose
-message says what happened and what to do (exit status 1).
+``up`` is on the clock. For the same reason the cluster's machinery (:mod:`kuberya.cli.cluster`,
+subprocess, signal) is imported by the commands that drive the cluster, not by ``kuberya pull``.
+Every error a user can meet is a :class:`click.ClickException` whose message says what happened
+and what to do (exit status 1).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,23 +24,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import click
 
-from kuberya.cli.cluster import (
-    ClusterError,
-    ClusterFiles,
-    LaunchOptions,
-    ReadyInfo,
-    check_api,
-    default_data_dir,
-    launch,
-    pid_alive,
-    probe,
-    stop,
-    wait_ready,
-)
 from kuberya.cli.images import register as register_image_commands
 from kuberya.cli.options import GlobalOptions
 
-if TYPE_CHECKING:  # imported for real only when merging: PyYAML is not free
+if TYPE_CHECKING:  # imported for real only when used: PyYAML is not free, nor are subprocess and signal
+    import subprocess
+
+    from kuberya.cli.cluster import ClusterFiles, ReadyInfo
     from kuberya.cli.kubeconfig import MergeResult
 
 CONTEXT = "kuberya"
@@ -88,6 +77,8 @@ def data_dir_option(f: _F) -> _F:
 def resolve_data_dir(data_dir: Path | None) -> Path:
     if data_dir is not None:
         return data_dir.expanduser().absolute()
+    from kuberya.cli.cluster import default_data_dir
+
     return default_data_dir(os.environ, Path.home())
 
 
@@ -223,6 +214,8 @@ def up(
     no_kubeconfig: bool,
     timeout: float,
 ) -> None:
+    from kuberya.cli.cluster import ClusterError, ClusterFiles, LaunchOptions, launch, pid_alive, probe
+
     started = time.monotonic()
     root = resolve_data_dir(data_dir)
     files = ClusterFiles(root)
@@ -271,6 +264,8 @@ def up(
 def _wait(
     files: ClusterFiles, *, pid: int, alive: Callable[[], bool], timeout: float, log_offset: int | None
 ) -> ReadyInfo:
+    from kuberya.cli.cluster import ClusterError, wait_ready
+
     try:
         return wait_ready(files, pid=pid, alive=alive, timeout=timeout, log_offset=log_offset)
     except ClusterError as e:
@@ -279,6 +274,8 @@ def _wait(
 
 def _supervise_foreground(process: subprocess.Popen[bytes]) -> int:
     """Wait for the attached server; ^C reaches it from the terminal, SIGTERM is passed on."""
+    import signal
+
     # The terminal sends ^C to the whole process group: the server handles it, we just wait.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGTERM))
@@ -317,6 +314,8 @@ def _report(out: Printer, ready: ReadyInfo, root: Path, merged: MergeResult | No
     if log is not None:
         rows.append(("log", str(log)))
     out.fields(rows)
+    from kuberya.cli.cluster import default_data_dir
+
     is_default = root == default_data_dir(os.environ, Path.home())
     down = "kuberya down" if is_default else f"kuberya down --data-dir {root}"
     if merged is None:
@@ -354,6 +353,8 @@ Examples:
               help="Seconds to wait for a clean stop before SIGKILL.")  # fmt: skip
 @click.option("--keep-pods", is_flag=True, help="Leave the pods' containers running for the next `up` to adopt.")
 def down(data_dir: Path | None, timeout: float, keep_pods: bool) -> None:
+    from kuberya.cli.cluster import ClusterError, ClusterFiles, stop
+
     root = resolve_data_dir(data_dir)
     out = Printer()
     if keep_pods and root.is_dir():
@@ -381,6 +382,10 @@ Exit status: 0 running and answering, 1 running but the API does not answer, 3 n
 @cli.command(help=STATUS_HELP)
 @data_dir_option
 def status(data_dir: Path | None) -> None:
+    import datetime as dt
+
+    from kuberya.cli.cluster import ClusterFiles, check_api, probe
+
     root = resolve_data_dir(data_dir)
     out = Printer()
     state = probe(ClusterFiles(root))

@@ -62,13 +62,14 @@ class _Source(Protocol):
 
     def exists(self, name: str) -> bool: ...
     def read(self, name: str) -> bytes: ...
-    def copy_to_store(self, name: str, store: ImageStore, expected: str | None) -> Digest: ...
+    def copy_to_store(self, name: str, store: ImageStore, expected: str | None, *, layer: bool = False) -> Digest: ...
 
 
 class _DirSource:
-    def __init__(self, root: Path, *, move: bool) -> None:
+    def __init__(self, root: Path, *, move: bool, adopt_layers: bool = False) -> None:
         self.root = root
         self.move = move
+        self.adopt_layers = adopt_layers and move
 
     def _path(self, name: str) -> Path:
         path = (self.root / name).resolve()
@@ -85,7 +86,9 @@ class _DirSource:
         except FileNotFoundError as e:
             raise ArchiveError(f"{self.root} has no {name}") from e
 
-    def copy_to_store(self, name: str, store: ImageStore, expected: str | None) -> Digest:
+    def copy_to_store(self, name: str, store: ImageStore, expected: str | None, *, layer: bool = False) -> Digest:
+        if layer and expected is not None and self.adopt_layers:
+            return store.adopt_layer(self._path(name), expected)
         return store.import_file(self._path(name), expected, move=self.move)
 
 
@@ -114,7 +117,7 @@ class _TarSource:
         with self._open(name) as stream:
             return stream.read()
 
-    def copy_to_store(self, name: str, store: ImageStore, expected: str | None) -> Digest:
+    def copy_to_store(self, name: str, store: ImageStore, expected: str | None, *, layer: bool = False) -> Digest:
         import hashlib
 
         hasher = hashlib.sha256()
@@ -132,9 +135,9 @@ class _TarSource:
 
 
 @contextmanager
-def _open_source(path: Path, *, move: bool = False) -> Iterator[_Source]:
+def _open_source(path: Path, *, move: bool = False, adopt_layers: bool = False) -> Iterator[_Source]:
     if path.is_dir():
-        yield _DirSource(path, move=move)
+        yield _DirSource(path, move=move, adopt_layers=adopt_layers)
         return
     try:
         archive = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the `with` below, after the check
@@ -151,13 +154,20 @@ def load_archive(
     names: tuple[str, ...] = (),
     platform: Platform | None = None,
     move: bool = False,
+    adopt_layers: bool = False,
 ) -> list[Image]:
     """Import every image of the archive or layout at ``path``; ``names`` replace the archive's own.
 
     ``move`` (layout directories only) moves the blobs into the store instead of copying them: the
-    layout is consumed, as :mod:`.build` does with buildah's output.
+    layout is consumed, as :mod:`.build` does with buildah's output. ``adopt_layers`` (with ``move``)
+    takes layer blobs by the digests their file names give, unhashed, after checking their sizes:
+    only for a layout that a trusted tool wrote into a directory of ours, as buildah does for
+    :mod:`.build` - it names each blob by the digest it computed while writing it. Hashing a built
+    layer again was most of a build's hand-over time; its content is still verified before any
+    container uses it (unpacking checks it against the image config's diff_id) and by the registry
+    it is pushed to.
     """
-    with _open_source(path, move=move) as source, store.lease():
+    with _open_source(path, move=move, adopt_layers=adopt_layers) as source, store.lease():
         if source.exists("index.json") and (source.exists("oci-layout") or not source.exists("manifest.json")):
             docker_tags = _docker_tags(source) if source.exists("manifest.json") else {}
             return _load_oci(source, store, names=names, platform=platform or host_platform(), docker_tags=docker_tags)
@@ -187,7 +197,10 @@ def _load_oci(
         for child in (manifest["config"], *manifest["layers"]):
             digest = check_digest(child["digest"])
             if not store.has_blob(digest):
-                source.copy_to_store(f"blobs/sha256/{hex_of(digest)}", store, digest)
+                name = f"blobs/sha256/{hex_of(digest)}"
+                source.copy_to_store(name, store, digest, layer=child is not manifest["config"])
+                if (size := store.blob_path(digest).stat().st_size) != child["size"]:
+                    raise ArchiveError(f"{name} has {size} bytes, but its manifest says {child['size']}")
         annotations = descriptor.get("annotations", {})
         own = annotations.get(CONTAINERD_NAME) or annotations.get(REF_NAME_ANNOTATION, "")
         tags = tuple(docker_tags.get(manifest["config"]["digest"], ()))

@@ -14,7 +14,9 @@ The two stores meet at OCI layouts, in both directions:
 2. *result out*: ``buildah bud -t oci:DIR`` writes the result straight into an OCI layout
    (uncompressed by default: no gzip on the local loop; ``compress=True`` for images meant for
    registries) - no commit to buildah's storage and no ``buildah push`` copy afterwards - and the
-   layout is imported by *moving* its blobs into the store after checking their digests.
+   layout is imported by *moving* its blobs into the store: the config and manifest are hashed,
+   the layers taken by the digests buildah computed as it wrote them (see
+   :func:`~kuberya.images.archive.load_archive`'s ``adopt_layers``).
 
 :class:`BuildResult` reports the seconds spent in buildah and in the hand-over, so the overhead
 over ``buildah bud`` alone is measured on every build (see ``bench/build_bench.py``).
@@ -212,13 +214,24 @@ async def hand_over_base(buildah: Buildah, store: ImageStore, image: Image, name
     layout = work / f"base-{image.short_id}"
     export_oci_layout(store, [Named(image, name)], layout)
     tag = parse_reference(name).tag or "latest"
-    pulled = (await buildah.run("pull", "--quiet", f"oci:{layout}:{tag}")).strip().splitlines()[-1]
-    await buildah.run("tag", pulled, name)
-    # `buildah pull oci:DIR` also names the image after the directory: drop that name, keep ours.
-    # Best effort: a directory path that is no valid image name (capitals, a trailing "_") gets no
-    # such name, and buildah refuses to parse it.
-    with contextlib.suppress(BuildError):
-        await buildah.run("rmi", f"localhost{layout}:latest")
+    # `buildah pull oci:DIR` names the image after the directory and refuses a path that is no
+    # valid image name (a data dir under /home/John_Doe, say): such a layout is pulled through a
+    # symlink whose path always parses.
+    source = layout
+    try:
+        parse_reference(f"localhost{layout}")
+    except InvalidReferenceError:
+        source = Path("/tmp") / f"kuberya-base-{secrets.token_hex(8)}"
+        source.symlink_to(layout, target_is_directory=True)
+    try:
+        pulled = (await buildah.run("pull", "--quiet", f"oci:{source}:{tag}")).strip().splitlines()[-1]
+        await buildah.run("tag", pulled, name)
+        # Drop the name buildah gave the image after the directory; keep ours. Best effort.
+        with contextlib.suppress(BuildError):
+            await buildah.run("rmi", f"localhost{source}:latest")
+    finally:
+        if source != layout:
+            source.unlink(missing_ok=True)
     return True
 
 
@@ -265,7 +278,7 @@ async def build(
         await buildah.run(*args, str(context), log=log)
         built = time.monotonic() - started
         started = time.monotonic()
-        images = load_archive(layout, store, names=names, move=True)
+        images = load_archive(layout, store, names=names, move=True, adopt_layers=True)
         imported = time.monotonic() - started + handover
     finally:
         remove_tree(work)

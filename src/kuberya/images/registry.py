@@ -1,6 +1,7 @@
-"""A client of the OCI distribution API over aiohttp: manifests, blobs, auth, pull and push.
+"""A client of the OCI distribution API: manifests, blobs, auth, pull and push.
 
-One :class:`RegistryClient` per operation (it owns an ``aiohttp.ClientSession``); all requests go
+One :class:`RegistryClient` per operation (it owns an :class:`~kuberya.images.http.HttpPool`: the
+standard library's HTTP client on worker threads, see that module for why); all requests go
 through :meth:`RegistryClient._send`, which answers a ``401`` by following the registry's
 ``WWW-Authenticate`` challenge (Basic with the configured credentials, or a Bearer token from the
 realm - anonymous if we have none) and retries once. Tokens are cached per host and scope.
@@ -8,7 +9,9 @@ Registries listed as *insecure* are reached over plain http (meant for loopback 
 
 **Pull** fetches the manifest (a manifest list / OCI index is resolved to the wanted platform),
 then the config and the missing layers in parallel (``concurrency`` at a time). Each blob streams
-into ``tmp/<hex>.partial`` while being hashed; a partial file left by an interrupted pull is
+into ``tmp/<hex>.partial`` while being hashed, in one blocking loop per blob on a worker thread
+(read into a reused buffer, hash, write: all three release the GIL, so layers are hashed on every
+core and nothing is copied on the way); a partial file left by an interrupted pull is
 resumed with a ``Range`` request; the digest and size are checked before the blob is renamed into
 the store. Manifests are verified against the digest they were asked by, or against
 ``Docker-Content-Digest``. Redirects (registries send blob downloads to object storage) are
@@ -25,16 +28,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client
 import json
 import os
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
-
-import aiohttp
-from yarl import URL
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from kuberya.images.auth import Challenge, Credentials, basic_header, credentials_for, parse_challenge, registry_key
 from kuberya.images.errors import (
@@ -46,6 +50,7 @@ from kuberya.images.errors import (
     UnauthorizedError,
     truncate,
 )
+from kuberya.images.http import Body, HttpPool, Response
 from kuberya.images.oci import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -70,9 +75,13 @@ from kuberya.images.transfer import Progress, RegistrySettings
 
 ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 _CHUNK = 1 << 20
-_HASH_BATCH = 4 << 20
+"""Bytes read from the socket (and hashed, and written) at a time while downloading a blob."""
 _MAX_MANIFEST = 4 << 20
 _USER_AGENT = "kuberya"
+_SOCKET_TIMEOUT = 30.0
+"""Seconds a connect, or the registry's silence in the middle of a request, may last."""
+_REDIRECTS = (301, 302, 303, 307, 308)
+_TRANSPORT_ERRORS = (TimeoutError, OSError, http.client.HTTPException)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,50 +98,48 @@ class RegistryClient:
 
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
-        self._session: aiohttp.ClientSession | None = None
+        self._http: HttpPool | None = None
         self._auth: dict[tuple[str, str], str] = {}
 
     async def __aenter__(self) -> RegistryClient:
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout, sock_connect=30)
-        connector = aiohttp.TCPConnector(limit=max(8, self.settings.concurrency * 2))
-        self._session = aiohttp.ClientSession(
-            timeout=timeout, connector=connector, headers={"User-Agent": _USER_AGENT}, read_bufsize=_CHUNK
-        )
+        # A thread per blob in flight, and two more so a manifest or HEAD never waits behind them.
+        workers = max(1, self.settings.concurrency) + 2
+        self._http = HttpPool(workers=workers, timeout=_SOCKET_TIMEOUT, user_agent=_USER_AGENT)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def http(self) -> HttpPool:
+        if self._http is None:
             raise RuntimeError("RegistryClient used outside `async with`")
-        return self._session
+        return self._http
 
     # -- requests and auth ---------------------------------------------------------------------------
 
-    def base_url(self, ref: Reference) -> URL:
+    def base_url(self, ref: Reference) -> str:
         host = ref.api_host
         scheme = "http" if host in self.settings.insecure or ref.domain in self.settings.insecure else "https"
-        return URL(f"{scheme}://{host}")
+        return f"{scheme}://{host}"
 
-    def url(self, ref: Reference, tail: str) -> URL:
-        return self.base_url(ref).with_path(f"/v2/{ref.path}/{tail}", encoded=False)
+    def url(self, ref: Reference, tail: str) -> str:
+        return f"{self.base_url(ref)}/v2/{ref.path}/{tail}"
 
     @asynccontextmanager
     async def _send(
         self,
         method: str,
         ref: Reference,
-        url: URL,
+        url: str,
         *,
         scopes: Sequence[str] | None = None,
         headers: Mapping[str, str] | None = None,
-        body: Callable[[], Any] | None = None,
+        body: Callable[[], Body] | None = None,
         redirects: bool = True,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    ) -> AsyncIterator[Response]:
         """One request with auth; a 401 is answered once by following the challenge."""
         wanted = tuple(scopes or (f"repository:{ref.path}:pull",))
         key = (ref.api_host, " ".join(wanted))
@@ -141,57 +148,52 @@ class RegistryClient:
             if key in self._auth:
                 all_headers["Authorization"] = self._auth[key]
             try:
-                response = await self.session.request(
-                    method, url, headers=all_headers, data=body() if body else None, allow_redirects=False
-                )
-            except (TimeoutError, aiohttp.ClientError, OSError) as e:
+                response = await self.http.request(method, url, headers=all_headers, body=body)
+            except _TRANSPORT_ERRORS as e:
+                parts = urlsplit(url)
                 hint = ""
-                if url.scheme == "https" and "SSL" in str(e):
+                if parts.scheme == "https" and "SSL" in str(e):
                     hint = f" - if it serves plain http, pass --insecure-registry {ref.domain}"
-                raise RegistryError(f"cannot reach registry {ref.domain} ({url.host}:{url.port}): {e}{hint}") from e
+                raise RegistryError(f"cannot reach registry {ref.domain} ({parts.netloc}): {e}{hint}") from e
             try:
                 if response.status == 401 and attempt == 0:
                     challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-                    await response.read()
                     self._auth[key] = await self._authenticate(ref, challenge, wanted)
                     continue
-                if redirects and response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
-                    location = url.join(URL(response.headers["Location"]))
-                    await response.read()
+                if redirects and response.status in _REDIRECTS and "Location" in response.headers:
+                    location = urljoin(url, response.headers["Location"])
                     async with self._follow(method, location, ref, headers or {}, body) as redirected:
                         yield redirected
                     return
                 yield response
                 return
             finally:
-                response.release()
+                await self.http.release(response)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @asynccontextmanager
     async def _follow(
-        self, method: str, url: URL, ref: Reference, headers: Mapping[str, str], body: Callable[[], Any] | None
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        self, method: str, url: str, ref: Reference, headers: Mapping[str, str], body: Callable[[], Body] | None
+    ) -> AsyncIterator[Response]:
         """Follow redirects ourselves: the registry's Authorization must not go to another host."""
         for _ in range(5):
             try:
-                response = await self.session.request(
-                    method, url, headers=dict(headers), data=body() if body else None, allow_redirects=False
-                )
-            except (TimeoutError, aiohttp.ClientError, OSError) as e:
-                raise RegistryError(f"cannot fetch {url.host} (redirected from {ref.domain}): {e}") from e
+                response = await self.http.request(method, url, headers=headers, body=body)
+            except _TRANSPORT_ERRORS as e:
+                raise RegistryError(f"cannot fetch {urlsplit(url).netloc} (redirected from {ref.domain}): {e}") from e
             try:
-                if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
-                    url = url.join(URL(response.headers["Location"]))
-                    await response.read()
+                if response.status in _REDIRECTS and "Location" in response.headers:
+                    url = urljoin(url, response.headers["Location"])
                     continue
                 yield response
                 return
             finally:
-                response.release()
+                await self.http.release(response)
         raise RegistryError(f"too many redirects fetching from {ref.domain}")
 
     async def _authenticate(self, ref: Reference, challenge: Challenge | None, scopes: Sequence[str]) -> str:
-        creds = credentials_for(self.settings.auths, ref.domain)
+        # Off the loop: the lookup may run a docker credential helper (up to its timeout).
+        creds = await asyncio.to_thread(credentials_for, self.settings.auths, ref.domain)
         if challenge is None:
             raise UnauthorizedError(f"registry {ref.domain} wants authentication but sent no challenge", status=401)
         if challenge.scheme == "basic":
@@ -209,16 +211,26 @@ class RegistryClient:
     async def _fetch_token(
         self, ref: Reference, challenge: Challenge, scopes: Sequence[str], creds: Credentials | None
     ) -> str:
-        realm = URL(challenge.params["realm"])
+        realm = challenge.params["realm"]
+        realm_host = urlsplit(realm).netloc
         service = challenge.params.get("service", "")
         wanted = list(scopes)
         if "scope" in challenge.params:
             wanted = sorted({*wanted, *challenge.params["scope"].split(" ")})
         try:
             if creds is not None and creds.identity_token:
-                form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token, "service": service,
-                        "scope": " ".join(wanted), "client_id": _USER_AGENT}  # fmt: skip
-                response = await self.session.post(realm, data=form)
+                form = urlencode(
+                    {
+                        "grant_type": "refresh_token",
+                        "refresh_token": creds.identity_token,
+                        "service": service,
+                        "scope": " ".join(wanted),
+                        "client_id": _USER_AGENT,
+                    }
+                ).encode()
+                response = await self.http.request(
+                    "POST", realm, headers={"Content-Type": "application/x-www-form-urlencoded"}, body=lambda: form
+                )  # fmt: skip
             else:
                 query = (
                     [("service", service), *(("scope", s) for s in wanted)]
@@ -226,28 +238,32 @@ class RegistryClient:
                     else [("scope", s) for s in wanted]
                 )
                 auth_header = {"Authorization": basic_header(creds)} if creds is not None and creds.username else {}
-                response = await self.session.get(realm.update_query(query), headers=auth_header)
-            async with response:
+                response = await self.http.request("GET", _with_query(realm, query), headers=auth_header)
+            try:
                 text = await response.text()
-                if response.status in (401, 403):
-                    what = "the credentials for" if creds else "anonymous access to"
-                    raise UnauthorizedError(
-                        f"token service {realm.host} refused {what} {ref.repository}: {truncate(text)}",
-                        status=response.status,
-                    )
-                if response.status != 200:
-                    raise RegistryError(f"token service {realm.host} answered {response.status}: {truncate(text)}",
-                                        status=response.status)  # fmt: skip
-        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            finally:
+                await self.http.release(response)
+        except _TRANSPORT_ERRORS as e:
             raise RegistryError(f"cannot reach token service {realm}: {e}") from e
-        doc = load_json(text.encode(), f"token from {realm.host}")
+        if response.status in (401, 403):
+            what = "the credentials for" if creds else "anonymous access to"
+            raise UnauthorizedError(
+                f"token service {realm_host} refused {what} {ref.repository}: {truncate(text)}", status=response.status
+            )
+        if response.status != 200:
+            raise RegistryError(f"token service {realm_host} answered {response.status}: {truncate(text)}",
+                                status=response.status)  # fmt: skip
+        doc = load_json(text.encode(), f"token from {realm_host}")
         token = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token:
-            raise RegistryError(f"token service {realm.host} answered without a token")
+            raise RegistryError(f"token service {realm_host} answered without a token")
         return token
 
-    async def _error(self, response: aiohttp.ClientResponse, what: str, ref: Reference) -> RegistryError:
-        text = (await response.content.read(64 << 10)).decode(errors="replace")
+    async def _error(self, response: Response, what: str, ref: Reference) -> RegistryError:
+        try:
+            text = (await response.read(64 << 10)).decode(errors="replace")
+        except _TRANSPORT_ERRORS as e:
+            text = f"(the body could not be read: {e})"
         code, message = "", text
         try:
             errors = json.loads(text).get("errors") or []
@@ -273,7 +289,10 @@ class RegistryClient:
         async with self._send("GET", ref, self.url(ref, f"manifests/{wanted}"), headers={"Accept": ACCEPT}) as r:
             if r.status != 200:
                 raise await self._error(r, "pulling manifest of", ref)
-            data = await r.content.read(_MAX_MANIFEST + 1)
+            try:
+                data = await r.read(_MAX_MANIFEST + 1)
+            except _TRANSPORT_ERRORS as e:
+                raise RegistryError(f"reading the manifest of {ref.familiar} failed: {e}") from e
             if len(data) > _MAX_MANIFEST:
                 raise RegistryError(f"manifest of {ref.familiar} is larger than {_MAX_MANIFEST} bytes; refused")
             header_digest = r.headers.get("Docker-Content-Digest", "")
@@ -360,10 +379,31 @@ class RegistryClient:
                 have, hasher, mode = 0, hashlib.sha256(), "wb"
             else:
                 raise await self._error(r, "pulling a layer of", ref)
-            with partial.open(mode) as out:
-                have = await _receive(
-                    r, out, hasher, have=have, limit=size, advance=lambda n: progress.advance(digest, n)
-                )
+            loop = asyncio.get_running_loop()
+            stop = threading.Event()
+            deadline = time.monotonic() + self.settings.timeout
+
+            def advance(n: int) -> None:
+                loop.call_soon_threadsafe(progress.advance, digest, n)
+
+            def receive() -> int:
+                with partial.open(mode, buffering=0) as out:
+                    return _receive(r, out, hasher, have=have, limit=size, advance=advance, stop=stop,
+                                    deadline=deadline)  # fmt: skip
+
+            download = asyncio.ensure_future(self.http.run(receive))
+            try:
+                have = await asyncio.shield(download)
+            except asyncio.CancelledError:
+                # The thread cannot be cancelled: tell it to stop, unblock its read, and let it end.
+                stop.set()
+                r.abort()
+                await asyncio.gather(download, return_exceptions=True)
+                raise
+            except _TRANSPORT_ERRORS as e:
+                raise RegistryError(
+                    f"downloading blob {digest} of {ref.familiar} failed: {e}; pull again to resume"
+                ) from e
         actual = "sha256:" + hasher.hexdigest()
         if have != size or actual != digest:
             partial.unlink(missing_ok=True)
@@ -389,16 +429,16 @@ class RegistryClient:
         if await self.blob_exists(ref, digest, push=True):
             progress.finish(digest, note="exists")
             return "exists"
-        location: URL | None = None
+        location: str | None = None
         for source in mount_from:
             scopes = (f"repository:{ref.path}:pull,push", f"repository:{source}:pull")
-            url = self.url(ref, "blobs/uploads/").with_query({"mount": digest, "from": source})
+            url = _with_query(self.url(ref, "blobs/uploads/"), [("mount", digest), ("from", source)])
             async with self._send("POST", ref, url, scopes=scopes) as r:
                 if r.status == 201:
                     progress.finish(digest, note=f"mounted from {source}")
                     return "mounted"
                 if r.status == 202 and "Location" in r.headers:
-                    location = url.join(URL(r.headers["Location"]))
+                    location = urljoin(url, r.headers["Location"])
                     break
                 if r.status not in (401, 403, 404):
                     raise await self._error(r, "mounting a blob into", ref)
@@ -411,28 +451,35 @@ class RegistryClient:
         progress.finish(digest, note="pushed")
         return "uploaded"
 
-    async def _start_upload(self, ref: Reference) -> URL:
+    async def _start_upload(self, ref: Reference) -> str:
         scopes = (f"repository:{ref.path}:pull,push",)
         url = self.url(ref, "blobs/uploads/")
         async with self._send("POST", ref, url, scopes=scopes, headers={"Content-Length": "0"}) as r:
             if r.status != 202 or "Location" not in r.headers:
                 raise await self._error(r, "starting an upload to", ref)
-            return url.join(URL(r.headers["Location"]))
+            return urljoin(url, str(r.headers["Location"]))
 
     async def _upload_monolithic(
-        self, ref: Reference, location: URL, path: Path, digest: str, progress: Progress
+        self, ref: Reference, location: str, path: Path, digest: str, progress: Progress
     ) -> None:
         scopes = (f"repository:{ref.path}:pull,push",)
         size = path.stat().st_size
-        url = location.update_query({"digest": digest})
+        url = _with_query(location, [("digest", digest)])
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        async with self._send(
-            "PUT", ref, url, scopes=scopes, headers=headers, body=lambda: _file_chunks(path, progress, digest)
-        ) as r:
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.settings.timeout
+
+        def advance(n: int) -> None:
+            loop.call_soon_threadsafe(progress.advance, digest, n)
+
+        def body() -> _ProgressFile:
+            return _ProgressFile(path, advance=advance, deadline=deadline)
+
+        async with self._send("PUT", ref, url, scopes=scopes, headers=headers, body=body) as r:
             if r.status not in (201, 204):
                 raise await self._error(r, "uploading a blob to", ref)
 
-    async def _upload_chunked(self, ref: Reference, location: URL, path: Path, digest: str, progress: Progress) -> None:
+    async def _upload_chunked(self, ref: Reference, location: str, path: Path, digest: str, progress: Progress) -> None:
         scopes = (f"repository:{ref.path}:pull,push",)
         chunk_size = self.settings.chunk_size or _CHUNK
         offset = 0
@@ -444,69 +491,74 @@ class RegistryClient:
                 async with self._send("PATCH", ref, location, scopes=scopes, headers=headers, body=body) as r:
                     if r.status != 202 or "Location" not in r.headers:
                         raise await self._error(r, "uploading a chunk to", ref)
-                    location = location.join(URL(r.headers["Location"]))
+                    location = urljoin(location, r.headers["Location"])
                 offset += len(chunk)
                 progress.advance(digest, len(chunk))
-        url = location.update_query({"digest": digest})
+        url = _with_query(location, [("digest", digest)])
         async with self._send("PUT", ref, url, scopes=scopes, headers={"Content-Length": "0"}) as r:
             if r.status not in (201, 204):
                 raise await self._error(r, "finishing the upload to", ref)
 
 
-async def _receive(
-    response: aiohttp.ClientResponse,
+def _receive(
+    response: Response,
     out: IO[bytes],
     hasher: Any,
     *,
     have: int,
     limit: int,
     advance: Callable[[int], None],
+    stop: threading.Event,
+    deadline: float,
 ) -> int:
     """Stream the body into ``out`` and ``hasher``; returns the byte count (stops past ``limit``).
 
-    Hashing and writing run in a worker thread (hashlib and file writes release the GIL) while the
-    loop receives the next buffer: on a small machine sha256 is the bottleneck, and this way the
-    layers being fetched in parallel are hashed on all cores, the network overlapping the hashing.
+    Blocking: runs on a worker thread, one per blob in flight. The socket is read into one buffer
+    that is hashed and written from in place; each step releases the GIL, so several layers
+    download and hash at once on all cores. ``stop`` is set when the pull is cancelled.
     """
-    loop = asyncio.get_running_loop()
-    pending: asyncio.Future[None] | None = None
-
-    def consume(chunks: list[bytes]) -> None:
-        for data in chunks:
-            hasher.update(data)
-        out.writelines(chunks)
-
-    buffer: list[bytes] = []
-    buffered = 0
-    async for chunk in response.content.iter_any():
-        buffer.append(chunk)
-        buffered += len(chunk)
-        have += len(chunk)
-        if buffered >= _HASH_BATCH or have > limit:
-            if pending is not None:
-                await pending
-            pending = loop.run_in_executor(None, consume, buffer)
-            advance(buffered)
-            buffer, buffered = [], 0
+    buffer = memoryview(bytearray(_CHUNK))
+    while n := response.raw.readinto(buffer):
+        chunk = buffer[:n]
+        hasher.update(chunk)
+        out.write(chunk)
+        have += n
+        advance(n)
         if have > limit:
             break
-    if pending is not None:
-        await pending
-    if buffer:
-        consume(buffer)
-        advance(buffered)
+        if stop.is_set():
+            raise asyncio.CancelledError
+        if time.monotonic() > deadline:
+            raise TimeoutError("the download took longer than the registry timeout allows")
     return have
+
+
+def _with_query(url: str, params: Sequence[tuple[str, str]]) -> str:
+    """``url`` with ``params`` appended to its query (the registry's own upload state is kept as sent)."""
+    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params)}"
 
 
 def _constant(data: bytes) -> Callable[[], bytes]:
     return lambda: data
 
 
-async def _file_chunks(path: Path, progress: Progress, key: str) -> AsyncIterator[bytes]:
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            progress.advance(key, len(chunk))
-            yield chunk
+class _ProgressFile:
+    """A blob file as a request body: ``http.client`` reads it in blocks on a worker thread."""
+
+    def __init__(self, path: Path, *, advance: Callable[[int], None], deadline: float) -> None:
+        self._file = path.open("rb")
+        self._advance = advance
+        self._deadline = deadline
+
+    def read(self, size: int = -1) -> bytes:
+        if time.monotonic() > self._deadline:
+            raise TimeoutError("the upload took longer than its time limit")
+        data = self._file.read(size)
+        self._advance(len(data))
+        return data
+
+    def close(self) -> None:
+        self._file.close()
 
 
 # -- whole images ------------------------------------------------------------------------------------

@@ -15,17 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Mapping
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-from kuberya.images import archive, build, detect
 from kuberya.images.auth import Credentials, registry_key
 from kuberya.images.errors import ImageError, ImageNotFoundError
 from kuberya.images.oci import Digest
 from kuberya.images.reference import DEFAULT_TAG, Reference, parse_reference
 from kuberya.images.store import GcResult, Image, ImageStore, UnpackedImage
 from kuberya.images.transfer import NoProgress, Progress, RegistrySettings
+
+if TYPE_CHECKING:
+    # Imported where used: archives, builds and app detection cost a `kuberya pull` ~20 ms of
+    # start-up it has no use for (the CLI's start-up is on the clock, see bench/pull_bench.py).
+    from kuberya.images import build, detect
 
 
 class PullPolicy(enum.Enum):
@@ -98,9 +104,13 @@ class ImageService:
         return self.store.gc()
 
     def load(self, path: Path, *, names: tuple[str, ...] = ()) -> list[Image]:
+        from kuberya.images import archive
+
         return archive.load_archive(path, self.store, names=names, platform=self.settings.registry.platform)
 
     def save(self, refs: list[str], out: Path) -> list[Image]:
+        from kuberya.images import archive
+
         named = []
         for ref in refs:
             image = self.store.get(ref)
@@ -127,7 +137,11 @@ class ImageService:
         settings = self.settings.registry
         if not auth:
             return settings
-        return replace(settings, auths={**settings.auths, **{registry_key(k): v for k, v in auth.items()}})
+        # A ChainMap, not a merged copy: the configured auths may run credential helpers on lookup
+        # (kuberya.images.auth), and copying them would run every one of them.
+        # (ChainMap only ever writes to its first map, so the cast is safe.)
+        configured = cast("MutableMapping[str, Credentials]", settings.auths)
+        return replace(settings, auths=ChainMap({registry_key(k): v for k, v in auth.items()}, configured))
 
     async def ensure(
         self,
@@ -160,7 +174,7 @@ class ImageService:
             return await asyncio.shield(running)
         future: asyncio.Future[Image] = asyncio.get_running_loop().create_future()
         self._pulls[key] = future
-        from kuberya.images.registry import RegistryClient, pull_image  # aiohttp, only when needed
+        from kuberya.images.registry import RegistryClient, pull_image  # the HTTP client, only when needed
 
         try:
             async with RegistryClient(self._registry(auth)) as client:
@@ -187,7 +201,7 @@ class ImageService:
         target: Reference = parse_reference(dest or ref)
         if target.digest and not target.tag:
             raise ImageError(f"push needs a tag to push to, not a digest: {dest or ref}")
-        from kuberya.images.registry import RegistryClient, push_image  # aiohttp, only when needed
+        from kuberya.images.registry import RegistryClient, push_image  # the HTTP client, only when needed
 
         async with RegistryClient(self._registry(auth)) as client:
             digest = await push_image(client, image, target, self.store, progress=progress or NoProgress())
@@ -198,9 +212,11 @@ class ImageService:
     # -- builds --------------------------------------------------------------------------------------
 
     def build_settings(self) -> build.BuildSettings:
+        from kuberya.images.build import BuildSettings
+
         if self.settings.build is not None:
             return self.settings.build
-        return build.BuildSettings(storage_root=self.settings.root / "buildah" / "root",
+        return BuildSettings(storage_root=self.settings.root / "buildah" / "root",
                                    run_root=self.settings.root / "buildah" / "run")  # fmt: skip
 
     async def build(
@@ -216,11 +232,15 @@ class ImageService:
         async def ensure_base(name: str) -> Image:
             return await self.ensure(name, policy=PullPolicy.IF_NOT_PRESENT, auth=auth, progress=progress)
 
-        return await build.build(self.store, request, self.build_settings(), ensure_base=ensure_base, log=log)
+        from kuberya.images.build import build
+
+        return await build(self.store, request, self.build_settings(), ensure_base=ensure_base, log=log)
 
     @staticmethod
     def detect(context: Path, *, base: str | None = None) -> detect.DetectedApp:
-        return detect.detect(context, base=base)
+        from kuberya.images.detect import detect
+
+        return detect(context, base=base)
 
 
 def _is_name(ref: str) -> bool:

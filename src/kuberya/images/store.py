@@ -299,6 +299,19 @@ class ImageStore:
         self.commit_blob(tmp, digest)
         return digest
 
+    def adopt_layer(self, source: Path, digest: str) -> Digest:
+        """Move in a layer blob whose producer named it by its digest, without hashing it again.
+
+        For a layout buildah wrote into :attr:`tmp` (``move`` as in :meth:`import_file`, same file
+        system). The content is verified later, where it matters: :meth:`unpack_layer` checks the
+        unpacked layer against the image config's diff_id, and a registry checks a pushed blob.
+        """
+        checked = check_digest(digest)
+        tmp = self.temp_path("blob")
+        os.replace(source, tmp)
+        self.commit_blob(tmp, checked)
+        return checked
+
     # -- the index -----------------------------------------------------------------------------------
 
     def _read_index(self) -> _Index:

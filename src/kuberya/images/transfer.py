@@ -1,8 +1,7 @@
 """Settings and progress reporting of registry transfers, apart from the client that does them.
 
-Kept out of :mod:`.registry` so that describing a transfer costs no import of aiohttp (about
-0.3 s): the CLI and the service build settings for every command, but only pulls and pushes
-need the HTTP client.
+Kept out of :mod:`.registry` so that describing a transfer costs no import of the HTTP client:
+the CLI and the service build settings for every command, but only pulls and pushes need it.
 """
 
 from __future__ import annotations
@@ -47,4 +46,4 @@ class RegistrySettings:
     chunk_size: int | None = None
     """Push uploads in chunks of this many bytes; None: one monolithic PUT per blob."""
     timeout: float = 600.0
-    """Seconds for one whole request (a blob download included)."""
+    """Seconds one blob download or upload may take in all (any one socket operation: 30 s at most)."""
