@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from kuberya import __version__
-from kuberya.apiserver import discovery, errors, podstreams
+from kuberya.apiserver import discovery, errors, metrics, podstreams
 from kuberya.apiserver.admission import Admission
 from kuberya.apiserver.handlers import ResourceHandlers
 from kuberya.apiserver.objectstore import ObjectStore
@@ -176,6 +176,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     else:
         raise errors.path_not_found(request.path)
 
+    if group == metrics.GROUP and rest:
+        return await metrics.serve(request, store=handlers.store, version=version_name, rest=rest)
     if not rest:
         doc = discovery.resource_list(group, version_name)
         if doc is None:
@@ -287,6 +289,7 @@ def create_app(*, backend: Backend, settings: APIServerSettings) -> web.Applicat
     app[SETTINGS_KEY] = settings
     app[HANDLERS_KEY] = handlers
     app[TOKENS_KEY] = load_tokens(settings.auth.token_file)
+    app[metrics.METRICS_KEY] = metrics.MetricsStore()
     app.router.add_route("*", "/{tail:.*}", dispatch)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

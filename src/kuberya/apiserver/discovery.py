@@ -3,13 +3,24 @@
 kubectl asks ``/api`` and ``/apis`` for the aggregated ``APIGroupDiscoveryList`` (v2) first
 and uses it only when both answer in that form; otherwise it walks the per-group-version
 ``APIResourceList`` documents, which the Python client always does. Both are generated from
-:mod:`kuberya.resources.kinds`, so they cannot disagree.
+:mod:`kuberya.resources.kinds`, so they cannot disagree. The resource metrics API
+(:mod:`kuberya.apiserver.metrics`, not stored, so not a kind) is listed last, as an aggregated
+API is upstream: ``kubectl top`` looks for it here first.
 """
 
 from __future__ import annotations
 
+from kuberya.apiserver import metrics
 from kuberya.resources import kinds
 from kuberya.resources.types import JSONObject, ResourceType
+
+
+def _api_groups() -> tuple[kinds.APIGroup, ...]:
+    return (*kinds.api_groups(), metrics.API_GROUP)
+
+
+def _resources_in(group: str, version: str) -> tuple[ResourceType, ...]:
+    return kinds.resources_in(group, version) or metrics.resources_in(group, version)
 
 
 def _resource_entry(rt: ResourceType) -> list[JSONObject]:
@@ -41,7 +52,7 @@ def _resource_entry(rt: ResourceType) -> list[JSONObject]:
 
 
 def resource_list(group: str, version: str) -> JSONObject | None:
-    types = kinds.resources_in(group, version)
+    types = _resources_in(group, version)
     if not types:
         return None
     group_version = f"{group}/{version}" if group else version
@@ -63,14 +74,14 @@ def core_versions(server_address: str) -> JSONObject:
 
 def group_list() -> JSONObject:
     groups = []
-    for group in kinds.api_groups():
+    for group in _api_groups():
         versions = [{"groupVersion": f"{group.name}/{v}", "version": v} for v in group.versions]
         groups.append({"name": group.name, "versions": versions, "preferredVersion": versions[0]})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def api_group(name: str) -> JSONObject | None:
-    for group in kinds.api_groups():
+    for group in _api_groups():
         if group.name == name:
             versions = [{"groupVersion": f"{group.name}/{v}", "version": v} for v in group.versions]
             return {
@@ -113,7 +124,7 @@ def _aggregated_group(name: str, versions: tuple[str, ...], api_version: str) ->
         "versions": [
             {
                 "version": v,
-                "resources": [_aggregated_resource(rt) for rt in kinds.resources_in(name, v)],
+                "resources": [_aggregated_resource(rt) for rt in _resources_in(name, v)],
                 "freshness": "Current",
             }
             for v in versions
@@ -127,7 +138,7 @@ def aggregated(*, core: bool, version: str) -> JSONObject:
     if core:
         items = [_aggregated_group("", ("v1",), api_version)]
     else:
-        items = [_aggregated_group(g.name, g.versions, api_version) for g in kinds.api_groups()]
+        items = [_aggregated_group(g.name, g.versions, api_version) for g in _api_groups()]
     return {"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items}
 
 

@@ -16,6 +16,8 @@ subscribe to its container events, take stock of the sandboxes and containers it
   the :class:`ContainerRegistry` the agent keeps;
 - the event recorder (:mod:`kuberya.node.events`) and a slow log-rotation check (every
   :data:`~kuberya.node.logs.ROTATE_CHECK_SECONDS`);
+- the resource metrics publisher (:mod:`kuberya.node.metrics`): the node's and pods' CPU and
+  memory to ``metrics.k8s.io``, for ``kubectl top`` and the HPA;
 - once the pod informer has synced: the removal of sandboxes whose pods no longer exist.
 
 Shutdown (cancellation) stops the workers and probes but leaves containers running: they belong
@@ -39,6 +41,7 @@ from kuberya.client.resources import NODES, PODS
 from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.node.events import EventRecorder
 from kuberya.node.logs import ROTATE_CHECK_SECONDS, container_log_path, remove_pod_logs, rotate_if_large
+from kuberya.node.metrics import MetricsPublisher
 from kuberya.node.pods import Adoptable, PodSyncer, SyncSettings
 from kuberya.node.pulling import ImageManager, ImageSource, StoreImages
 from kuberya.node.registry import ContainerRegistry
@@ -179,6 +182,8 @@ class NodeAgent:
                 start_task(self.pods.run(), name="node-pods", group=group)
                 start_task(self._remove_orphans(runtime), name="node-orphans", group=group)
                 start_task(self._rotate_logs(), name="node-log-rotation", group=group)
+                metrics = MetricsPublisher(self.client, runtime, node_name=self.node_name, clock=self.clock)
+                start_task(metrics.run(), name="node-metrics", group=group)
         finally:
             if streaming is not None:
                 await streaming.close()

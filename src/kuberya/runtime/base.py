@@ -236,3 +236,9 @@ class ContainerRuntime(Protocol):
 
     async def sandbox_usage(self, sandbox_id: str) -> ResourceUsage | None:
         """CPU and memory of the whole pod, or None where it isn't accounted."""
+
+    async def container_usage(self, container_id: str) -> ResourceUsage | None:
+        """CPU and memory of one running container (its process tree), or None when it is not running.
+
+        Only needed to split a pod with several containers; a lone container's usage is its pod's.
+        """

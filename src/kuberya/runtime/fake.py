@@ -235,6 +235,7 @@ class FakeRuntime:
         self._failures.setdefault(method, []).extend([error] * times)
 
     def set_usage(self, sandbox_id: str, *, cpu_seconds: float, memory_bytes: int) -> None:
+        """What ``sandbox_usage`` (or, given a container id, ``container_usage``) answers."""
         self._usage[sandbox_id] = ResourceUsage(self.clock(), cpu_seconds, memory_bytes)
 
     def write_log(self, container_id: str, text: str, *, stream: str = "stdout") -> None:
@@ -410,6 +411,11 @@ class FakeRuntime:
         self._record("sandbox_usage", sandbox_id)
         self._sandbox(sandbox_id)
         return self._usage.get(sandbox_id)
+
+    async def container_usage(self, container_id: str) -> ResourceUsage | None:
+        self._record("container_usage", container_id)
+        self._container(container_id)
+        return self._usage.get(container_id)
 
     # ---- internals --------------------------------------------------------------------------
 

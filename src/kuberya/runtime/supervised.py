@@ -483,6 +483,14 @@ class ShimRuntime:
         cpu, memory = await asyncio.to_thread(tree_usage, pids)
         return ResourceUsage(time.time(), cpu, memory)
 
+    async def container_usage(self, container_id: str) -> ResourceUsage | None:
+        # Containers share the pod's cgroup (the shim joins it), so one container is its process tree.
+        state, started = self._read_state(self._container(container_id).id)
+        if state is not ContainerState.RUNNING or started is None:
+            return None
+        cpu, memory = await asyncio.to_thread(tree_usage, [started["pid"]])
+        return ResourceUsage(time.time(), cpu, memory)
+
     # ---- state from disk ------------------------------------------------------------------
 
     def _dir(self, container_id: str) -> Path:
