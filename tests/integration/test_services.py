@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import socketserver
 import subprocess
@@ -237,3 +238,68 @@ def test_a_pod_network_namespace_reaches_a_cluster_ip_through_its_default_route(
     finally:
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)
         subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+
+
+UDP_ECHO = """
+import socket, sys
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    data, peer = server.recvfrom(2048)
+    server.sendto(b"echo " + data, peer)
+"""
+
+UDP_APP = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: udp-echo, labels: {{app: udp-echo}}}}
+spec:
+  containers:
+  - name: echo
+    image: udp-echo:v1
+    command: [{python}, "-c", {script}, "5353"]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: udp-echo}}
+spec:
+  type: NodePort
+  selector: {{app: udp-echo}}
+  ports: [{{name: dns, port: 5300, targetPort: 5353, protocol: UDP}}]
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("nft"),
+    reason="UDP Services are forwarded by nftables, as root",
+)
+def test_a_udp_service_answers_on_its_cluster_ip_and_says_its_node_port_is_not_served(
+    cluster: Cluster, namespace: str
+) -> None:
+    k = lambda *a, **kw: cluster.kubectl(*a, "-n", namespace, **kw)  # noqa: E731
+    k("apply", "-f", "-", input=UDP_APP.format(python=json.dumps(sys.executable), script=json.dumps(UDP_ECHO)))
+    try:
+        k("wait", "--for=condition=Ready", "pod/udp-echo", "--timeout=60s", timeout=90)
+        cluster_ip = get_json(cluster, "svc", "udp-echo", "-n", namespace)["spec"]["clusterIP"]
+
+        def echo() -> bytes | None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                client.settimeout(0.5)
+                try:
+                    client.sendto(b"ping", (cluster_ip, 5300))
+                    return client.recv(100)
+                except OSError:  # not DNATed yet: refused by the local address, or no answer
+                    return None
+
+        assert wait_for("a UDP answer through the ClusterIP", echo) == b"echo ping"
+
+        def warning() -> str | None:
+            events = get_json(cluster, "events", "-n", namespace, "--field-selector", "reason=ProtocolNotProxied")
+            messages = [
+                e["message"] for e in (events or {}).get("items") or [] if e["involvedObject"]["name"] == "udp-echo"
+            ]
+            return messages[0] if messages else None
+
+        assert "ClusterIP only" in wait_for("a warning that the UDP NodePort is not served", warning)
+    finally:
+        k("delete", "pod,service", "udp-echo", "--wait=true", "--timeout=60s", check=False, timeout=90)

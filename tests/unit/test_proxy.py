@@ -263,13 +263,51 @@ def test_nftables_ruleset_dnats_cluster_ips_to_usable_endpoints_in_our_own_table
     one = ServicePort(service="ns/db", port_name="", protocol="TCP", cluster_ip="10.96.0.21", port=5432,
                       endpoints=(Endpoint("10.88.0.5", 5432),))  # fmt: skip
     empty = ServicePort(service="ns/none", port_name="", protocol="TCP", cluster_ip="10.96.0.22", port=80)
-    script = render_ruleset([two, one, empty], table="kuberya-x", pod_cidr="10.88.0.0/16")
+    udp = ServicePort(service="ns/dns", port_name="", protocol="UDP", cluster_ip="10.96.0.23", port=53,
+                      endpoints=(Endpoint("10.88.0.6", 5353),))  # fmt: skip
+    script = render_ruleset([two, one, empty, udp], table="kuberya-x", pod_cidr="10.88.0.0/16")
     assert script.startswith("add table ip kuberya-x\ndelete table ip kuberya-x\ntable ip kuberya-x {")
     rule = "ip daddr 10.96.0.20 tcp dport 80 dnat ip to numgen inc mod 2 map"
     assert f"{rule} {{ 0 : 10.88.0.2 . 8080, 1 : 10.88.0.3 . 8080 }}" in script
     assert "ip daddr 10.96.0.21 tcp dport 5432 dnat ip to 10.88.0.5:5432" in script
     assert "10.96.0.22" not in script, "no endpoints: no rule (the local address refuses)"
+    assert "ip daddr 10.96.0.23 udp dport 53 dnat ip to 10.88.0.6:5353" in script
     assert "ct status dnat ip saddr 10.88.0.0/16 masquerade" in script
+
+
+def test_what_is_not_served_is_said_per_protocol_and_path() -> None:
+    from kuberya.proxy.serviceproxy import unserved
+
+    def port(protocol: str, **kw: Any) -> ServicePort:
+        return ServicePort(service="ns/s", port_name="p", protocol=protocol, cluster_ip="10.96.0.30", port=53, **kw)
+
+    assert unserved(port("TCP", node_port=30053), kernel=False) is None
+    assert unserved(port("UDP"), kernel=True) is None, "a UDP ClusterIP is DNATed by the kernel"
+    assert "needs root" in (unserved(port("UDP"), kernel=False) or "")
+    assert "ClusterIP only" in (unserved(port("UDP", node_port=30053), kernel=True) or "")
+    assert "not served" in (unserved(port("SCTP"), kernel=True) or "")
+
+
+async def test_a_user_hears_once_that_a_udp_service_is_not_served_without_the_kernel_path() -> None:
+    from kuberya.client.fake import FakeApiClient
+    from kuberya.client.resources import EVENTS
+    from kuberya.proxy.serviceproxy import UNSERVED_REASON, ServiceProxy
+
+    client = FakeApiClient()
+    proxy = ServiceProxy(client, cluster_ips=False, clock=FakeClock())
+    service = svc(ports=[{"name": "dns", "port": 53, "protocol": "UDP"}])
+    service["metadata"]["uid"] = "u-1"
+    proxy.services.store.add(service)
+    try:
+        await proxy.sync()
+        await proxy.sync()
+        events = (await client.list(EVENTS, namespace="ns"))["items"]
+        assert [(e["type"], e["reason"], e["involvedObject"]["name"]) for e in events] == [
+            ("Warning", UNSERVED_REASON, "web")
+        ]
+        assert "UDP" in events[0]["message"] and proxy.userspace.listening == []
+    finally:
+        await proxy.shutdown()
 
 
 async def test_service_proxy_serves_node_ports_from_its_caches(backends: list[Backend]) -> None:

@@ -28,19 +28,23 @@ class Balancer:
         """The endpoint for a new connection from ``client_ip``; None when there is none."""
         if not endpoints:
             return None
+        if affinity_timeout is None:  # the common case, once per new connection: no clock, no dict
+            return self._round_robin(endpoints)
         now = self._clock.now()
-        if affinity_timeout is not None:
-            remembered = self._sticky.get(client_ip)
-            if remembered is not None and now - remembered[1] <= affinity_timeout:
-                for endpoint in endpoints:
-                    if endpoint.address == remembered[0]:
-                        self._sticky[client_ip] = (endpoint.address, now)
-                        return endpoint
+        remembered = self._sticky.get(client_ip)
+        if remembered is not None and now - remembered[1] <= affinity_timeout:
+            for endpoint in endpoints:
+                if endpoint.address == remembered[0]:
+                    self._sticky[client_ip] = (endpoint.address, now)
+                    return endpoint
+        chosen = self._round_robin(endpoints)
+        self._sticky[client_ip] = (chosen.address, now)
+        self._expire(now, affinity_timeout)
+        return chosen
+
+    def _round_robin(self, endpoints: Sequence[Endpoint]) -> Endpoint:
         chosen = endpoints[self._next % len(endpoints)]
         self._next = (self._next + 1) % len(endpoints)
-        if affinity_timeout is not None:
-            self._sticky[client_ip] = (chosen.address, now)
-            self._expire(now, affinity_timeout)
         return chosen
 
     def _expire(self, now: float, timeout: float) -> None:

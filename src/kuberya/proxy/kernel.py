@@ -18,6 +18,13 @@ pod network are masqueraded to the gateway (the ``postrouting`` chain); that tra
 by the host, so it needs ``net.ipv4.ip_forward`` (which the pod network sets up for egress
 anyway). Removed endpoints stop getting new connections at once; existing ones live on in
 conntrack until they end — the kernel cannot bound their draining as the userspace proxy does.
+
+UDP service ports get the same rule with ``udp dport``: this is the only path that forwards UDP
+(``serviceproxy.unserved`` says what is not served elsewhere). A UDP "connection" is a conntrack
+entry keyed by the client's address and port, so a client that keeps sending from one port to a
+removed endpoint goes on reaching it until the entry idles out (30 s unreplied, 120 s once both
+ways have talked); kube-proxy deletes such entries with ``conntrack -D``, which needs the
+``conntrack`` tool that this machine kind lacks.
 """
 
 from __future__ import annotations

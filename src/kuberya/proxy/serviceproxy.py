@@ -24,8 +24,12 @@ How connections are forwarded (``mode``), chosen by the figures in ``docs/DECISI
   (:mod:`kuberya.proxy.userspace`) too.
 
 NodePorts are always served by the userspace proxy: kernel DNAT of ``127.0.0.1`` would need
-``route_localnet``, a host-wide setting with a security history (CVE-2020-8558), and the
-userspace path bounds connection draining.
+``route_localnet``, a setting with a security history (CVE-2020-8558), and the userspace path
+bounds connection draining.
+
+UDP is forwarded by the kernel path only (ClusterIPs, as root with nftables); what a Service asks
+for that is not served here — UDP without root, UDP NodePorts, SCTP — is logged and reported
+once as a ``ProtocolNotProxied`` Warning event on the Service (:func:`unserved`).
 
 On shutdown the listeners close, open connections get a short drain, and the nftables table
 and the service addresses (and the link, when it is empty) are removed.
@@ -34,13 +38,14 @@ and the service addresses (and the link, when it is empty) are removed.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import shutil
 from collections.abc import Sequence
 from typing import Literal
 
-from kuberya.client import Clock, Informer, KubeClient, LoopClock
-from kuberya.client.resources import ENDPOINTSLICES, SERVICES
+from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock
+from kuberya.client.resources import ENDPOINTSLICES, EVENTS, SERVICES
 from kuberya.client.tasks import start_task
 from kuberya.proxy.kernel import NftablesDNAT
 from kuberya.proxy.netdev import DEVICE_NAME, LinkError, ServiceAddressDevice, can_manage_links
@@ -48,6 +53,33 @@ from kuberya.proxy.table import SERVICE_NAME_LABEL, ServicePort, build_table
 from kuberya.proxy.userspace import UserspaceProxy
 
 logger = logging.getLogger(__name__)
+
+
+UNSERVED_REASON = "ProtocolNotProxied"
+
+
+def unserved(entry: ServicePort, *, kernel: bool) -> str | None:
+    """What of ``entry`` this proxy does not serve and why, or None when it serves all of it.
+
+    TCP is served everywhere. UDP is forwarded by the kernel only (nftables DNAT, as root): a
+    userspace UDP proxy would need a socket per client flow and idle timeouts of its own, for a
+    protocol kuberya's users rarely expose beyond the cluster DNS, which serves itself. The kernel
+    path DNATs ClusterIPs; NodePorts on 127.0.0.1 are the userspace proxy's (see the module
+    docstring), so a UDP NodePort is not reachable either. SCTP is not proxied at all.
+    """
+    port = f"port {entry.port_name or entry.port}/{entry.protocol}"
+    if entry.protocol == "TCP":
+        return None
+    if entry.protocol != "UDP":
+        return f"{port} is not served: kuberya's proxy forwards TCP and (as root, with nftables) UDP only"
+    if not kernel:
+        return (
+            f"{port} is not served: UDP Services are forwarded by nftables, which needs root and the nft command; "
+            "without them only TCP is proxied"
+        )
+    if entry.node_port or entry.ingress_ips:
+        return f"{port} is served on its ClusterIP only: NodePorts and LoadBalancer addresses are TCP-only here"
+    return None
 
 
 class ServiceProxy:
@@ -95,6 +127,8 @@ class ServiceProxy:
                 on_delete=lambda _o: self._dirty.set(),
             )
         self.table: dict[str, ServicePort] = {}
+        self._warned: set[tuple[str, str, str]] = set()
+        """(service uid, port key, message) already reported: one event per cause, not one per sync."""
 
     async def run(self) -> None:
         if not self.cluster_ips:
@@ -131,7 +165,8 @@ class ServiceProxy:
         """Rebuild the table from the caches and apply it."""
         table = build_table(self.services.list(), self.slices.list())
         if self.device is not None:
-            ips = {e.cluster_ip for e in table.values() if e.cluster_ip and e.protocol == "TCP"}
+            # Every protocol's: a UDP ClusterIP without endpoints is then refused here, not routed out.
+            ips = {e.cluster_ip for e in table.values() if e.cluster_ip}
             await self.device.ensure()
             await self.device.sync(ip for ip in ips if ip)
         if self.kernel is not None:
@@ -140,6 +175,42 @@ class ServiceProxy:
             table, node_port_hosts=self.node_port_hosts, cluster_ips=self.cluster_ips and self.kernel is None
         )
         self.table = table
+        for entry in table.values():
+            why = unserved(entry, kernel=self.kernel is not None)
+            if why is not None:
+                await self._warn_once(entry, why)
+
+    async def _warn_once(self, entry: ServicePort, why: str) -> None:
+        """Say, as a Warning event on the Service (``kubectl describe``), what of it is not served."""
+        namespace, name = entry.service.split("/", 1)
+        service = self.services.get(entry.service)
+        uid = str(((service or {}).get("metadata") or {}).get("uid") or "")
+        key = (uid, entry.key, why)
+        if service is None or key in self._warned:
+            return
+        self._warned.add(key)
+        logger.warning("proxy: service %s: %s", entry.service, why)
+        now = datetime.datetime.now(datetime.UTC)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            # Upstream's naming (the object's name and the time in nanoseconds, in hex).
+            "metadata": {"name": f"{name}.{int(now.timestamp() * 1e9):x}", "namespace": namespace},
+            "involvedObject": {"kind": "Service", "apiVersion": "v1", "namespace": namespace, "name": name, "uid": uid},
+            "type": "Warning",
+            "reason": UNSERVED_REASON,
+            "message": why,
+            "source": {"component": "kuberya-proxy"},
+            "reportingComponent": "kuberya-proxy",
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            await self.client.create(EVENTS, event, namespace=namespace)
+        except ApiError as e:  # best effort: the log line above already says it
+            logger.warning("proxy: cannot record the event for %s: %s", entry.service, e)
 
     async def shutdown(self) -> None:
         # Listeners first (no new connections), then let open ones finish, then the addresses.
