@@ -120,3 +120,42 @@ def test_three_replicas_on_one_port_behind_a_node_port(rootless_cluster: Cluster
     while holders_of(rootless_cluster.data_dir) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not holders_of(rootless_cluster.data_dir)
+
+
+CALLER = (
+    "import os, time, urllib.request\n"
+    "url = f\"http://{os.environ['WHO_SERVICE_HOST']}:{os.environ['WHO_SERVICE_PORT']}/\"\n"
+    "for _ in range(30):\n"
+    "    try:\n"
+    "        print('answer', urllib.request.urlopen(url, timeout=5).read().decode(), flush=True)\n"
+    "    except OSError as e:\n"
+    "        print('failed', e, flush=True)\n"
+    "    time.sleep(0.1)\n"
+    "time.sleep(3600)\n"
+)
+
+
+def test_a_rootless_pod_reaches_a_service_by_its_cluster_ip(rootless_cluster: Cluster) -> None:
+    """A rootless pod's one way out: ``WHO_SERVICE_HOST:WHO_SERVICE_PORT``, spread over the replicas."""
+    k = rootless_cluster.kubectl
+    for manifest in MANIFESTS:
+        k("apply", "-f", "-", input=json.dumps(manifest))
+    k("rollout", "status", "deploy/who", "--timeout=60s", timeout=90)
+    names = {p["metadata"]["name"] for p in json.loads(k("get", "pods", "-l", "app=who", "-o", "json").stdout)["items"]}
+    caller = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "caller"},
+        "spec": {"containers": [{"name": "caller", "image": "caller:v1", "command": ["python3", "-c", CALLER]}]},
+    }
+    k("apply", "-f", "-", input=json.dumps(caller))
+    deadline = time.monotonic() + 60
+    answers: list[str] = []
+    while time.monotonic() < deadline:
+        logs = k("logs", "caller", check=False).stdout.splitlines()
+        answers = [line.split(" ", 1)[1] for line in logs if line.startswith("answer ")]
+        if len(answers) + sum(line.startswith("failed") for line in logs) >= 30:
+            break
+        time.sleep(0.5)
+    assert len(answers) == 30, logs
+    assert set(answers) == names  # every replica answered: the Service balanced, not one pod's relay

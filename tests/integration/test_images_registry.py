@@ -258,7 +258,7 @@ def test_build_in_a_data_dir_whose_path_is_no_image_name(busybox: tuple[Path, st
     kuberya("load", "-i", str(layout), data_dir=data)
     context = tmp_path / "ctx"
     context.mkdir()
-    (context / "Dockerfile").write_text('FROM localhost/busybox:test\nRUN echo ok > /ok.txt\n')
+    (context / "Dockerfile").write_text("FROM localhost/busybox:test\nRUN echo ok > /ok.txt\n")
     out = kuberya("build", str(context), "-t", "odd:1", data_dir=data)
     assert "built docker.io/library/odd:1" in out.stdout
     assert not [p for p in Path("/tmp").glob("kuberya-base-*") if p.is_symlink()]  # the one it went through is gone

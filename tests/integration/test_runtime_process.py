@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -393,3 +393,118 @@ async def test_run_as_user_and_group(runtime: ProcessRuntime, tmp_path: Path) ->
     container_id = await started(runtime, sandbox.id, config)
     await wait_exited(runtime, container_id)
     assert log_records(config.log_path) == [("stdout", False, b"65534:65534:65534")]
+
+
+# ---- the pod's /etc/hosts, /etc/resolv.conf and hostname ------------------------------------------
+
+POD_FILES_SCRIPT = "hostname; cat /etc/hostname /etc/resolv.conf /etc/hosts; pwd"
+
+
+@root_only
+async def test_a_pod_with_its_own_network_sees_its_own_files_and_hostname(
+    pod_runtime: ProcessRuntime, tmp_path: Path
+) -> None:
+    host_files = {path: Path(path).read_bytes() for path in ("/etc/hosts", "/etc/resolv.conf")}
+    config = SandboxConfig(
+        pod_uid=f"dns-{secrets.token_hex(4)}", name="payment-7d9f", namespace="shop", hostname="payment-7d9f",
+        dns_nameservers=("10.96.0.10",), dns_searches=("shop.svc.cluster.local", "svc.cluster.local"),
+        dns_options=("ndots:5",),
+    )  # fmt: skip
+    sandbox = await pod_runtime.run_pod_sandbox(config)
+    assert sandbox.ip is not None
+    work = tmp_path / "work"
+    work.mkdir()
+    command = ("sh", "-c", POD_FILES_SCRIPT + "; sleep 60")
+    container = container_config(tmp_path, *command, working_dir=str(work))
+    log_path = container.log_path
+    container_id = await started(pod_runtime, sandbox.id, container)
+    expected = [
+        "payment-7d9f",
+        "payment-7d9f",
+        "nameserver 10.96.0.10",
+        "search shop.svc.cluster.local svc.cluster.local",
+        "options ndots:5",
+    ]
+    deadline = time.monotonic() + 10
+    while len(log_path.read_bytes().splitlines()) < 6 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    lines = [text.decode() for _, _, text in log_records(log_path)]
+    assert lines[:5] == expected
+    assert f"{sandbox.ip}\tpayment-7d9f" in lines and lines[-1] == str(work)
+
+    # exec (and so exec probes) joins the container's namespaces: the same files, hostname and cwd.
+    code, output = await pod_runtime.exec_sync(container_id, ["sh", "-c", POD_FILES_SCRIPT], timeout=10)
+    assert code == 0 and output.decode().splitlines() == lines
+
+    # Only the container sees them: the host's files are untouched.
+    assert {path: Path(path).read_bytes() for path in host_files} == host_files
+    assert socket.gethostname() != "payment-7d9f"
+
+
+async def test_a_host_network_pod_keeps_the_hosts_files(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    config = SandboxConfig(
+        pod_uid=f"hostnet-{secrets.token_hex(4)}", name="agent", namespace="default", hostname="agent",
+        dns_nameservers=("10.96.0.10",), host_network=True,
+    )  # fmt: skip
+    sandbox = await runtime.run_pod_sandbox(config)
+    container_id = await started(runtime, sandbox.id, container_config(tmp_path, "sleep", "60"))
+    code, output = await runtime.exec_sync(container_id, ["cat", "/etc/resolv.conf"], timeout=10)
+    assert (code, output) == (0, Path("/etc/resolv.conf").read_bytes())
+
+
+@root_only
+async def test_a_containers_mounts_let_go_of_what_the_host_unmounts(
+    pod_runtime: ProcessRuntime, tmp_path: Path
+) -> None:
+    """The container's mount table is a slave of the host's: another pod's netns entry does not outlive that pod."""
+    other = await pod_runtime.run_pod_sandbox(sandbox_config("other"))
+    assert other.netns_path is not None
+    sandbox = await pod_runtime.run_pod_sandbox(sandbox_config("web"))
+    container_id = await started(pod_runtime, sandbox.id, container_config(tmp_path, "sleep", "60"))
+    pid = (await pod_runtime.container_status(container_id)).pid
+    mountinfo = Path(f"/proc/{pid}/mountinfo")
+    entry = f"/netns/{Path(other.netns_path).name} "  # /var/run is /run: match the name
+    assert entry in mountinfo.read_text()  # a copy of the host's table, made at its start
+    await pod_runtime.remove_pod_sandbox(other.id)
+    assert not Path(other.netns_path).exists()
+    assert entry not in mountinfo.read_text()
+
+
+def run_shim(directory: Path, spec: Mapping[str, object]) -> dict[str, object]:
+    """Run the real shim on ``spec`` to the end; its started.json."""
+    import json
+    import marshal
+
+    from kuberya.runtime.supervised import SHIM_LAUNCHER
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "shim.spec").write_bytes(marshal.dumps(dict(spec)))
+    subprocess.run([sys.executable, "-I", "-S", "-c", SHIM_LAUNCHER, str(directory)], check=True, timeout=30)
+    started: dict[str, object] = json.loads((directory / "started.json").read_text())
+    return started
+
+
+@pytest.mark.skipif(not ROOT, reason="mount namespaces need root (or a user namespace of the pod's)")
+def test_the_shim_binds_over_a_symlinked_file_and_survives_what_it_cannot_bind(tmp_path: Path) -> None:
+    """As over systemd-resolved's /etc/resolv.conf: the bind lands on the link's target, for the container only."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "stub-resolv.conf").write_text("nameserver 127.0.0.53\n")
+    (etc / "resolv.conf").symlink_to("stub-resolv.conf")
+    (etc / "gone").symlink_to("nowhere")
+    pod = tmp_path / "pod-resolv.conf"
+    pod.write_text("nameserver 10.96.0.10\n")
+    log = tmp_path / "container.log"
+    spec = {
+        "argv": ["cat", str(etc / "resolv.conf"), str(etc / "stub-resolv.conf")],
+        "env": {"PATH": "/usr/bin:/bin"},
+        "cwd": "/",
+        "log_path": str(log),
+        "pod_files": [[str(pod), str(etc / "resolv.conf")], [str(pod), str(etc / "gone")]],
+        "hostname": "pod",
+    }
+    started = run_shim(tmp_path / "shim", spec)
+    assert [text for _, _, text in log_records(log)] == [b"nameserver 10.96.0.10"] * 2
+    assert (etc / "resolv.conf").read_text() == "nameserver 127.0.0.53\n"  # the host's, as it was
+    assert started["own_mounts"] is True
+    assert str(etc / "gone") in str(started["mount_warning"])  # a dangling link: kept, and said

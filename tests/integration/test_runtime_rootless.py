@@ -198,3 +198,92 @@ async def test_sandboxes_made_at_once_get_distinct_addresses(runtime: ProcessRun
     ]
     sandboxes = await asyncio.gather(*(runtime.run_pod_sandbox(config) for config in configs))
     assert len({s.ip for s in sandboxes}) == 4
+
+
+STREAMER = (
+    "import socket, sys, time\n"
+    "listener = socket.create_server(('127.0.0.1', 8080))\n"
+    "connection, _ = listener.accept()\n"
+    "connection.recv(100)\n"
+    "connection.sendall(b'x' * int(sys.argv[1]))\n"
+    "connection.close()\n"
+    "time.sleep(3600)\n"
+)
+
+
+async def test_a_response_in_flight_outlives_the_sandbox(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    """What the pod wrote before it ended still reaches the client: the relay drains, it is not cut.
+
+    The pod writes its whole answer into the kernel's buffers and is then stopped with its sandbox
+    while the client has read none of it: the relay must go on passing it on, as a rollout's last
+    responses from a terminating pod must arrive.
+    """
+    size = 5 * 1024 * 1024
+    config = SandboxConfig(pod_uid=secrets.token_hex(4), name="streamer", namespace="default", hostname="streamer",
+                           container_ports=(PORT,))  # fmt: skip
+    sandbox = await runtime.run_pod_sandbox(config)
+    command = (sys.executable, "-c", STREAMER, str(size))
+    container = ContainerConfig(name="streamer", image="streamer:v1", command=command, env=(),
+                                log_path=tmp_path / "streamer.log")  # fmt: skip
+    await runtime.start_container(await runtime.create_container(sandbox.id, container))
+
+    deadline = time.monotonic() + 10
+    loop = asyncio.get_running_loop()
+    while True:
+        # A small receive buffer on our side, so the answer backs up in the relay rather than in our kernel.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (sandbox.ip, PORT))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=64 * 1024)
+        writer.write(b"go")
+        first = await reader.read(1)  # a reset means the pod is not listening yet
+        if first or time.monotonic() > deadline:
+            break
+        writer.close()
+        await asyncio.sleep(0.1)
+    assert first == b"x"
+    await asyncio.sleep(0.3)  # the pod has written everything and is idle; the relay waits on us
+
+    removal = asyncio.ensure_future(runtime.stop_pod_sandbox(sandbox.id))
+    received = 1
+    while chunk := await reader.read(64 * 1024):
+        received += len(chunk)
+        await asyncio.sleep(0.005)  # a slow reader: the relay must wait for it
+    await removal
+    writer.close()
+    assert received == size
+
+
+async def test_a_pod_reaches_a_cluster_ip_through_the_proxy_in_its_namespace(
+    runtime: ProcessRuntime, tmp_path: Path
+) -> None:
+    """The rootless pod's one way out: a TCP ClusterIP, listened on inside its namespace by the proxy."""
+    from kuberya.proxy.podside import PodSideFrontends
+    from kuberya.proxy.table import Endpoint, ServicePort
+    from kuberya.proxy.userspace import UserspaceProxy
+
+    (server, _), (client, client_id) = [await web_pod(runtime, tmp_path, name) for name in ("server", "client")]
+    assert server.ip is not None and client.netns_path is not None
+    entry = ServicePort(service="default/server", port_name="http", protocol="TCP", cluster_ip="10.96.201.7",
+                        port=80, endpoints=(Endpoint(server.ip, PORT),))  # fmt: skip
+    userspace = UserspaceProxy()
+    frontends = PodSideFrontends(userspace)
+    frontends.start()
+    try:
+        table = {entry.key: entry}
+        await userspace.apply(table, node_port_hosts=(), cluster_ips=False)
+        await frontends.apply(table)
+        assert ("10.96.201.7", 80) in frontends.listening(client.netns_path)
+
+        fetch = (
+            "import urllib.request; print(urllib.request.urlopen('http://10.96.201.7/who', timeout=5).read().decode())"
+        )
+        code, output = await runtime.exec_sync(client_id, [sys.executable, "-c", fetch], timeout=15)
+        assert (code, output.decode().strip()) == (0, "server")
+
+        await runtime.stop_pod_sandbox(client.id)  # the namespace goes: so do its listeners
+        assert client.netns_path not in frontends.namespaces
+    finally:
+        await frontends.close()
+        await userspace.close(drain=0)

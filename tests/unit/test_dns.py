@@ -1,6 +1,7 @@
 """The cluster DNS: answers for each name form, the wire format over UDP and TCP, forwarding."""
 
 import asyncio
+import socket
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +20,12 @@ from kuberya.client import FakeClock
 from kuberya.client.fake import FakeApiClient
 from kuberya.client.resources import ENDPOINTS, SERVICES
 from kuberya.proxy.dns import ClusterDNS, read_upstreams
+from kuberya.runtime.nsconnect import (
+    SocketFactory,
+    namespace_ready,
+    register_socket_factory,
+    unregister_socket_factory,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -237,3 +244,49 @@ async def test_the_kube_dns_service_is_made_once(tmp_path: Path) -> None:
     assert svc["metadata"]["labels"]["service.kubernetes.io/service-proxy-name"] == "kuberya-dns"
     ep = client.stored(ENDPOINTS, "kube-dns", namespace="kube-system")
     assert ep is not None and ep["subsets"][0]["addresses"] == [{"ip": "127.0.0.1"}]
+
+
+class HostSocketFactory(SocketFactory):
+    """A stand-in for a namespace holder: its sockets are the host's (the test's loopback)."""
+
+    def __init__(self) -> None:
+        super().__init__(Path("/nonexistent"), pod_ip="127.1.0.9")
+
+    async def make_socket(
+        self, family: socket.AddressFamily, kind: socket.SocketKind = socket.SOCK_STREAM
+    ) -> socket.socket:
+        sock = socket.socket(family, kind)
+        sock.setblocking(False)
+        return sock
+
+
+async def test_answers_inside_each_pod_namespace_once_synced(tmp_path: Path) -> None:
+    """A rootless pod's namespace gets UDP and TCP listeners; its pods wait for them; they go with it."""
+    server = make_dns(tmp_path)
+    server.pod_side_address = ("127.0.0.1", 0)
+    netns_path = f"/proc/test-{id(server)}/ns/net"
+    server.follow_pod_namespaces()
+    register_socket_factory(netns_path, HostSocketFactory())  # a sandbox made while the caches sync
+    try:
+        await asyncio.sleep(0.05)
+        assert server.listening_in(netns_path) is None  # nothing is answered before the caches are synced
+        waiting = asyncio.ensure_future(namespace_ready(netns_path, timeout=5))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # ... and the pod waits for it
+        await server.start()
+        assert await waiting
+        address = server.listening_in(netns_path)
+        assert address is not None
+        host, port = address
+        reply = await dns.asyncquery.udp(query("web.default.svc.cluster.local"), host, port=port, timeout=2)
+        assert (reply.rcode(), ips(reply.answer)) == (NOERROR, ["10.96.0.20"])
+        reply = await dns.asyncquery.tcp(query("db.default.svc.cluster.local"), host, port=port, timeout=2)
+        assert ips(reply.answer) == ["10.88.0.2", "10.88.0.3"]
+
+        unregister_socket_factory(netns_path)  # the sandbox went: so do its listeners, at once
+        assert server.listening_in(netns_path) is None
+        with pytest.raises(OSError):
+            await asyncio.open_connection(host, port)
+    finally:
+        unregister_socket_factory(netns_path)
+        await server.stop()

@@ -31,6 +31,17 @@ retry over TCP and those that never do (musl before 1.2.4) still get some addres
 makes sure the ``kube-system/kube-dns`` Service exists at the well-known ClusterIP, labelled
 ``service.kubernetes.io/service-proxy-name`` so that the service proxy leaves that address to
 us, and — as root — puts that address on the ``kuberya-svc`` link to listen on it.
+
+Pods on the rootless network (:mod:`kuberya.runtime.rootless`) cannot reach the host's
+addresses: their namespace has loopback and the service range, made local to it, and nothing
+else. So the cluster DNS also answers *inside* each of them, on UDP and TCP
+``<cluster DNS IP>:53``, on sockets the namespace's holder makes
+(:func:`~kuberya.runtime.nsconnect.watch_socket_factories`: those namespaces belong to this
+process, where the rootless network lives), with the same :meth:`ClusterDNS.answer` as on the
+host. Binding port 53 there needs no privilege on the host: the server's user owns the pod's user
+namespace, so it holds ``CAP_NET_BIND_SERVICE`` in it. The runtime waits for these listeners
+(:func:`~kuberya.runtime.nsconnect.delay_namespace_ready`) before the pod's containers start, so
+their first query is not refused.
 """
 
 from __future__ import annotations
@@ -39,8 +50,10 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -58,9 +71,10 @@ from dns.rdatatype import ANY, CNAME, SOA, SRV, A
 from kuberya.client import AlreadyExistsError, Clock, Informer, KubeClient, LoopClock
 from kuberya.client.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
 from kuberya.client.servicelinks import CLUSTER_DNS_IP, CLUSTER_DOMAIN, pod_dns_config, render_resolv_conf
-from kuberya.client.tasks import start_task
+from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.proxy.netdev import LinkError, ServiceAddressDevice, can_manage_links
 from kuberya.proxy.table import SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL
+from kuberya.runtime.nsconnect import SocketFactory, delay_namespace_ready, watch_socket_factories
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +88,8 @@ UPSTREAM_TIMEOUT = 2.0
 UDP_LIMIT = 512
 """The largest UDP answer (RFC 1035 §4.2.1): EDNS buffer sizes in queries are not honoured."""
 DNS_SERVICE = ("kube-system", "kube-dns")
+POD_SIDE_RETRY_MAX = 5.0
+"""Longest wait between tries to listen inside a pod namespace (its holder did not answer, say)."""
 
 
 def read_upstreams(resolv_conf: Path) -> list[str]:
@@ -108,6 +124,7 @@ class ClusterDNS:
         cluster_dns_ip: str = CLUSTER_DNS_IP,
         node_ip: str = "127.0.0.1",
         manage_service: bool = True,
+        pod_namespaces: bool = True,
         clock: Clock | None = None,
     ) -> None:
         self.client = client
@@ -131,6 +148,15 @@ class ClusterDNS:
         self._servers: list[asyncio.Server] = []
         self.bound: list[tuple[str, int]] = []
         """The addresses actually listened on (port 0 resolved), UDP and TCP alike."""
+        self.pod_namespaces = pod_namespaces
+        """Also answer inside every rootless pod namespace of this process (see the module docstring)."""
+        self.pod_side_address = (cluster_dns_ip, 53)
+        """Where, inside a pod namespace: the address its resolv.conf names."""
+        self._pod_side: dict[str, _PodSide] = {}
+        """Namespace path → what answers inside it."""
+        self._stop_watching: Callable[[], None] | None = None
+        self._answering = asyncio.Event()
+        """Set by :meth:`start`: the caches are synced, an answer is worth giving."""
 
     # -- answering ------------------------------------------------------------------------------
 
@@ -293,8 +319,17 @@ class ClusterDNS:
             self._transports.append(transport)
             self.bound.append((host, bound_port))
             logger.info("dns: answering for %s on %s:%d (udp, tcp)", self.domain, host, bound_port)
+        self._answering.set()
 
     async def stop(self) -> None:
+        self._answering.clear()
+        if self._stop_watching is not None:
+            self._stop_watching()
+            self._stop_watching = None
+        pod_sides = [self._pod_side.pop(netns_path) for netns_path in list(self._pod_side)]
+        for pod_side in pod_sides:
+            pod_side.close()
+        await cancel_and_wait(*(p.task for p in pod_sides if p.task is not None))
         for transport in self._transports:
             transport.close()
         for server in self._servers:
@@ -321,8 +356,67 @@ class ClusterDNS:
         finally:
             writer.close()
 
+    # -- inside rootless pod namespaces -------------------------------------------------------------
+
+    def follow_pod_namespaces(self) -> None:
+        """Answer inside every rootless pod namespace of this process, those there now included.
+
+        May be called before :meth:`start`: the listeners are made once it has run, and pods wait
+        for them (so a pod made while the caches sync does not start without its DNS).
+        """
+        if self._stop_watching is None:
+            self._stop_watching = watch_socket_factories(self._namespace_changed)
+
+    def listening_in(self, netns_path: str) -> tuple[str, int] | None:
+        """The address answered on (UDP and TCP) inside the namespace, once it is."""
+        pod_side = self._pod_side.get(netns_path)
+        return pod_side.bound if pod_side is not None else None
+
+    def _namespace_changed(self, netns_path: str, factory: SocketFactory | None) -> None:
+        old = self._pod_side.pop(netns_path, None)
+        if old is not None:
+            old.close()  # at once: its sockets would keep a dying namespace alive
+        if factory is None:
+            return
+        pod_side = _PodSide()
+        pod_side.task = start_task(self._listen_inside(netns_path, factory, pod_side), name="dns-pod-namespace")
+        self._pod_side[netns_path] = pod_side
+        delay_namespace_ready(netns_path, pod_side.task)
+
+    async def _listen_inside(self, netns_path: str, factory: SocketFactory, pod_side: _PodSide) -> None:
+        await self._answering.wait()
+        loop = asyncio.get_running_loop()
+        host, port = self.pod_side_address
+        delay = 0.1
+        while True:
+            try:
+                udp = await factory.make_socket(socket.AF_INET, socket.SOCK_DGRAM)
+                pod_side.sockets.append(udp)
+                udp.bind((host, port))
+                bound = udp.getsockname()[:2]
+                tcp = await factory.make_socket(socket.AF_INET)
+                pod_side.sockets.append(tcp)
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                tcp.bind(bound)
+                tcp.listen(128)
+                pod_side.transport, _ = await loop.create_datagram_endpoint(lambda: _UDPServer(self), sock=udp)
+                pod_side.server = await asyncio.start_server(self._serve_tcp, sock=tcp)
+                pod_side.sockets.clear()  # the transport and server own them now
+                pod_side.bound = (str(bound[0]), int(bound[1]))
+                logger.debug("dns: answering inside pod %s on %s:%d", factory.pod_ip or netns_path, *bound)
+                return
+            except OSError as e:
+                pod_side.close_listeners()
+                level = logging.WARNING if delay == 0.1 else logging.DEBUG
+                logger.log(level, "dns: cannot answer inside pod %s on %s:%d: %s; retrying",
+                           factory.pod_ip or netns_path, host, port, e)  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, POD_SIDE_RETRY_MAX)
+
     async def run(self) -> None:
         """Make sure the kube-dns Service exists, then answer until cancelled."""
+        if self.pod_namespaces:
+            self.follow_pod_namespaces()
         try:
             async with asyncio.TaskGroup() as group:
                 start_task(self.services.run(), name="dns-services-informer", group=group)
@@ -362,6 +456,35 @@ class ClusterDNS:
         for ref, body in ((SERVICES, service), (ENDPOINTS, endpoints)):
             with contextlib.suppress(AlreadyExistsError):
                 await self.client.create(ref, body, namespace=namespace)
+
+
+@dataclass
+class _PodSide:
+    """What answers inside one pod namespace: a UDP transport and a TCP server on the same address."""
+
+    task: asyncio.Task[None] | None = None
+    transport: asyncio.BaseTransport | None = None
+    server: asyncio.Server | None = None
+    sockets: list[socket.socket] = field(default_factory=list)
+    """Made but not yet handed to a transport or server."""
+    bound: tuple[str, int] | None = None
+
+    def close_listeners(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        self.sockets.clear()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        self.bound = None
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.close_listeners()
 
 
 class _UDPServer(asyncio.DatagramProtocol):

@@ -10,6 +10,8 @@ Where services are reachable:
 * NodePorts (and LoadBalancer ingress addresses) on ``bind_nodeports_on`` — ``127.0.0.1`` only,
   unless the operator passes other addresses explicitly: a NodePort on every interface would
   expose a developer's services to their network;
+* ClusterIPs inside the network namespace of every rootless pod (:mod:`kuberya.proxy.podside`),
+  which has no other way to a Service;
 * ClusterIPs, as root, on the ``kuberya-svc`` link (:mod:`kuberya.proxy.netdev`), which makes
   them reachable from the host and from pods on the bridge. Without root ClusterIPs are not
   reachable from the host at all, and the proxy says so once at start.
@@ -49,6 +51,7 @@ from kuberya.client.resources import ENDPOINTSLICES, EVENTS, SERVICES
 from kuberya.client.tasks import start_task
 from kuberya.proxy.kernel import NftablesDNAT
 from kuberya.proxy.netdev import DEVICE_NAME, LinkError, ServiceAddressDevice, can_manage_links
+from kuberya.proxy.podside import PodSideFrontends
 from kuberya.proxy.table import SERVICE_NAME_LABEL, ServicePort, build_table
 from kuberya.proxy.userspace import UserspaceProxy
 
@@ -116,6 +119,8 @@ class ServiceProxy:
         self.shutdown_drain = shutdown_drain
         self._clock: Clock = clock or LoopClock()
         self.userspace = UserspaceProxy(drain_timeout=drain_timeout, clock=self._clock)
+        self.podside = PodSideFrontends(self.userspace)
+        """ClusterIPs inside rootless pods' namespaces: those pods' only way to a Service."""
         self.device = ServiceAddressDevice(device_name) if self.cluster_ips else None
         self.services = Informer(client, SERVICES, clock=self._clock)
         self.slices = Informer(client, ENDPOINTSLICES, label_selector=SERVICE_NAME_LABEL, clock=self._clock)
@@ -146,6 +151,7 @@ class ServiceProxy:
                         await self.kernel.collect_stale()
                     except (RuntimeError, ValueError) as e:
                         logger.warning("proxy: could not look for stale nftables tables: %s", e)
+                self.podside.start()
                 start_task(self._sync_loop(), name="proxy-sync", group=group)
         finally:
             await self.shutdown()
@@ -174,6 +180,7 @@ class ServiceProxy:
         await self.userspace.apply(
             table, node_port_hosts=self.node_port_hosts, cluster_ips=self.cluster_ips and self.kernel is None
         )
+        await self.podside.apply(table)
         self.table = table
         for entry in table.values():
             why = unserved(entry, kernel=self.kernel is not None)
@@ -214,6 +221,7 @@ class ServiceProxy:
 
     async def shutdown(self) -> None:
         # Listeners first (no new connections), then let open ones finish, then the addresses.
+        await self.podside.close()
         await self.userspace.close(drain=self.shutdown_drain)
         if self.kernel is not None:
             await self.kernel.remove()

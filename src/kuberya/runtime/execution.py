@@ -1,10 +1,11 @@
 """Running extra commands in a running container: ``exec`` sessions and ``exec_sync`` (probes).
 
 The command joins what a container is made of in the process runtime: the pod's network namespace
-(through ``nsenter --net``), the container's environment, working directory, user and group, and
-the pod's cgroups (the new pid is written to ``cgroup.procs`` right after the spawn, so the first
-instant of its CPU is charged to the agent: the price of not forking a Python child with a
-pre-exec hook).
+(through ``nsenter --net``), the container's mount and UTS namespaces where it has them
+(``--mount --uts``: the pod's ``/etc/hosts``, ``/etc/resolv.conf`` and hostname), the
+container's environment, working directory, user and group, and the pod's cgroups (the new pid is
+written to ``cgroup.procs`` right after the spawn, so the first instant of its CPU is charged to
+the agent: the price of not forking a Python child with a pre-exec hook).
 
 With ``tty`` the command gets a pty, made its controlling terminal by util-linux ``setsid
 --ctty``; its output arrives merged on :meth:`ProcessExecSession.stdout` and :meth:`resize` sets the
@@ -41,12 +42,20 @@ class ExecContext:
     cgroup_procs: tuple[str, ...] = ()
     userns_path: str | None = None
     """The user namespace owning ``netns_path`` (rootless network), joined first."""
+    namespaces_pid: int | None = None
+    """The container's process, whose own mount and UTS namespaces (the pod's files over the host's,
+    the pod's hostname) a command joins too: known once it runs."""
 
     def argv(self, command: Sequence[str], *, tty: bool = False) -> list[str]:
         """``command`` wrapped in what enters the pod (and, for a tty, makes it the controlling one)."""
         argv = list(command)
-        if self.netns_path:
-            argv = ["nsenter", *namespace_options(self.netns_path, self.userns_path), "--", *argv]
+        options = namespace_options(self.netns_path, self.userns_path) if self.netns_path else []
+        if self.namespaces_pid:
+            # Joining a mount namespace moves the caller to its root directory: --wd goes back.
+            pid = self.namespaces_pid
+            options += [f"--mount=/proc/{pid}/ns/mnt", f"--uts=/proc/{pid}/ns/uts", f"--wd={self.cwd or '/'}"]
+        if options:
+            argv = ["nsenter", *options, "--", *argv]
         if tty:
             argv = ["setsid", "--ctty", *argv]
         return argv

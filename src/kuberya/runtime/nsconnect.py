@@ -12,7 +12,8 @@ stays in the namespace it was created in, so it is enough to *create* it there; 
   CAP_SYS_ADMIN in the caller's own user namespace too, which a user without root does not have, and
   a threaded process cannot join another user namespace. The namespace's holder process hands out
   sockets made inside it instead (a :class:`SocketFactory`, registered under the namespace's path
-  by the rootless network), and the connect runs on the event loop.
+  by the rootless network), and the connect runs on the event loop. The same factories let the
+  service proxy listen inside those namespaces (:func:`watch_socket_factories`).
 
 A pod without a namespace of its own (host network) is reached on the host's 127.0.0.1.
 """
@@ -25,7 +26,9 @@ import ctypes
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 CLONE_NEWNET = 0x40000000
 CONNECT_TIMEOUT = 10.0
@@ -35,27 +38,39 @@ FACTORY_SOCKET = "netns.sock"
 _factories: dict[str, SocketFactory] = {}
 """Namespace path → the holder that makes sockets in it (rootless namespaces only)."""
 
+FactoryObserver = Callable[[str, "SocketFactory | None"], None]
+"""Told ``(namespace path, factory)`` when a namespace's factory is registered, ``(path, None)`` when it goes."""
+_observers: list[FactoryObserver] = []
+
+_setups: dict[str, set[asyncio.Future[Any]]] = {}
+"""Namespace path → what observers are still making in it that its pods should not start without."""
+
 
 class SocketFactory:
-    """Asks a namespace holder (:mod:`kuberya.runtime.nsholder`) for TCP sockets made in its namespace.
+    """Asks a namespace holder (:mod:`kuberya.runtime.nsholder`) for TCP or UDP sockets made in its namespace.
 
     The holder listens on ``<directory>/netns.sock``. A state directory can be deeper than the
     108 bytes a socket address holds, so the path is reached through ``/proc/self/fd/<directory
     fd>/netns.sock``, which is always short.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, pod_ip: str = "") -> None:
         self.directory = directory
+        self.pod_ip = pod_ip
+        """The address the pod is known by outside its namespace (inside, it connects from loopback)."""
 
-    async def make_socket(self, family: socket.AddressFamily) -> socket.socket:
-        """A fresh, unconnected, non-blocking TCP socket in the holder's namespace."""
+    async def make_socket(
+        self, family: socket.AddressFamily, kind: socket.SocketKind = socket.SOCK_STREAM
+    ) -> socket.socket:
+        """A fresh, unbound, non-blocking socket (TCP, or UDP with ``SOCK_DGRAM``) in the holder's namespace."""
         loop = asyncio.get_running_loop()
         directory = os.open(self.directory, os.O_PATH | os.O_DIRECTORY)
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as channel:
                 channel.setblocking(False)
                 await loop.sock_connect(channel, f"/proc/self/fd/{directory}/{FACTORY_SOCKET}")
-                await loop.sock_sendall(channel, b"6" if family == socket.AF_INET6 else b"4")
+                request = (b"6" if family == socket.AF_INET6 else b"4") + (b"u" if kind == socket.SOCK_DGRAM else b"")
+                await loop.sock_sendall(channel, request)
                 await _readable(channel)
                 message, fds, _, _ = socket.recv_fds(channel, 512, 1)
         finally:
@@ -64,6 +79,9 @@ class SocketFactory:
             detail = message.decode(errors="replace").removeprefix("e").strip() or "it closed the connection"
             raise OSError(f"the network namespace's holder made no socket: {detail}")
         sock = socket.socket(fileno=fds[0])
+        if sock.type != kind:  # a holder older than UDP sockets made a TCP one
+            sock.close()
+            raise OSError(f"the network namespace's holder made a {sock.type.name} socket, not {kind.name}")
         sock.setblocking(False)
         return sock
 
@@ -85,10 +103,61 @@ class SocketFactory:
 
 def register_socket_factory(netns_path: str, factory: SocketFactory) -> None:
     _factories[netns_path] = factory
+    for observer in list(_observers):
+        observer(netns_path, factory)
 
 
 def unregister_socket_factory(netns_path: str) -> None:
-    _factories.pop(netns_path, None)
+    if _factories.pop(netns_path, None) is not None:
+        for observer in list(_observers):
+            observer(netns_path, None)
+
+
+def watch_socket_factories(observer: FactoryObserver) -> Callable[[], None]:
+    """Call ``observer`` for every namespace registered now and from now on; returns the way to stop.
+
+    Observers run synchronously inside (un)registration: they must only note the change (and
+    schedule work), never block.
+    """
+    _observers.append(observer)
+    for netns_path, factory in list(_factories.items()):
+        observer(netns_path, factory)
+
+    def stop() -> None:
+        if observer in _observers:
+            _observers.remove(observer)
+
+    return stop
+
+
+def delay_namespace_ready(netns_path: str, setup: asyncio.Future[Any]) -> None:
+    """Make :func:`namespace_ready` wait for ``setup``: an observer's work for a new namespace.
+
+    An observer must not block, so what it makes in the namespace (a listener there: the cluster
+    DNS's) is a task; a pod's containers that start before it is done would miss it (a DNS query
+    refused). The runtime waits for these before it calls a sandbox ready.
+    """
+    pending = _setups.setdefault(netns_path, set())
+    pending.add(setup)
+
+    def done(finished: asyncio.Future[Any]) -> None:
+        pending.discard(finished)
+        if not pending and _setups.get(netns_path) is pending:
+            del _setups[netns_path]
+
+    setup.add_done_callback(done)
+
+
+async def namespace_ready(netns_path: str, *, timeout: float) -> bool:
+    """Wait until what observers make in the namespace is done; False when ``timeout`` came first.
+
+    The observers' work is not cancelled on a timeout: it goes on, the caller only stops waiting.
+    """
+    pending = [setup for setup in _setups.get(netns_path, ()) if not setup.done()]
+    if not pending:
+        return True
+    _, late = await asyncio.wait(pending, timeout=timeout)
+    return not late
 
 
 async def connect(netns_path: str | None, port: int, *, timeout: float = CONNECT_TIMEOUT) -> socket.socket:

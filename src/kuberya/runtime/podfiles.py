@@ -1,7 +1,8 @@
 """The files a pod's containers share: ``/etc/hosts``, ``/etc/resolv.conf`` and ``/etc/hostname``.
 
 They are written once per sandbox into its directory and bind-mounted into every container of the
-pod, as the kubelet does:
+pod, as the kubelet does (runc: through the OCI spec's mounts; the process runtime: by each
+container's shim, in a mount namespace of the container's own):
 
 - ``hosts`` is the kubelet's "Kubernetes-managed hosts file": localhost and the IPv6 names, then
   the pod IP with the pod's hostname. A pod on the host network gets the host's own file instead.

@@ -12,23 +12,39 @@ Sandboxes, containers, their state on disk and the watching of exits are
 :class:`~kuberya.runtime.supervised.ShimRuntime`'s (shared with the runc runtime); this module
 says only how a container is a host process.
 
-What a container cannot have here: its image's filesystem, mounts (the host's files are all
-visible), capabilities, a read-only root, privileged mode and stdin/attach (stdin is
-``/dev/null``) are accepted and ignored; the ``runc`` runtime is for isolation. The hostname is
-passed as ``HOSTNAME`` only (no UTS namespace).
+A pod with a network of its own also gets the files a runc pod has (:mod:`kuberya.runtime.podfiles`:
+``/etc/hosts`` with its IP and hostname, ``/etc/resolv.conf`` naming the cluster DNS with the
+namespace's search path, ``/etc/hostname``), written once per sandbox. Each container's shim
+makes mount and UTS namespaces of its own, binds the files over the host's there and sets the
+pod's hostname (so ``gethostname()`` is the name ``/etc/hosts`` gives; see
+:mod:`kuberya.runtime.shim`), and ``exec`` joins both. So ``http://payment:8080`` resolves in a
+process pod as in a runc one. Without a network namespace of its own (host network, or no pod
+network on this machine) a pod keeps the host's files, as upstream's ``hostNetwork`` pods do;
+namespaces that cannot be made are a warning, never a failed pod. A rootless pod's cluster DNS
+answers inside its network namespace (:mod:`kuberya.proxy.dns`): its sandbox is ready only once
+it does.
+
+What a container cannot have here: its image's filesystem, volume mounts (the host's files are
+all visible but those three), capabilities, a read-only root, privileged mode and stdin/attach
+(stdin is ``/dev/null``) are accepted and ignored; the ``runc`` runtime is for isolation. The
+hostname is also passed as ``HOSTNAME``.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from kuberya.runtime.base import ContainerConfig, ContainerRuntime, RuntimeError_
 from kuberya.runtime.cgroups import CgroupManager
 from kuberya.runtime.execution import ExecContext, namespace_options
 from kuberya.runtime.network import PodNetwork, SandboxNetwork
+from kuberya.runtime.nsconnect import namespace_ready
+from kuberya.runtime.podfiles import PodFiles, pod_files, write_pod_files
 from kuberya.runtime.rootless import RootlessNetwork
 from kuberya.runtime.supervised import (
     DEFAULT_PATH,
@@ -36,9 +52,15 @@ from kuberya.runtime.supervised import (
     PreparedContainer,
     SandboxRecord,
     ShimRuntime,
+    read_json,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = ["ProcessRuntime", "open_process_runtime"]
+
+NAMESPACE_SETUP_TIMEOUT = 5.0
+"""How long a new sandbox waits for what is made inside its network namespace (its DNS listener)."""
 
 
 def open_process_runtime(
@@ -70,6 +92,25 @@ class ProcessRuntime(ShimRuntime):
         super().__init__(state_dir=state_dir, network=network, cgroups=cgroups)
         self._nsenter = shutil.which("nsenter") or "nsenter"
 
+    async def _sandbox_created(self, sandbox: SandboxRecord, directory: Path) -> None:
+        if not sandbox.netns_path:
+            return  # the host's network: the host's files
+        write_pod_files(directory, sandbox.config, ip=sandbox.ip)
+        if not await namespace_ready(sandbox.netns_path, timeout=NAMESPACE_SETUP_TIMEOUT):
+            log.warning("pod %s/%s: its network namespace is not set up after %.0fs (no cluster DNS in it yet?); "
+                        "starting it anyway", sandbox.config["namespace"], sandbox.config["name"],
+                        NAMESPACE_SETUP_TIMEOUT)  # fmt: skip
+
+    def _pod_files(self, sandbox: SandboxRecord) -> PodFiles | None:
+        """The files a container of the sandbox binds over the host's; None: it keeps the host's."""
+        if not sandbox.netns_path:
+            return None
+        directory = self.state_dir / "sandboxes" / sandbox.id
+        files = pod_files(directory)
+        if not all(path.exists() for path, _ in files.mounts()):
+            files = write_pod_files(directory, sandbox.config, ip=sandbox.ip)  # a sandbox from before pod files
+        return files
+
     async def _prepare_container(
         self, container_id: str, sandbox: SandboxRecord, config: ContainerConfig, directory: Path
     ) -> PreparedContainer:
@@ -89,7 +130,7 @@ class ProcessRuntime(ShimRuntime):
             gid=config.run_as_group,
             cgroup_procs=tuple(pod_cgroup.procs_files) if pod_cgroup else (),
         )
-        spec = {
+        spec: dict[str, Any] = {
             "argv": list(config.command),
             "env": env,
             "cwd": context.cwd,
@@ -100,6 +141,10 @@ class ProcessRuntime(ShimRuntime):
             "cgroup_procs": list(context.cgroup_procs),
             "oom_file": pod_cgroup.oom_file if pod_cgroup else None,
         }
+        files = self._pod_files(sandbox)
+        if files is not None:
+            spec["pod_files"] = [[str(source), target] for source, target in files.mounts()]
+            spec["hostname"] = sandbox.config["hostname"]
         return PreparedContainer(shim_spec=spec, image_id="process://" + config.image, exec_context=asdict(context))
 
     def _shim_argv(self, container: ContainerRecord, argv: list[str]) -> list[str]:
@@ -109,11 +154,23 @@ class ProcessRuntime(ShimRuntime):
             return [self._nsenter, *namespace_options(sandbox.netns_path, sandbox.userns_path), "--", *argv]
         return argv
 
+    async def start_container(self, container_id: str) -> None:
+        await super().start_container(container_id)
+        warning = (read_json(self._dir(container_id) / "started.json") or {}).get("mount_warning")
+        if warning:
+            container = self._container(container_id)
+            log.warning("container %s (%s): %s; where it sees the host's files, Service names may not resolve",
+                        container.name, container_id, warning)  # fmt: skip
+
     def _exec_command(
         self, container: ContainerRecord, command: Sequence[str], *, tty: bool
     ) -> tuple[ExecContext, list[str]]:
         fields = dict(container.exec_context)
         fields["cgroup_procs"] = tuple(fields["cgroup_procs"])
+        started = self._read_state(container.id)[1]
+        if started and started.get("own_mounts"):
+            # The container's own namespaces, by its (running: checked by the caller) process.
+            fields["namespaces_pid"] = started["pid"]
         return ExecContext(**fields), list(command)
 
 

@@ -18,10 +18,23 @@ listen on 8080 must not clash. :class:`RootlessNetwork` gives each sandbox:
   (:class:`~kuberya.runtime.nsconnect.SocketFactory`). So probes, Endpoints, the userspace
   NodePort proxy and ``kubectl port-forward`` reach a pod on its pod IP, with no root.
 
+- **a way to the Services**: the holder makes the whole service range (:data:`SERVICE_RANGES`)
+  local to the namespace, and the service proxy listens on every TCP ClusterIP inside it (on
+  sockets the holder makes, found through :func:`~kuberya.runtime.nsconnect.watch_socket_factories`)
+  and forwards what the pod sends there to the Service's endpoints (:mod:`kuberya.proxy.podside`).
+  So ``PAYMENT_SERVICE_HOST:PAYMENT_SERVICE_PORT`` works from a rootless pod as from a bridged one.
+
 Limits, all from having no bridge: only declared ``containerPorts`` are reachable from outside the
 pod; a ``tcpSocket`` probe succeeds once the relay listens (the host accepts the connection before
 the pod is dialled; ``httpGet`` probes are exact, a refused pod resets the connection); and a pod
-reaches nothing outside its namespace (no ClusterIPs, no other pods, no internet).
+reaches no address outside its namespace but the TCP ClusterIPs: not other pods' IPs directly, not
+the host, not the internet (no egress). Names it resolves with the cluster DNS, which answers
+inside its namespace (:mod:`kuberya.proxy.dns`) and forwards other names from the host; its
+``resolv.conf`` is bound over the host's in each container's mount namespace (:mod:`kuberya.runtime.process`).
+
+When a sandbox goes its listeners close first and connections still being relayed get
+:data:`RELAY_DRAIN_SECONDS` to finish: a response the pod wrote just before its containers ended
+still reaches the client (a rollout loses no request to the relay).
 
 Two clusters on one host allocate from the same range: an address whose port is taken (by the
 other cluster) is skipped for the next one, so pod IPs may repeat across clusters, never a listener.
@@ -65,6 +78,11 @@ HOLDER_START_TIMEOUT = 10.0
 HOLDER_STOP_WAIT = 5.0
 READ_CHUNK = 64 * 1024
 DIAL_TIMEOUT = 5.0
+RELAY_DRAIN_SECONDS = 2.0
+SERVICE_RANGES = ("10.96.0.0/12",)
+"""Made local to every rootless pod's namespace: Kubernetes' default service range, which holds
+kuberya's (``10.96.0.0/16``). Inside a namespace whose only other address is loopback this shadows
+nothing."""
 
 
 @dataclass
@@ -146,7 +164,7 @@ class RootlessNetwork:
     async def close(self) -> None:
         """Stop relaying (the agent is stopping); holders and their namespaces stay for the next agent."""
         for sandbox_id in list(self._published):
-            await self._unpublish(sandbox_id)
+            await self._unpublish(sandbox_id, drain=0.0)
         for record in self._records.values():
             if record.holder_pid is not None:
                 unregister_socket_factory(record.netns_path)
@@ -226,12 +244,15 @@ class RootlessNetwork:
             raise
         return published
 
-    async def _unpublish(self, sandbox_id: str) -> None:
+    async def _unpublish(self, sandbox_id: str, *, drain: float = RELAY_DRAIN_SECONDS) -> None:
+        """Stop accepting, give open relays ``drain`` seconds to pass on what is in flight, then cut them."""
         published = self._published.pop(sandbox_id, None)
         if published is None:
             return
         for server in published.servers:
             server.close()
+        if published.connections and drain > 0:
+            await asyncio.wait(list(published.connections), timeout=drain)
         for task in list(published.connections):
             task.cancel()
         await asyncio.gather(*published.connections, return_exceptions=True)
@@ -279,7 +300,8 @@ class RootlessNetwork:
         ready_r, ready_w = os.pipe()
         os.set_inheritable(ready_w, True)
         argv = [unshare, "--user", "--map-root-user", "--net", "--",
-                sys.executable, "-I", "-S", "-c", HOLDER_LAUNCHER, str(directory), str(ready_w)]  # fmt: skip
+                sys.executable, "-I", "-S", "-c", HOLDER_LAUNCHER, str(directory), str(ready_w),
+                *SERVICE_RANGES]  # fmt: skip
         try:
             pid = os.posix_spawn(
                 argv[0],
@@ -340,7 +362,7 @@ class RootlessNetwork:
             self._spawned.discard(pid)
 
     def _register(self, sandbox_id: str, record: RootlessRecord) -> None:
-        register_socket_factory(record.netns_path, SocketFactory(self.state_dir / sandbox_id))
+        register_socket_factory(record.netns_path, SocketFactory(self.state_dir / sandbox_id, pod_ip=record.ip))
 
     def _save(self, sandbox_id: str, record: RootlessRecord) -> None:
         path = self.state_dir / sandbox_id / "network.json"

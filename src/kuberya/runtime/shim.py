@@ -7,16 +7,22 @@ container outlives the node agent::
 
 Everything the shim needs is in ``<state-dir>/shim.spec`` (a :mod:`marshal`-ed dict written by
 the runtime: argv, env, cwd, uid/gid, tty, log path, cgroup.procs files to join, the OOM
-counter files). It then:
+counter files, the pod's files to bind over the host's). It then:
 
+0. with ``pod_files`` (the process runtime's pods with a network of their own), moves into mount
+   and UTS namespaces of its own, binds the pod's ``/etc/hosts``, ``/etc/resolv.conf`` and
+   ``/etc/hostname`` there and sets the pod's hostname (:func:`enter_pod_namespaces`), so the
+   container resolves names as a runc container of the pod would; if that cannot be done, the
+   host's files stay and the reason is recorded (``mount_warning``), the container runs all the same;
 1. forks the container's process: a new session (and, with ``tty``, a pty as its controlling
    terminal), the pod cgroups joined *by the child* before ``exec`` so the shim's own memory is
    never charged to the pod, signals restored to their defaults, uid/gid/cwd/env set. An exec
    failure comes back through a close-on-exec pipe, the classic trick, and ends as exit code
    128 with reason ``ContainerCannotRun``;
 2. records ``started.json`` (pid, its start time in clock ticks so a later reader can tell a
-   reused pid apart, the shim's pid) and answers on ``<ready-fd>`` (``ok <pid>`` or
-   ``error <message>``) so the runtime's ``start_container`` returns once the process runs;
+   reused pid apart, the shim's pid, whether it has namespaces of its own) and answers on
+   ``<ready-fd>`` (``ok <pid>`` or ``error <message>``) so the runtime's ``start_container``
+   returns once the process runs;
 3. copies stdout/stderr into the CRI log (``<RFC3339Nano> <stream> <F|P> <text>``; lines longer
    than 16 KiB become ``P`` pieces). Rotation belongs to the agent: the shim reopens the log on
    SIGHUP, and by itself when the path no longer names the file it holds (checked at most once a
@@ -86,11 +92,13 @@ def format_cri_line(timestamp_ns: int, stream: str, partial: bool, text: bytes) 
 
 
 def write_json_atomically(path: str, record: dict[str, Any]) -> None:
-    """Write a flat dict of str/int/float/None as JSON via a rename, so readers never see half of it."""
+    """Write a flat dict of str/int/float/bool/None as JSON via a rename, so readers never see half of it."""
     fields = []
     for key, value in record.items():
         if value is None:
             encoded = "null"
+        elif isinstance(value, bool):
+            encoded = "true" if value else "false"
         elif isinstance(value, str):
             encoded = encode_basestring_ascii(value)
         else:
@@ -144,6 +152,57 @@ def become_subreaper() -> None:
     libc = _ctypes.dlopen(None, 0x102)  # type: ignore[arg-type]  # RTLD_NOW | RTLD_GLOBAL: the already-loaded libc
     if _ctypes.call_function(_ctypes.dlsym(libc, "prctl"), (36, 1, 0, 0, 0)) != 0:
         raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUTS = 0x04000000
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+_MS_SLAVE = 1 << 19
+
+
+def enter_pod_namespaces(binds: list[list[str]], hostname: str) -> tuple[bool, str]:
+    """Move into mount and UTS namespaces of our own, bind each ``(file, target)`` and set the hostname.
+
+    Returns whether we are in namespaces of our own (then ``exec`` must join them), and what went
+    wrong (``""``: nothing).
+
+    The container inherits them, so it (and only it) sees the pod's files over the host's, and
+    ``gethostname()`` is the pod's hostname, the one its ``/etc/hosts`` names (a server that looks
+    its own name up, as Python's ``http.server`` does, would otherwise ask the DNS for the host's
+    name and wait). The copy of the host's mounts is made a *slave* (``MS_SLAVE``, recursively),
+    not private: our binds never reach the host, while the host's unmounts still reach us, so the
+    copy pins nothing the host lets go of (another pod's ``/run/netns`` entry, which ``ip netns
+    add`` makes shared).
+    ``mount(2)`` follows a symlinked target, as ``mount --bind`` does: over a systemd-resolved
+    ``/etc/resolv.conf`` the bind lands on the file it points to, in this namespace only.
+
+    A namespace that cannot be made (no privilege) leaves the host's files; a target that cannot
+    be covered (missing on this host) keeps the host's for that file; both are reported, never
+    fatal. Through ``_ctypes`` rather than ``ctypes``, as :func:`become_subreaper`.
+    """
+    import _ctypes  # type: ignore[import-not-found,unused-ignore]
+
+    class Function(_ctypes.CFuncPtr):  # type: ignore[misc,name-defined,unused-ignore]
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO  # errno kept for get_errno()
+
+    libc = _ctypes.dlopen(None, 0x102)  # type: ignore[arg-type]  # RTLD_NOW | RTLD_GLOBAL: the loaded libc
+    unshare = Function(_ctypes.dlsym(libc, "unshare"))
+    mount = Function(_ctypes.dlsym(libc, "mount"))
+    sethostname = Function(_ctypes.dlsym(libc, "sethostname"))
+    if unshare(_CLONE_NEWNS | _CLONE_NEWUTS) != 0:
+        return False, f"cannot make mount and UTS namespaces: {os.strerror(_ctypes.get_errno())}"
+    failed = []
+    name = hostname.encode()
+    if name and sethostname(name, len(name)) != 0:
+        failed.append(f"the hostname ({os.strerror(_ctypes.get_errno())})")
+    if mount(b"none", b"/", None, _MS_REC | _MS_SLAVE, None) != 0:
+        # Binding now could reach the host's own mount table: keep its files.
+        return True, f"cannot make the mounts a slave of the host's: {os.strerror(_ctypes.get_errno())}"
+    for source, target in binds:
+        if mount(source.encode(), target.encode(), None, _MS_BIND, None) != 0:
+            failed.append(f"{target} ({os.strerror(_ctypes.get_errno())})")
+    return True, ("kept the host's " + ", ".join(failed)) if failed else ""
 
 
 def launcher_error(log_path: str | None, exit_status: int) -> str:
@@ -349,6 +408,12 @@ class Shim:
         if launcher:
             become_subreaper()
         oom_before = oom_kills(self.spec)
+        own_mounts, mount_warning = False, ""
+        if self.spec.get("pod_files"):
+            # Before the fork, so the failure lands in the shim's log and record, not the container's.
+            own_mounts, mount_warning = enter_pod_namespaces(self.spec["pod_files"], self.spec.get("hostname", ""))
+            if mount_warning:
+                sys.stderr.write(f"kuberya-shim: {mount_warning}\n")
 
         pid = os.fork()
         if pid == 0:
@@ -384,6 +449,8 @@ class Shim:
                 "shim_pid": os.getpid(),
                 "shim_start": process_start_ticks(os.getpid()),
                 "started_at": started_at,
+                "own_mounts": own_mounts,
+                "mount_warning": mount_warning or None,
             },
         )
         for pending in self.pending:
