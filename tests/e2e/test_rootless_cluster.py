@@ -32,7 +32,7 @@ SERVER = (
     "        body = os.environ['HOSTNAME'].encode()\n"
     "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
     "        self.wfile.write(body)\n"
-    "http.server.ThreadingHTTPServer(('127.0.0.1', 8080), Who).serve_forever()\n"
+    "http.server.ThreadingHTTPServer(('0.0.0.0', 8080), Who).serve_forever()\n"
 )
 
 MANIFESTS = [
@@ -64,7 +64,7 @@ MANIFESTS = [
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "who"},
-        "spec": {"type": "NodePort", "selector": {"app": "who"}, "ports": [{"port": 80, "targetPort": "http"}]},
+        "spec": {"type": "NodePort", "selector": {"app": "who"}, "ports": [{"port": 8080, "targetPort": "http"}]},
     },
 ]
 

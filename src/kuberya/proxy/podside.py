@@ -112,9 +112,13 @@ class PodSideFrontends:
         if factory is None:
             return
         listeners = self._listeners.setdefault(netns_path, {})
-        for address in set(listeners) - set(self._wanted):
+        # A Service port that is also one of the pod's own ports is left out in that pod: a listener on
+        # ClusterIP:8080 would make the pod's own bind to 0.0.0.0:8080 fail (Linux counts a wildcard
+        # and a specific address on one port as a clash). Such a pod cannot call that Service port.
+        wanted = {address: key for address, key in self._wanted.items() if address[1] not in factory.pod_ports}
+        for address in set(listeners) - set(wanted):
             listeners.pop(address).close()
-        for address, key in self._wanted.items():
+        for address, key in wanted.items():
             if address in listeners:
                 continue
             try:

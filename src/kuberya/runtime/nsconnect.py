@@ -54,10 +54,13 @@ class SocketFactory:
     fd>/netns.sock``, which is always short.
     """
 
-    def __init__(self, directory: Path, *, pod_ip: str = "") -> None:
+    def __init__(self, directory: Path, *, pod_ip: str = "", pod_ports: frozenset[int] = frozenset()) -> None:
         self.directory = directory
         self.pod_ip = pod_ip
         """The address the pod is known by outside its namespace (inside, it connects from loopback)."""
+        self.pod_ports = pod_ports
+        """The pod's declared TCP ports: the pod's own to bind (on 0.0.0.0, likely), so nothing else
+        in its namespace may listen on them, not even on another address."""
 
     async def make_socket(
         self, family: socket.AddressFamily, kind: socket.SocketKind = socket.SOCK_STREAM

@@ -28,7 +28,9 @@ Limits, all from having no bridge: only declared ``containerPorts`` are reachabl
 pod; a ``tcpSocket`` probe succeeds once the relay listens (the host accepts the connection before
 the pod is dialled; ``httpGet`` probes are exact, a refused pod resets the connection); and a pod
 reaches no address outside its namespace but the TCP ClusterIPs: not other pods' IPs directly, not
-the host, not the internet (no egress). Names it resolves with the cluster DNS, which answers
+the host, not the internet (no egress). The ClusterIP listeners share the pod's port space, so a
+Service port that is also one of the pod's declared ports is left out in that pod, and an app that
+binds an undeclared port some Service also uses finds it taken. Names it resolves with the cluster DNS, which answers
 inside its namespace (:mod:`kuberya.proxy.dns`) and forwards other names from the host; its
 ``resolv.conf`` is bound over the host's in each container's mount namespace (:mod:`kuberya.runtime.process`).
 
@@ -362,7 +364,8 @@ class RootlessNetwork:
             self._spawned.discard(pid)
 
     def _register(self, sandbox_id: str, record: RootlessRecord) -> None:
-        register_socket_factory(record.netns_path, SocketFactory(self.state_dir / sandbox_id, pod_ip=record.ip))
+        factory = SocketFactory(self.state_dir / sandbox_id, pod_ip=record.ip, pod_ports=frozenset(record.ports))
+        register_socket_factory(record.netns_path, factory)
 
     def _save(self, sandbox_id: str, record: RootlessRecord) -> None:
         path = self.state_dir / sandbox_id / "network.json"
