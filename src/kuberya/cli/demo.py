@@ -476,7 +476,9 @@ class Demo:
         spec = svc.get("spec") or {}
         port = spec["ports"][0]
         cluster_ip = str(spec.get("clusterIP") or "")
-        if cluster_ip and cluster_ip != "None":
+        # Only a ClusterIP this host holds (the proxy puts them on a link of ours, as root): without
+        # root the address is routed like any other, out of the machine, to whoever answers there.
+        if cluster_ip and cluster_ip != "None" and _held_here(cluster_ip):
             try:
                 await request(cluster_ip, int(port["port"]), "/", timeout=2.0)
                 return cluster_ip, int(port["port"]), "ClusterIP"
@@ -809,3 +811,15 @@ def demo_command(
 def register(group: click.Group) -> None:
     """Add ``demo`` to the ``kuberya`` group."""
     group.add_command(demo_command)
+
+
+def _held_here(ip: str) -> bool:
+    """Whether ``ip`` is an address of this host: a socket can be bound to it."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((ip, 0))
+        except OSError:
+            return False
+    return True

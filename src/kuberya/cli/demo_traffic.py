@@ -174,7 +174,7 @@ class Load:
             else:
                 report.requests += 1
                 report.latencies.append(time.monotonic() - started)
-                if reply.status >= 500:
+                if not 200 <= reply.status < 300:  # the app answers 200: anything else is not its answer
                     report.failures += 1
                     report.reasons[f"HTTP {reply.status}"] += 1
                 else:
