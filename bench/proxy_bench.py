@@ -6,9 +6,16 @@ and a p99 to compare.
 Setup (root only; everything is ours and removed at the end): a network namespace
 ``kuberya-bench`` joined to the host by a veth pair (host 10.99.0.1, pod 10.99.0.2), a backend
 process inside it on 10.99.0.2:8080, the link ``kuberya-benchsv`` holding a ClusterIP
-10.96.250.2 that a separate userspace-proxy *process* listens on, and an nftables table
-``ip kuberya-bench`` that DNATs ClusterIP 10.96.250.1:80 to the backend. Traffic goes only to
-those addresses.
+10.96.250.2 that a separate userspace-proxy *process* listens on (and on a NodePort on
+127.0.0.1), and an nftables table ``ip kuberya-bench`` made by kuberya's own
+:func:`kuberya.proxy.kernel.render_ruleset` that DNATs ClusterIP 10.96.250.1:80 and a second
+NodePort on 127.0.0.1 to the backend — the latter with ``route_localnet`` on the host end of the
+veth (which stands in for the pod bridge; the setting goes with the link) and the localnet guard.
+Traffic goes only to those addresses. Paths:
+
+* ``direct``: the backend's address;
+* ``kernel`` / ``userspace``: the ClusterIPs;
+* ``np-kernel`` / ``np-userspace``: ``127.0.0.1:<nodePort>``, as ``kubectl``'s users reach a NodePort.
 
 Workloads, each bounded by a request count and a time limit, run on every path in turn, in
 ``--rounds`` interleaved rounds (the order rotating each round) whose medians are reported, so
@@ -33,6 +40,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -40,12 +48,27 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from kuberya.proxy.kernel import RouteLocalnet, render_ruleset
+from kuberya.proxy.table import Endpoint, ServicePort
+
 NETNS = "kuberya-bench"
 VETH_HOST, VETH_POD = "kuberya-bv0", "kuberya-bv1"
 HOST_IP, POD_IP, BACKEND_PORT = "10.99.0.1", "10.99.0.2", 8080
 KERNEL_VIP, USERSPACE_VIP, SERVICE_PORT = "10.96.250.1", "10.96.250.2", 80
 DEVICE = "kuberya-benchsv"
 TABLE = "kuberya-bench"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+NODE_PORTS = {"np-kernel": _free_port(), "np-userspace": _free_port()}
+"""Loopback ports free when the bench starts (its NodePorts; kuberya's range is not needed here)."""
 
 BACKEND = """
 import asyncio, sys
@@ -73,10 +96,10 @@ from kuberya.proxy.table import Endpoint, ServicePort
 from kuberya.proxy.userspace import UserspaceProxy
 async def main():
     proxy = UserspaceProxy()
-    vip, port, ip, target = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    vip, port, ip, target, node_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     entry = ServicePort(service="bench/web", port_name="", protocol="TCP", cluster_ip=vip, port=port,
-                        endpoints=(Endpoint(ip, target),))
-    await proxy.apply({entry.key: entry}, node_port_hosts=(), cluster_ips=True)
+                        node_port=node_port, endpoints=(Endpoint(ip, target),))
+    await proxy.apply({entry.key: entry}, node_port_hosts=("127.0.0.1",), cluster_ips=True)
     print("ready", flush=True)
     await asyncio.Event().wait()
 asyncio.run(main())
@@ -109,20 +132,27 @@ def setup() -> list[subprocess.Popen[bytes]]:
     # Both service addresses are local, as the proxy makes them (kuberya.proxy.netdev).
     sh("ip", "addr", "add", f"{USERSPACE_VIP}/32", "dev", DEVICE)
     sh("ip", "addr", "add", f"{KERNEL_VIP}/32", "dev", DEVICE)
-    ruleset = f"""table ip {TABLE} {{
-  chain output {{
-    type nat hook output priority -100; policy accept;
-    ip daddr {KERNEL_VIP} tcp dport {SERVICE_PORT} dnat ip to {POD_IP}:{BACKEND_PORT}
-  }}
-}}
-"""
+    # The proxy's own rules: the ClusterIP, and the NodePort on 127.0.0.1 with its masquerade and guard.
+    entry = ServicePort(service="bench/web", port_name="", protocol="TCP", cluster_ip=KERNEL_VIP, port=SERVICE_PORT,
+                        node_port=NODE_PORTS["np-kernel"], endpoints=(Endpoint(POD_IP, BACKEND_PORT),))  # fmt: skip
+    ruleset = render_ruleset([entry], table=TABLE, loopback=[entry], node_port_hosts=["127.0.0.1"], bridge=VETH_HOST)
     subprocess.run(["nft", "-f", "-"], input=ruleset.encode(), check=True)
+    RouteLocalnet(VETH_HOST).set(True)  # after the guard is in place, as the proxy does
     backend = subprocess.Popen(
         ["ip", "netns", "exec", NETNS, sys.executable, "-c", BACKEND, POD_IP, str(BACKEND_PORT)],
         stdout=subprocess.PIPE,
     )
     proxy = subprocess.Popen(
-        [sys.executable, "-c", PROXY, USERSPACE_VIP, str(SERVICE_PORT), POD_IP, str(BACKEND_PORT)],
+        [
+            sys.executable,
+            "-c",
+            PROXY,
+            USERSPACE_VIP,
+            str(SERVICE_PORT),
+            POD_IP,
+            str(BACKEND_PORT),
+            str(NODE_PORTS["np-userspace"]),
+        ],
         stdout=subprocess.PIPE,
     )
     for process in (backend, proxy):
@@ -206,6 +236,8 @@ async def measure(requests: int, seconds: float, rounds: int) -> dict[str, dict[
         "direct": (POD_IP, BACKEND_PORT),
         "kernel": (KERNEL_VIP, SERVICE_PORT),
         "userspace": (USERSPACE_VIP, SERVICE_PORT),
+        "np-kernel": ("127.0.0.1", NODE_PORTS["np-kernel"]),
+        "np-userspace": ("127.0.0.1", NODE_PORTS["np-userspace"]),
     }
     for host, port in paths.values():
         await connect_workload(host, port, requests=100, seconds=2)  # warm up (conntrack, caches)
@@ -253,10 +285,10 @@ def main() -> None:
     finally:
         teardown(processes)
     direct = results["direct"]
-    print(f"{'path':<10} {'conn/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'MiB/s':>8}   vs direct: conn/s  p99  MiB/s")
+    print(f"{'path':<12} {'conn/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'MiB/s':>8}   vs direct: conn/s  p99  MiB/s")
     for name, r in results.items():
         print(
-            f"{name:<10} {r['rps']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['mib_per_s']:8.0f}"
+            f"{name:<12} {r['rps']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['mib_per_s']:8.0f}"
             f"   {r['rps'] / direct['rps']:10.2f}× {r['p99_ms'] / direct['p99_ms']:4.2f}×"
             f" {r['mib_per_s'] / direct['mib_per_s']:5.2f}×" + (f"  ({r['errors']:.0f} errors)" if r["errors"] else "")
         )

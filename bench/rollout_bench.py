@@ -8,10 +8,12 @@ half keep-alive — through ``kubectl set image`` + ``rollout status`` + ``rollo
 
 Then, with the rollout done, the same load with no pause for ``--seconds`` per path (in
 ``--rounds`` interleaved slices, see :func:`steady_throughput`): the
-NodePort (userspace proxy on 127.0.0.1), the ClusterIP (nftables DNAT; root only) and a direct
-connection to one pod's IP (root only: pod IPs are reachable from the host only with the
-bridge). Goal: through the proxy ≥ 0.7× the direct throughput. All traffic goes to loopback
-and to the pods this run created; everything is deleted at the end.
+NodePort on 127.0.0.1 (nftables DNAT as root, the userspace proxy otherwise), the ClusterIP
+(nftables DNAT; root only) and a direct connection to one pod's IP (root only: pod IPs are
+reachable from the host only with the bridge). Goal: through the proxy ≥ 0.7× the direct
+throughput. To compare with another version of the proxy, run this with
+``PYTHONPATH=<that version's src>``: the server inherits the environment. All traffic goes to
+loopback and to the pods this run created; everything is deleted at the end.
 
     .venv/bin/python bench/rollout_bench.py [--seconds 6] [--rounds 3] [--json OUT]
 """

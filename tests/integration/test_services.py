@@ -303,3 +303,163 @@ def test_a_udp_service_answers_on_its_cluster_ip_and_says_its_node_port_is_not_s
         assert "ClusterIP only" in wait_for("a warning that the UDP NodePort is not served", warning)
     finally:
         k("delete", "pod,service", "udp-echo", "--wait=true", "--timeout=60s", check=False, timeout=90)
+
+
+# -- NodePorts on 127.0.0.1 through the kernel (root, nftables) ------------------------------------
+
+TCP_HELLO = """
+import socket, sys
+server = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+while True:
+    conn, peer = server.accept()
+    conn.sendall(("hello " + peer[0] + "\\n").encode())
+    conn.close()
+"""
+
+HELLO_APP = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: {name}}}}}
+spec:
+  containers:
+  - name: hello
+    image: hello:v1
+    command: [{python}, "-c", {script}, "8080"]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  type: NodePort
+  selector: {{app: {name}}}
+  ports: [{{name: web, port: 80, targetPort: 8080}}]
+"""
+
+BRIDGE = "kuberya0"
+ROUTE_LOCALNET = f"/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"
+needs_kernel_path = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("nft"),
+    reason="the kernel NodePort path needs root and nftables",
+)
+
+
+def cluster_table(cluster: Cluster) -> str:
+    """The cluster's nftables table: ``kuberya-<hash of data dir>-p<server pid>`` (kuberya.server.main)."""
+    import hashlib
+
+    return f"kuberya-{hashlib.sha256(str(cluster.data_dir).encode()).hexdigest()[:8]}-p{cluster.process.pid}"
+
+
+def nft(*args: str) -> str:
+    return subprocess.run(["nft", *args], capture_output=True, text=True).stdout
+
+
+def deploy_hello(cluster: Cluster, namespace: str, name: str) -> tuple[str, int]:
+    """A pod on the bridge answering ``hello <peer address>``, behind a NodePort: its (pod IP, nodePort)."""
+    app = HELLO_APP.format(name=name, python=json.dumps(sys.executable), script=json.dumps(TCP_HELLO))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=app)
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", f"pod/{name}", "--timeout=60s", timeout=90)
+    pod_ip = get_json(cluster, "pod", name, "-n", namespace)["status"]["podIP"]
+    node_port = int(get_json(cluster, "svc", name, "-n", namespace)["spec"]["ports"][0]["nodePort"])
+    return pod_ip, node_port
+
+
+def hello(port: int, host: str = "127.0.0.1") -> str | None:
+    try:
+        with socket.create_connection((host, port), timeout=2) as conn:
+            return conn.recv(100).decode().strip() or None
+    except OSError:
+        return None
+
+
+def pod_netns(pod_ip: str) -> str:
+    """The network namespace holding ``pod_ip`` (only kuberya's, ``kuberya-*``, are looked at)."""
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    for name in (line.split()[0] for line in listing.splitlines() if line.startswith("kuberya-")):
+        addresses = subprocess.run(["ip", "-n", name, "-4", "-o", "addr"], capture_output=True, text=True).stdout
+        if f" {pod_ip}/" in addresses:
+            return name
+    raise AssertionError(f"no kuberya network namespace holds {pod_ip}")
+
+
+@needs_kernel_path
+def test_a_node_port_on_127_0_0_1_is_dnated_by_the_kernel_and_pods_cannot_reach_host_loopback(
+    cluster: Cluster, namespace: str
+) -> None:
+    from kuberya.proxy.serviceproxy import someone_listens
+
+    pod_ip, node_port = deploy_hello(cluster, namespace, "hello")
+    bridge_ip = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE], capture_output=True,
+                               text=True, check=True).stdout.split()[3].split("/")[0]  # fmt: skip
+    # The pod sees the bridge's address: 127.0.0.1 was masqueraded (it would answer its own loopback).
+    assert wait_for("an answer through the NodePort", lambda: hello(node_port)) == f"hello {bridge_ip}"
+    table = cluster_table(cluster)
+    localhost = nft("list", "chain", "ip", table, "localhost")
+    assert f"ip daddr 127.0.0.1 tcp dport {node_port} dnat to {pod_ip}:8080" in localhost  # as nft lists it
+    assert not someone_listens("127.0.0.1", node_port), "no userspace listener: the kernel is the path"
+    with open(ROUTE_LOCALNET) as setting:
+        assert setting.read().strip() == "1"
+    for scope in ("all", "default"):
+        with open(f"/proc/sys/net/ipv4/conf/{scope}/route_localnet") as setting:
+            assert setting.read().strip() == "0", f"route_localnet must never be set on {scope}"
+
+    # CVE-2020-8558: with route_localnet on the bridge, a pod that routes 127.0.0.0/8 to its gateway
+    # (as root in its own namespace, which a pod with NET_ADMIN is) sends packets for the host's
+    # loopback across the bridge. Without the guard this reaches the listener below (tried by hand,
+    # docs/DECISIONS.md); with it the SYN is dropped on arrival, counted by the guard rule.
+    server = socketserver.TCPServer(("127.0.0.1", 0), _Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret_port = server.server_address[1]
+    netns = pod_netns(pod_ip)
+    attack = f"""
+set -e
+ip route del 127.0.0.0/8 dev lo table local || true
+ip route del local 127.0.0.1 dev lo table local || true
+ip route add 127.0.0.0/8 via {bridge_ip}
+for conf in /proc/sys/net/ipv4/conf/*; do echo 1 > $conf/route_localnet; echo 1 > $conf/accept_local; done
+exec {sys.executable} -c '
+import socket
+try:
+    socket.create_connection(("127.0.0.1", {secret_port}), timeout=3).recv(100); print("reached")
+except OSError as e:
+    print("blocked", e)
+'
+"""
+
+    def dropped() -> int:
+        guard = nft("list", "chain", "ip", table, "localnet_guard")
+        return int(guard.split("counter packets ")[1].split()[0])
+
+    before = dropped()
+    try:
+        outcome = subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", attack], capture_output=True, text=True,
+                                 timeout=20)  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome.stdout.startswith("blocked"), outcome.stdout + outcome.stderr
+    assert dropped() > before, "the SYN reached the host and the guard dropped it (not lost on the way)"
+    assert hello(node_port) == f"hello {bridge_ip}", "our own NodePort flows still pass the guard"
+    cluster.kubectl("delete", "-n", namespace, "pod,service", "hello", "--wait=false")
+
+
+@needs_kernel_path
+def test_stopping_the_server_removes_its_table_and_route_localnet_when_no_other_cluster_needs_it(
+    tmp_path: Any,
+) -> None:
+    from tests.conftest import start_server, stop_server
+
+    own = start_server(tmp_path / "cluster", "--runtime", "process")
+    try:
+        own.kubectl("create", "namespace", "np")
+        _, node_port = deploy_hello(own, "np", "hello")
+        table = cluster_table(own)
+        assert wait_for("an answer through the NodePort", lambda: hello(node_port))
+        assert f"dport {node_port} " in nft("list", "chain", "ip", table, "localhost")
+    finally:
+        stop_server(own)
+    assert table not in nft("list", "tables"), "the rules go with the table"
+    # Several clusters share the bridge: the setting stays exactly while some table still guards it.
+    others = [line for line in nft("list", "chains", "ip").splitlines() if "localnet_guard" in line]
+    with open(ROUTE_LOCALNET) as setting:
+        assert setting.read().strip() == ("1" if others else "0"), others

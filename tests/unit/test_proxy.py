@@ -1,6 +1,7 @@
 """The proxy: table building (pure), balancing, and the userspace proxy with local echo servers."""
 
 import asyncio
+import ipaddress
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,6 +10,7 @@ import pytest
 
 from kuberya.client import FakeClock
 from kuberya.proxy.balancer import Balancer
+from kuberya.proxy.kernel import NftablesDNAT, RouteLocalnet
 from kuberya.proxy.table import Endpoint, ServicePort, build_table
 from kuberya.proxy.userspace import UserspaceProxy
 
@@ -324,5 +326,164 @@ async def test_service_proxy_serves_node_ports_from_its_caches(backends: list[Ba
         await proxy.sync()
         assert proxy.userspace.listening == [("127.0.0.1", node_port)]
         assert (await ask(node_port))[0] == "c"
+    finally:
+        await proxy.shutdown()
+
+
+# -- loopback frontends through the kernel (NodePorts on 127.0.0.1) -------------------------------
+
+
+def test_loopback_frontends_are_dnated_on_output_only_with_masquerade_and_the_localnet_guard() -> None:
+    from kuberya.proxy.kernel import render_ruleset
+
+    web = ServicePort(service="ns/web", port_name="http", protocol="TCP", cluster_ip="10.96.0.20", port=80,
+                      node_port=30080, ingress_ips=("127.0.0.1", "192.0.2.9"),
+                      endpoints=(Endpoint("10.88.0.2", 8080), Endpoint("10.88.0.3", 8080)))  # fmt: skip
+    idle = ServicePort(service="ns/idle", port_name="", protocol="TCP", cluster_ip="10.96.0.21", port=81,
+                       node_port=30081)  # fmt: skip
+    script = render_ruleset([web, idle], table="kuberya-x", loopback=[web, idle], node_port_hosts=["127.0.0.1"],
+                            bridge="kuberya0")  # fmt: skip
+    localhost = script.split("chain localhost {")[1].split("\n  }")[0]
+    targets = "{ 0 : 10.88.0.2 . 8080, 1 : 10.88.0.3 . 8080 }"
+    assert f"ip daddr 127.0.0.1 tcp dport 30080 dnat ip to numgen inc mod 2 map {targets}" in localhost
+    assert f"ip daddr 127.0.0.1 tcp dport 80 dnat ip to numgen inc mod 2 map {targets}" in localhost, "LB ingress"
+    assert "192.0.2.9" not in script, "a non-loopback ingress address stays with the userspace proxy"
+    assert "30081" not in script, "no endpoints: no rule, the host refuses"
+    output = script.split("chain output {")[1].split("}")[0]
+    prerouting = script.split("chain prerouting {")[1].split("}")[0]
+    assert "jump localhost" in output and "localhost" not in prerouting, "never for packets from the bridge"
+    assert 'ct status dnat ip saddr 127.0.0.0/8 oifname "kuberya0" masquerade' in script
+    # kube-proxy's CVE-2020-8558 rule; "ct status != dnat" would compare the whole word and drop replies.
+    assert 'iifname "kuberya0" ip daddr 127.0.0.0/8 ct status & dnat == 0 counter drop' in script
+    assert "type filter hook input" in script.split("chain localnet_guard {")[1]
+
+    plain = render_ruleset([web], table="kuberya-x", pod_cidr="10.88.0.0/16")
+    assert "tcp dport 30080" not in plain and "localnet_guard" not in plain and "127.0.0.0/8 oifname" not in plain
+
+
+def test_the_kernel_takes_a_loopback_frontend_only_where_it_keeps_what_the_user_sees() -> None:
+    import ipaddress
+
+    from kuberya.proxy.kernel import serves_on_loopback
+
+    bridge = [ipaddress.IPv4Network("10.88.0.0/16")]
+
+    def port(*ips: str, protocol: str = "TCP", affinity: float | None = None) -> ServicePort:
+        return ServicePort(service="ns/s", port_name="", protocol=protocol, cluster_ip="10.96.0.30", port=80,
+                           node_port=30080, affinity_timeout=affinity,
+                           endpoints=tuple(Endpoint(ip, 8080) for ip in ips))  # fmt: skip
+
+    assert serves_on_loopback(port("10.88.0.2", "127.0.0.1"), bridge_networks=bridge)
+    assert serves_on_loopback(port(), bridge_networks=bridge), "no endpoint: the kernel refuses, as kube-proxy"
+    assert not serves_on_loopback(port("192.0.2.7"), bridge_networks=bridge), "a loopback source can't go there"
+    assert not serves_on_loopback(port("10.88.0.2"), bridge_networks=[]), "no bridge (yet): not a pod address"
+    assert not serves_on_loopback(port("10.88.0.2", affinity=60), bridge_networks=bridge), "affinity: userspace"
+    assert not serves_on_loopback(port("10.88.0.2", protocol="UDP"), bridge_networks=bridge)
+
+
+async def test_a_host_listener_on_a_loopback_frontend_is_noticed() -> None:
+    from kuberya.proxy.serviceproxy import someone_listens
+
+    server = await asyncio.start_server(lambda r, w: w.close(), "0.0.0.0", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        assert someone_listens("127.0.0.1", port), "a wildcard listener takes 127.0.0.1 too"
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert not someone_listens("127.0.0.1", port), "closed (a TIME_WAIT left behind does not count)"
+
+
+def test_route_localnet_is_only_ever_set_on_a_kuberya_bridge(tmp_path: Any) -> None:
+    from kuberya.proxy.kernel import RouteLocalnet
+
+    with pytest.raises(ValueError, match="kuberya's own bridge"):
+        RouteLocalnet("all", proc=tmp_path)
+    setting = RouteLocalnet("kuberya0", proc=tmp_path)
+    assert not setting.exists() and not setting.enabled()
+    (tmp_path / "kuberya0").mkdir()
+    (tmp_path / "kuberya0" / "route_localnet").write_text("0\n")
+    setting.set(True)
+    assert setting.enabled() and (tmp_path / "kuberya0" / "route_localnet").read_text() == "1\n"
+    setting.set(False)
+    assert not setting.enabled()
+
+
+class FakeKernel(NftablesDNAT):
+    """The real :class:`NftablesDNAT` with ``nft`` and ``/proc/sys`` swapped for a temp dir; keeps the scripts."""
+
+    def __init__(self, tmp_path: Any, *, writable: bool = True) -> None:
+        proc = tmp_path / "proc"
+        (proc / "kuberya0").mkdir(parents=True)
+        if writable:
+            (proc / "kuberya0" / "route_localnet").write_text("0\n")
+        else:  # a write fails even as root
+            (proc / "kuberya0" / "route_localnet").mkdir()
+        super().__init__(table="kuberya-t", localnet=RouteLocalnet("kuberya0", proc=proc),
+                         lock_file=tmp_path / "lock")  # fmt: skip
+        self.scripts: list[str] = []
+
+        async def bridge_networks() -> list[ipaddress.IPv4Network]:
+            return [ipaddress.IPv4Network("10.88.0.0/16")]
+
+        self.localnet.networks = bridge_networks  # type: ignore[method-assign]
+
+    async def _load(self, script: str) -> None:
+        self.scripts.append(script)
+
+    async def remove(self) -> None:
+        pass
+
+
+async def test_node_ports_served_by_the_kernel_are_not_bound_by_the_userspace_proxy(
+    backends: list[Backend], tmp_path: Any
+) -> None:
+    from kuberya.client.fake import FakeApiClient
+    from kuberya.proxy.serviceproxy import ServiceProxy
+
+    kernel_port, sticky_port = free_port(), free_port()
+    proxy = ServiceProxy(FakeApiClient(), cluster_ips=False, clock=FakeClock())
+    proxy.kernel = fake = FakeKernel(tmp_path)
+    proxy.services.store.add(svc(type="NodePort", ports=[{"name": "http", "port": 80, "nodePort": kernel_port}]))
+    proxy.services.store.add(svc("sticky", type="NodePort", sessionAffinity="ClientIP",
+                                 ports=[{"name": "http", "port": 80, "nodePort": sticky_port}]))  # fmt: skip
+    proxy.slices.store.add(eps("web", ("127.0.0.1", READY), port=backends[0].port))
+    proxy.slices.store.add(eps("sticky", ("127.0.0.1", READY), port=backends[1].port))
+    try:
+        await proxy.sync()
+        localhost = fake.scripts[-1].split("chain localhost {")[1].split("\n  }")[0]
+        assert f"dport {kernel_port} " in localhost, "the kernel DNATs the NodePort"
+        assert f"dport {sticky_port} " not in localhost, "affinity keeps the userspace balancer"
+        assert proxy.userspace.listening == [("127.0.0.1", sticky_port)]
+        assert fake.localnet.enabled()
+        assert (await ask(sticky_port))[0] == "b"
+    finally:
+        await proxy.shutdown()
+
+
+async def test_node_ports_fall_back_to_userspace_when_route_localnet_cannot_be_set(
+    backends: list[Backend], tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kuberya.client.fake import FakeApiClient
+    from kuberya.proxy.serviceproxy import ServiceProxy
+
+    node_port = free_port()
+    proxy = ServiceProxy(FakeApiClient(), cluster_ips=False, clock=FakeClock())
+    proxy.kernel = fake = FakeKernel(tmp_path, writable=False)
+    proxy.services.store.add(svc(type="NodePort", ports=[{"name": "http", "port": 80, "nodePort": node_port}]))
+    proxy.slices.store.add(eps("web", ("127.0.0.1", READY), port=backends[2].port))
+    try:
+        await proxy.sync()
+        assert not fake.serve_loopback and "localhost {\n    \n  }" in fake.scripts[-1], "no loopback rule left"
+        assert proxy.userspace.listening == [("127.0.0.1", node_port)]
+        assert (await ask(node_port))[0] == "c"
+        await proxy.sync()
+        said = [r.getMessage() for r in caplog.records if "route_localnet" in r.getMessage()]
+        assert len(said) == 1, said
+        assert said[0].startswith("proxy: cannot set net.ipv4.conf.kuberya0.route_localnet: ")
+        assert said[0].endswith(": NodePorts are served in userspace")
     finally:
         await proxy.shutdown()

@@ -25,9 +25,16 @@ How connections are forwarded (``mode``), chosen by the figures in ``docs/DECISI
 * ``userspace`` (the default otherwise): ClusterIPs are served by the asyncio proxy
   (:mod:`kuberya.proxy.userspace`) too.
 
-NodePorts are always served by the userspace proxy: kernel DNAT of ``127.0.0.1`` would need
-``route_localnet``, a setting with a security history (CVE-2020-8558), and the userspace path
-bounds connection draining.
+Loopback frontends (NodePorts on ``127.0.0.1``, LoadBalancer ingress ``127.0.0.1:port``) follow
+the same choice: with ``nftables`` the kernel DNATs them too (``route_localnet`` on the pod bridge
+only, with kube-proxy's CVE-2020-8558 guard; :mod:`kuberya.proxy.kernel`), and the userspace
+proxy does not bind them, so a NodePort without endpoints is refused by the host as kube-proxy
+rejects it. The userspace proxy keeps a Service port's loopback frontends where the kernel path
+would change what the user sees: ``sessionAffinity: ClientIP`` (no affinity in the kernel path),
+an endpoint neither on loopback nor on the pod bridge (a loopback source cannot be routed there),
+a port some host process already listens on (DNAT would take its traffic; userspace fails to bind
+and says so), and NodePorts bound on non-loopback addresses (``bind_nodeports_on``). Where
+``route_localnet`` cannot be written the proxy says so once and leaves all of them to userspace.
 
 UDP is forwarded by the kernel path only (ClusterIPs, as root with nftables); what a Service asks
 for that is not served here — UDP without root, UDP NodePorts, SCTP — is logged and reported
@@ -40,16 +47,29 @@ and the service addresses (and the link, when it is empty) are removed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
+import errno
+import ipaddress
 import logging
 import shutil
+import socket
 from collections.abc import Sequence
 from typing import Literal
 
 from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock
 from kuberya.client.resources import ENDPOINTSLICES, EVENTS, SERVICES
 from kuberya.client.tasks import start_task
-from kuberya.proxy.kernel import NftablesDNAT
+from kuberya.proxy.kernel import (
+    LOOPBACK,
+    POD_BRIDGE,
+    LocalnetUnavailable,
+    NftablesDNAT,
+    RouteLocalnet,
+    is_loopback,
+    serves_on_loopback,
+    within,
+)
 from kuberya.proxy.netdev import DEVICE_NAME, LinkError, ServiceAddressDevice, can_manage_links
 from kuberya.proxy.podside import PodSideFrontends
 from kuberya.proxy.table import SERVICE_NAME_LABEL, ServicePort, build_table
@@ -67,8 +87,9 @@ def unserved(entry: ServicePort, *, kernel: bool) -> str | None:
     TCP is served everywhere. UDP is forwarded by the kernel only (nftables DNAT, as root): a
     userspace UDP proxy would need a socket per client flow and idle timeouts of its own, for a
     protocol kuberya's users rarely expose beyond the cluster DNS, which serves itself. The kernel
-    path DNATs ClusterIPs; NodePorts on 127.0.0.1 are the userspace proxy's (see the module
-    docstring), so a UDP NodePort is not reachable either. SCTP is not proxied at all.
+    path DNATs ClusterIPs and only the TCP NodePorts on 127.0.0.1 (see the module docstring), and
+    the userspace proxy is TCP-only, so a UDP NodePort is not reachable either. SCTP is not
+    proxied at all.
     """
     port = f"port {entry.port_name or entry.port}/{entry.protocol}"
     if entry.protocol == "TCP":
@@ -85,6 +106,31 @@ def unserved(entry: ServicePort, *, kernel: bool) -> str | None:
     return None
 
 
+def _without_loopback_frontends(entry: ServicePort) -> ServicePort:
+    """``entry`` as the userspace proxy sees it once the kernel serves its loopback frontends."""
+    return dataclasses.replace(
+        entry, node_port=None, ingress_ips=tuple(ip for ip in entry.ingress_ips if not is_loopback(ip))
+    )
+
+
+def someone_listens(host: str, port: int) -> bool:
+    """Whether a socket of this host already holds ``host:port`` (or the wildcard with that port).
+
+    A bind with ``SO_REUSEADDR`` fails against a listener or a socket bound without that option,
+    not against TIME_WAIT; NodePorts (30000–32767) lie below the ephemeral range (32768+), so in
+    practice that is a listener. It costs microseconds: reading ``/proc/net/tcp`` instead took
+    60 ms with 19,000 entries there, on the event loop the whole server shares, and made the
+    proxy miss the node agent's 0.25 s propagation window in ``test_zero_downtime``.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            return e.errno == errno.EADDRINUSE
+    return False
+
+
 class ServiceProxy:
     """Serves every Service's NodePorts (and, as root, ClusterIPs) from this host."""
 
@@ -97,6 +143,7 @@ class ServiceProxy:
         cluster_ips: bool | None = None,
         mode: Literal["auto", "nftables", "userspace"] = "auto",
         pod_cidr: str = "10.88.0.0/16",
+        pod_bridge: str = POD_BRIDGE,
         nft_table: str = "kuberya",
         device_name: str = DEVICE_NAME,
         drain_timeout: float = 30.0,
@@ -113,8 +160,14 @@ class ServiceProxy:
             mode = "nftables" if self.cluster_ips and shutil.which("nft") else "userspace"
         self.mode = mode
         """How ClusterIPs are forwarded: ``nftables`` (kernel DNAT) or ``userspace``."""
+        # Loopback frontends go to the kernel only when every NodePort is on loopback (the default).
+        loopback_hosts = all(is_loopback(host) for host in self.node_port_hosts)
         self.kernel = (
-            NftablesDNAT(table=nft_table, pod_cidr=pod_cidr) if self.cluster_ips and mode == "nftables" else None
+            NftablesDNAT(
+                table=nft_table, pod_cidr=pod_cidr, localnet=RouteLocalnet(pod_bridge) if loopback_hosts else None
+            )
+            if self.cluster_ips and mode == "nftables"
+            else None
         )
         self.shutdown_drain = shutdown_drain
         self._clock: Clock = clock or LoopClock()
@@ -132,6 +185,8 @@ class ServiceProxy:
                 on_delete=lambda _o: self._dirty.set(),
             )
         self.table: dict[str, ServicePort] = {}
+        self._bridge_networks: list[ipaddress.IPv4Network] = []
+        """The pod bridge's subnets, as last read (see :meth:`_kernel_loopback`)."""
         self._warned: set[tuple[str, str, str]] = set()
         """(service uid, port key, message) already reported: one event per cause, not one per sync."""
 
@@ -141,6 +196,9 @@ class ServiceProxy:
                 "proxy: not root: ClusterIPs are not reachable from the host; NodePorts are served on %s",
                 ", ".join(self.node_port_hosts),
             )
+        elif self.kernel is None or not self.kernel.serve_loopback:
+            why = "no nftables path" if self.kernel is None else "they are not all on loopback"
+            logger.info("proxy: NodePorts on %s are served in userspace (%s)", ", ".join(self.node_port_hosts), why)
         try:
             async with asyncio.TaskGroup() as group:
                 start_task(self.services.run(), name="proxy-services-informer", group=group)
@@ -175,10 +233,20 @@ class ServiceProxy:
             ips = {e.cluster_ip for e in table.values() if e.cluster_ip}
             await self.device.ensure()
             await self.device.sync(ip for ip in ips if ip)
+        userspace_table = table
         if self.kernel is not None:
-            await self.kernel.apply(table.values())
+            loopback = await self._kernel_loopback(table)
+            try:
+                await self.kernel.apply(table.values(), loopback=loopback, node_port_hosts=self.node_port_hosts)
+            except LocalnetUnavailable as e:
+                logger.warning("proxy: %s: NodePorts are served in userspace", e)
+                self.kernel.serve_loopback = False
+                loopback = []
+                await self.kernel.apply(table.values())
+            # The userspace proxy must not also bind what the kernel serves.
+            userspace_table = {**table, **{e.key: _without_loopback_frontends(e) for e in loopback}}
         await self.userspace.apply(
-            table, node_port_hosts=self.node_port_hosts, cluster_ips=self.cluster_ips and self.kernel is None
+            userspace_table, node_port_hosts=self.node_port_hosts, cluster_ips=self.cluster_ips and self.kernel is None
         )
         await self.podside.apply(table)
         self.table = table
@@ -186,6 +254,27 @@ class ServiceProxy:
             why = unserved(entry, kernel=self.kernel is not None)
             if why is not None:
                 await self._warn_once(entry, why)
+
+    async def _kernel_loopback(self, table: dict[str, ServicePort]) -> list[ServicePort]:
+        """The entries whose loopback frontends the kernel serves this time (see the module docstring)."""
+        if self.kernel is None or not self.kernel.serve_loopback:
+            return []
+        # Pod addresses are in the bridge's subnet; it is read again only when an endpoint is outside it.
+        known = (LOOPBACK, *self._bridge_networks)
+        if not all(within(e.ip, known) for entry in table.values() for e in entry.endpoints):
+            self._bridge_networks = await self.kernel.localnet.networks()
+        ours = set(self.userspace.listening)
+        return [
+            entry
+            for entry in table.values()
+            if serves_on_loopback(entry, bridge_networks=self._bridge_networks)
+            # A host listener on a frontend is someone else's: DNAT would take its traffic.
+            and not any(
+                someone_listens(*frontend)
+                for frontend in entry.frontends(node_port_hosts=self.node_port_hosts, cluster_ips=False)
+                if is_loopback(frontend[0]) and frontend not in ours
+            )
+        ]
 
     async def _warn_once(self, entry: ServicePort, why: str) -> None:
         """Say, as a Warning event on the Service (``kubectl describe``), what of it is not served."""
