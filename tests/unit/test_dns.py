@@ -290,3 +290,13 @@ async def test_answers_inside_each_pod_namespace_once_synced(tmp_path: Path) -> 
     finally:
         unregister_socket_factory(netns_path)
         await server.stop()
+
+
+def test_dnspython_is_not_loaded_until_the_first_query() -> None:
+    """An idle cluster does not pay dnspython's ~2.6 MB (the idle-memory goal): it loads on first use."""
+    import subprocess
+    import sys
+
+    probe = "import sys, kuberya.proxy.dns; print(any(m == 'dns' or m.startswith('dns.') for m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -111,15 +111,18 @@ async def read_body(request: web.Request) -> Any:
     """
     import yaml
 
-    from kuberya.resources.protobuf import ProtobufDecodeError, decode_object
-
     raw = await request.read()
     kind = media_type(request)
     if not raw.strip():
         raise errors.bad_request("the request body is empty: send the object as JSON or YAML")
-    try:
-        if kind == PROTOBUF_CONTENT_TYPE:
+    if kind == PROTOBUF_CONTENT_TYPE:
+        from kuberya.resources.protobuf import ProtobufDecodeError, decode_object
+
+        try:
             return decode_object(raw)
+        except ProtobufDecodeError as e:
+            raise errors.bad_request(str(e)) from e
+    try:
         if kind in ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml"):
             return yaml.safe_load(raw)
         if kind in (
@@ -130,8 +133,6 @@ async def read_body(request: web.Request) -> Any:
             "",
         ):
             return json.loads(raw)
-    except ProtobufDecodeError as e:
-        raise errors.bad_request(str(e)) from e
     except (ValueError, yaml.YAMLError) as e:
         raise errors.bad_request(f"the request body is not valid {kind}: {e}") from e
     raise errors.unsupported_media_type(kind)

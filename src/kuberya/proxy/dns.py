@@ -26,6 +26,10 @@ options are ignored, and a relayed query is never re-encoded); answer names are 
 answer past 512 bytes keeps as many records as fit and sets TC, as CoreDNS does, so that resolvers
 retry over TCP and those that never do (musl before 1.2.4) still get some addresses.
 
+dnspython is imported on the first query, not at start-up: it is ~1.7 MB of an idle cluster's
+memory, and only pods ask the cluster DNS anything. That one query waits ~35 ms for the import,
+done in a worker thread so that the event loop — the API server's too — keeps serving meanwhile.
+
 :meth:`ClusterDNS.resolve` is pure over the informer caches; the sockets around it are thin
 (UDP, and TCP with its two-byte length prefix). As a component (:meth:`ClusterDNS.run`) it also
 makes sure the ``kube-system/kube-dns`` Service exists at the well-known ClusterIP, labelled
@@ -48,25 +52,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import ipaddress
 import logging
 import socket
 import struct
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.opcode
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-import dns.rrset
-from dns.rdatatype import ANY, CNAME, SOA, SRV, A
+from typing import TYPE_CHECKING, Any, cast
 
 from kuberya.client import AlreadyExistsError, Clock, Informer, KubeClient, LoopClock
 from kuberya.client.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
@@ -75,6 +70,13 @@ from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.proxy.netdev import LinkError, ServiceAddressDevice, can_manage_links
 from kuberya.proxy.table import SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL
 from kuberya.runtime.nsconnect import SocketFactory, delay_namespace_ready, watch_socket_factories
+
+if TYPE_CHECKING:
+    # At run time each function imports what it uses of dnspython (see the module docstring).
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +167,9 @@ class ClusterDNS:
 
     def resolve(self, name: str, qtype: int) -> tuple[dns.rcode.Rcode, list[dns.rrset.RRset]]:
         """``(rcode, answers)`` for a lower-case name in the cluster domain (see the module docstring)."""
+        import dns.rcode
+        from dns.rdatatype import ANY, A
+
         labels = name[: -len(self.domain) - 1].split(".") if name != self.domain else []
         records: list[dns.rrset.RRset] | None = None
         if len(labels) >= 3 and labels[-1] == "svc":
@@ -182,6 +187,8 @@ class ClusterDNS:
 
     def _service_records(self, name: str, labels: list[str], qtype: int) -> list[dns.rrset.RRset] | None:
         # labels: [..., svc, ns]; SRV: [_port, _proto, svc, ns]; endpoint: [host, svc, ns].
+        from dns.rdatatype import ANY, CNAME, A
+
         namespace = labels[-1]
         if len(labels) == 1:
             return [] if self._namespace_has_services(namespace) else None
@@ -212,6 +219,8 @@ class ClusterDNS:
     def _srv(
         self, name: str, svc: str, namespace: str, port_name: str, proto: str, qtype: int
     ) -> list[dns.rrset.RRset] | None:
+        from dns.rdatatype import ANY, SRV
+
         service = self.services.get(f"{namespace}/{svc}")
         if service is None:
             return None
@@ -258,11 +267,19 @@ class ClusterDNS:
         return any((s.get("metadata") or {}).get("namespace") == namespace for s in self.services.list())
 
     def soa(self) -> dns.rrset.RRset:
+        from dns.rdatatype import SOA
+
         zone = self.domain
         return _rrset(zone, SOA, f"ns.dns.{zone} hostmaster.{zone} 1 7200 1800 86400 {TTL}")
 
     async def answer(self, data: bytes, *, tcp: bool) -> bytes | None:
         """The reply to one query message (None: drop it)."""
+        if not _dnspython_loaded:
+            await asyncio.to_thread(_load_dnspython)
+        import dns.exception
+        import dns.rcode
+        import dns.rdataclass
+
         try:
             query = _read_query(data)
         except dns.exception.DNSException:
@@ -294,6 +311,8 @@ class ClusterDNS:
                     )
             except (OSError, TimeoutError, asyncio.IncompleteReadError) as e:
                 logger.debug("dns: upstream %s failed: %s", upstream, e)
+        import dns.rcode
+
         return _error_reply(data, dns.rcode.SERVFAIL)
 
     # -- serving --------------------------------------------------------------------------------
@@ -507,6 +526,8 @@ class _UDPServer(asyncio.DatagramProtocol):
             reply = await self.server.answer(data, tcp=False)
         except Exception:
             logger.exception("dns: answering a query from %s failed", addr[0])
+            import dns.rcode
+
             reply = _error_reply(data, dns.rcode.SERVFAIL)
         if reply is not None and self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(reply, addr)
@@ -555,9 +576,39 @@ async def _forward_tcp(upstream: str, port: int, data: bytes) -> bytes:
 
 # -- the wire format (dnspython) -----------------------------------------------------------------
 
+_DNSPYTHON_MODULES = (
+    "dns.exception",
+    "dns.flags",
+    "dns.message",
+    "dns.name",
+    "dns.opcode",
+    "dns.rcode",
+    "dns.rdataclass",
+    "dns.rdatatype",
+    "dns.rrset",
+)
+_dnspython_loaded = False
+"""Whether :func:`_load_dnspython` has run (a local import of a loaded module is a dict lookup)."""
+_dnspython_loading = threading.Lock()
+"""Queries that arrive together import once: two threads importing dnspython's circular modules at
+the same time could each find the other's half-initialised module."""
+
+
+def _load_dnspython() -> None:
+    """Import what answering uses of dnspython: the first query calls it in a worker thread."""
+    global _dnspython_loaded
+    with _dnspython_loading:
+        for module in _DNSPYTHON_MODULES:
+            importlib.import_module(module)
+        _dnspython_loaded = True
+
 
 def _rrset(name: str, rdtype: dns.rdatatype.RdataType, *rdatas: str) -> dns.rrset.RRset:
     """An IN RRset of ``rdatas`` in presentation format; every name in it is absolute."""
+    import dns.name
+    import dns.rdataclass
+    import dns.rrset
+
     owner = dns.name.from_text(name)
     return dns.rrset.from_text_list(
         owner, TTL, dns.rdataclass.IN, rdtype, rdatas, origin=dns.name.root, relativize=False
@@ -566,6 +617,10 @@ def _rrset(name: str, rdtype: dns.rdatatype.RdataType, *rdatas: str) -> dns.rrse
 
 def _read_query(data: bytes) -> dns.message.Message:
     """A query's header and question section (raises :class:`dns.exception.DNSException`)."""
+    import dns.exception
+    import dns.flags
+    import dns.message
+
     query = dns.message.from_wire(data, question_only=True)
     if query.flags & dns.flags.QR or not query.question:
         # A response, or no question. Raised as the class, as dnspython does: its __init__ is untyped.
@@ -575,6 +630,9 @@ def _read_query(data: bytes) -> dns.message.Message:
 
 def _reply(query: dns.message.Message, rcode: dns.rcode.Rcode, *, authoritative: bool = False) -> dns.message.Message:
     """A reply to ``query`` echoing its ID, opcode, RD and first question; RA, as we recurse by forwarding."""
+    import dns.flags
+    import dns.message
+
     response = dns.message.make_response(query, recursion_available=True)
     response.question = query.question[:1]
     if authoritative:
@@ -585,6 +643,8 @@ def _reply(query: dns.message.Message, rcode: dns.rcode.Rcode, *, authoritative:
 
 def _to_wire(response: dns.message.Message, *, tcp: bool) -> bytes:
     """``response`` in wire format: records in our order (dnspython shuffles them unless told not to)."""
+    import dns.rrset
+
     if tcp:
         return response.to_wire(want_shuffle=False)
     # dnspython truncates whole RRsets; one record per RRset keeps as many records as fit (see the docstring).
@@ -596,6 +656,11 @@ def _to_wire(response: dns.message.Message, *, tcp: bool) -> bytes:
 
 def _error_reply(data: bytes, rcode: dns.rcode.Rcode) -> bytes | None:
     """A bare error reply echoing the query's ID and question, or None if even its header is unreadable."""
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.opcode
+
     try:
         return _reply(_read_query(data), rcode).to_wire()
     except dns.exception.DNSException:

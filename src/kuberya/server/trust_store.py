@@ -40,7 +40,7 @@ def load_deferred() -> None:
     """Load the system trust store into aiohttp's default contexts (blocking: call in a thread)."""
     from aiohttp import connector
 
-    for name in ("_SSL_CONTEXT_VERIFIED", "_SSL_CONTEXT_UNVERIFIED"):
-        context = getattr(connector, name, None)
-        if isinstance(context, ssl.SSLContext):
-            context.set_default_verify_paths()
+    # Only the verifying one: the other has CERT_NONE and never reads a trust store (~0.85 MB saved).
+    context = getattr(connector, "_SSL_CONTEXT_VERIFIED", None)
+    if isinstance(context, ssl.SSLContext):
+        context.set_default_verify_paths()
