@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e.test_demo import KUBERYA, check_story, demo_pod_names, pod_processes, section
+from tests.e2e.test_rootless_cluster import processes_naming
 
 pytestmark = pytest.mark.e2e
 
@@ -77,20 +78,6 @@ def home() -> Iterator[Path]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-def holders_and_shims(data_dir: Path) -> list[int]:
-    """Live processes whose command line names this cluster's data dir (namespace holders, shims)."""
-    marker = str(data_dir).encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 @pytest.mark.skipif(bool(why_not()), reason=why_not() or "-")
 def test_fast_demo_without_root(home: Path) -> None:
     data_dir = home / "kuberya"
@@ -111,7 +98,7 @@ def test_fast_demo_without_root(home: Path) -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert down.returncode == 0, down.stderr
     deadline = time.monotonic() + 10
-    while (pod_processes(names) or holders_and_shims(data_dir)) and time.monotonic() < deadline:
+    while (pod_processes(names) or processes_naming(data_dir)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not pod_processes(names), "processes of the demo's pods outlived the demo"
-    assert not holders_and_shims(data_dir), "namespace holders or shims outlived the demo"
+    assert not processes_naming(data_dir), "namespace holders or shims outlived the demo"

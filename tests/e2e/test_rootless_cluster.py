@@ -78,9 +78,9 @@ def rootless_cluster(tmp_path: Path) -> Iterator[Cluster]:
         stop_server(cluster)
 
 
-def holders_of(data_dir: Path) -> list[int]:
-    """Live processes whose command line names this cluster's rootless network state (its holders)."""
-    marker = str(data_dir / "runtime" / "rootless-network").encode()
+def processes_naming(path: Path) -> list[int]:
+    """Live processes whose command line names ``path`` (namespace holders, shims of one cluster)."""
+    marker = str(path).encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -90,6 +90,11 @@ def holders_of(data_dir: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def holders_of(data_dir: Path) -> list[int]:
+    """This cluster's rootless namespace holders."""
+    return processes_naming(data_dir / "runtime" / "rootless-network")
 
 
 def test_three_replicas_on_one_port_behind_a_node_port(rootless_cluster: Cluster) -> None:
