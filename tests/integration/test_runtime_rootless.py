@@ -262,13 +262,14 @@ async def test_a_pod_reaches_a_cluster_ip_through_the_proxy_in_its_namespace(
     from kuberya.proxy.podside import PodSideFrontends
     from kuberya.proxy.table import Endpoint, ServicePort
     from kuberya.proxy.userspace import UserspaceProxy
+    from kuberya.runtime import nsconnect
 
     (server, _), (client, client_id) = [await web_pod(runtime, tmp_path, name) for name in ("server", "client")]
     assert server.ip is not None and client.netns_path is not None
     entry = ServicePort(service="default/server", port_name="http", protocol="TCP", cluster_ip="10.96.201.7",
                         port=80, endpoints=(Endpoint(server.ip, PORT),))  # fmt: skip
     userspace = UserspaceProxy()
-    frontends = PodSideFrontends(userspace)
+    frontends = PodSideFrontends(userspace, nsconnect)
     frontends.start()
     try:
         table = {entry.key: entry}

@@ -20,6 +20,7 @@ from kuberya.client import FakeClock
 from kuberya.client.fake import FakeApiClient
 from kuberya.client.resources import ENDPOINTS, SERVICES
 from kuberya.proxy.dns import ClusterDNS, read_upstreams
+from kuberya.runtime import nsconnect
 from kuberya.runtime.nsconnect import (
     SocketFactory,
     namespace_ready,
@@ -263,6 +264,7 @@ class HostSocketFactory(SocketFactory):
 async def test_answers_inside_each_pod_namespace_once_synced(tmp_path: Path) -> None:
     """A rootless pod's namespace gets UDP and TCP listeners; its pods wait for them; they go with it."""
     server = make_dns(tmp_path)
+    server.pod_namespaces = nsconnect  # as the server hands it over
     server.pod_side_address = ("127.0.0.1", 0)
     netns_path = f"/proc/test-{id(server)}/ns/net"
     server.follow_pod_namespaces()

@@ -40,11 +40,11 @@ Pods on the rootless network (:mod:`kuberya.runtime.rootless`) cannot reach the 
 addresses: their namespace has loopback and the service range, made local to it, and nothing
 else. So the cluster DNS also answers *inside* each of them, on UDP and TCP
 ``<cluster DNS IP>:53``, on sockets the namespace's holder makes
-(:func:`~kuberya.runtime.nsconnect.watch_socket_factories`: those namespaces belong to this
+(:class:`~kuberya.proxy.podnamespaces.PodNamespaces`, given by the server: those namespaces belong to this
 process, where the rootless network lives), with the same :meth:`ClusterDNS.answer` as on the
 host. Binding port 53 there needs no privilege on the host: the server's user owns the pod's user
 namespace, so it holds ``CAP_NET_BIND_SERVICE`` in it. The runtime waits for these listeners
-(:func:`~kuberya.runtime.nsconnect.delay_namespace_ready`) before the pod's containers start, so
+(``delay_namespace_ready``) before the pod's containers start, so
 their first query is not refused.
 """
 
@@ -68,8 +68,8 @@ from kuberya.client.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
 from kuberya.client.servicelinks import CLUSTER_DNS_IP, CLUSTER_DOMAIN, pod_dns_config, render_resolv_conf
 from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.proxy.netdev import LinkError, ServiceAddressDevice, can_manage_links
+from kuberya.proxy.podnamespaces import NamespaceSockets, PodNamespaces
 from kuberya.proxy.table import SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL
-from kuberya.runtime.nsconnect import SocketFactory, delay_namespace_ready, watch_socket_factories
 
 if TYPE_CHECKING:
     # At run time each function imports what it uses of dnspython (see the module docstring).
@@ -126,7 +126,7 @@ class ClusterDNS:
         cluster_dns_ip: str = CLUSTER_DNS_IP,
         node_ip: str = "127.0.0.1",
         manage_service: bool = True,
-        pod_namespaces: bool = True,
+        pod_namespaces: PodNamespaces | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.client = client
@@ -383,15 +383,15 @@ class ClusterDNS:
         May be called before :meth:`start`: the listeners are made once it has run, and pods wait
         for them (so a pod made while the caches sync does not start without its DNS).
         """
-        if self._stop_watching is None:
-            self._stop_watching = watch_socket_factories(self._namespace_changed)
+        if self._stop_watching is None and self.pod_namespaces is not None:
+            self._stop_watching = self.pod_namespaces.watch_socket_factories(self._namespace_changed)
 
     def listening_in(self, netns_path: str) -> tuple[str, int] | None:
         """The address answered on (UDP and TCP) inside the namespace, once it is."""
         pod_side = self._pod_side.get(netns_path)
         return pod_side.bound if pod_side is not None else None
 
-    def _namespace_changed(self, netns_path: str, factory: SocketFactory | None) -> None:
+    def _namespace_changed(self, netns_path: str, factory: NamespaceSockets | None) -> None:
         old = self._pod_side.pop(netns_path, None)
         if old is not None:
             old.close()  # at once: its sockets would keep a dying namespace alive
@@ -400,9 +400,10 @@ class ClusterDNS:
         pod_side = _PodSide()
         pod_side.task = start_task(self._listen_inside(netns_path, factory, pod_side), name="dns-pod-namespace")
         self._pod_side[netns_path] = pod_side
-        delay_namespace_ready(netns_path, pod_side.task)
+        assert self.pod_namespaces is not None  # only a followed source tells us of namespaces
+        self.pod_namespaces.delay_namespace_ready(netns_path, pod_side.task)
 
-    async def _listen_inside(self, netns_path: str, factory: SocketFactory, pod_side: _PodSide) -> None:
+    async def _listen_inside(self, netns_path: str, factory: NamespaceSockets, pod_side: _PodSide) -> None:
         await self._answering.wait()
         loop = asyncio.get_running_loop()
         host, port = self.pod_side_address
@@ -434,7 +435,7 @@ class ClusterDNS:
 
     async def run(self) -> None:
         """Make sure the kube-dns Service exists, then answer until cancelled."""
-        if self.pod_namespaces:
+        if self.pod_namespaces is not None:
             self.follow_pod_namespaces()
         try:
             async with asyncio.TaskGroup() as group:

@@ -14,11 +14,11 @@ endpoints are the other pods' published ``127.1.x.y`` ports. Inside the namespac
 connection comes from the ClusterIP itself, so the client address the balancer sees (for
 ``sessionAffinity: ClientIP``) is the pod's IP instead.
 
-Namespaces come and go with sandboxes (:func:`~kuberya.runtime.nsconnect.watch_socket_factories`);
+Namespaces come and go with sandboxes (:class:`~kuberya.proxy.podnamespaces.PodNamespaces`, given by the server);
 the listener set follows both the namespaces and the table, and a listener that cannot be made
 (the holder is gone, the pod bound that address itself) is logged and tried again at the next apply.
 A new namespace's listeners are made before its pod's containers start
-(:func:`~kuberya.runtime.nsconnect.delay_namespace_ready`), so an app that calls a Service as it
+(``delay_namespace_ready``), so an app that calls a Service as it
 starts is not refused.
 """
 
@@ -31,9 +31,9 @@ import socket
 from collections.abc import Callable
 
 from kuberya.client.tasks import start_task
+from kuberya.proxy.podnamespaces import NamespaceSockets, PodNamespaces
 from kuberya.proxy.table import ServicePort
 from kuberya.proxy.userspace import Listener, UserspaceProxy
-from kuberya.runtime.nsconnect import SocketFactory, delay_namespace_ready, watch_socket_factories
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +44,12 @@ BACKLOG = 128
 class PodSideFrontends:
     """The table's TCP ClusterIPs, listened on inside every rootless pod namespace of this process."""
 
-    def __init__(self, userspace: UserspaceProxy) -> None:
+    def __init__(self, userspace: UserspaceProxy, namespaces: PodNamespaces) -> None:
         self.userspace = userspace
+        self.namespaces_source = namespaces
         self._wanted: dict[Address, str] = {}
         """ClusterIP frontend → the service port key it belongs to."""
-        self._factories: dict[str, SocketFactory] = {}
+        self._factories: dict[str, NamespaceSockets] = {}
         self._listeners: dict[str, dict[Address, Listener]] = {}
         """Namespace path → its listeners."""
         self._lock = asyncio.Lock()
@@ -58,7 +59,7 @@ class PodSideFrontends:
     def start(self) -> None:
         """Follow the rootless namespaces of this process (those there now included)."""
         if self._stop_watching is None:
-            self._stop_watching = watch_socket_factories(self._namespace_changed)
+            self._stop_watching = self.namespaces_source.watch_socket_factories(self._namespace_changed)
 
     @property
     def namespaces(self) -> list[str]:
@@ -92,7 +93,7 @@ class PodSideFrontends:
 
     # -- namespaces -------------------------------------------------------------------------------
 
-    def _namespace_changed(self, netns_path: str, factory: SocketFactory | None) -> None:
+    def _namespace_changed(self, netns_path: str, factory: NamespaceSockets | None) -> None:
         if factory is None:
             self._factories.pop(netns_path, None)
             self._close_namespace(netns_path)  # at once: the sockets keep a dying namespace alive
@@ -101,7 +102,9 @@ class PodSideFrontends:
         task = start_task(self._sync_locked(netns_path), name="proxy-podside-namespace")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
-        delay_namespace_ready(netns_path, task)  # the pod's containers start once its ClusterIPs listen
+        self.namespaces_source.delay_namespace_ready(
+            netns_path, task
+        )  # the pod's containers start once its ClusterIPs listen
 
     async def _sync_locked(self, netns_path: str) -> None:
         async with self._lock:
@@ -132,7 +135,7 @@ class PodSideFrontends:
                 listeners.clear()
                 return
 
-    async def _listen(self, factory: SocketFactory, address: Address, key: str) -> Listener:
+    async def _listen(self, factory: NamespaceSockets, address: Address, key: str) -> Listener:
         sock = await factory.make_socket(socket.AF_INET)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

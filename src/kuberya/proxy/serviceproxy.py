@@ -71,6 +71,7 @@ from kuberya.proxy.kernel import (
     within,
 )
 from kuberya.proxy.netdev import DEVICE_NAME, LinkError, ServiceAddressDevice, can_manage_links
+from kuberya.proxy.podnamespaces import PodNamespaces
 from kuberya.proxy.podside import PodSideFrontends
 from kuberya.proxy.table import SERVICE_NAME_LABEL, ServicePort, build_table
 from kuberya.proxy.userspace import UserspaceProxy
@@ -149,6 +150,7 @@ class ServiceProxy:
         drain_timeout: float = 30.0,
         shutdown_drain: float = 2.0,
         clock: Clock | None = None,
+        pod_namespaces: PodNamespaces | None = None,
     ) -> None:
         self.client = client
         self.node_ip = node_ip
@@ -172,7 +174,7 @@ class ServiceProxy:
         self.shutdown_drain = shutdown_drain
         self._clock: Clock = clock or LoopClock()
         self.userspace = UserspaceProxy(drain_timeout=drain_timeout, clock=self._clock)
-        self.podside = PodSideFrontends(self.userspace)
+        self.podside = PodSideFrontends(self.userspace, pod_namespaces) if pod_namespaces is not None else None
         """ClusterIPs inside rootless pods' namespaces: those pods' only way to a Service."""
         self.device = ServiceAddressDevice(device_name) if self.cluster_ips else None
         self.services = Informer(client, SERVICES, clock=self._clock)
@@ -209,7 +211,8 @@ class ServiceProxy:
                         await self.kernel.collect_stale()
                     except (RuntimeError, ValueError) as e:
                         logger.warning("proxy: could not look for stale nftables tables: %s", e)
-                self.podside.start()
+                if self.podside is not None:
+                    self.podside.start()
                 start_task(self._sync_loop(), name="proxy-sync", group=group)
         finally:
             await self.shutdown()
@@ -248,7 +251,8 @@ class ServiceProxy:
         await self.userspace.apply(
             userspace_table, node_port_hosts=self.node_port_hosts, cluster_ips=self.cluster_ips and self.kernel is None
         )
-        await self.podside.apply(table)
+        if self.podside is not None:
+            await self.podside.apply(table)
         self.table = table
         for entry in table.values():
             why = unserved(entry, kernel=self.kernel is not None)
@@ -310,7 +314,8 @@ class ServiceProxy:
 
     async def shutdown(self) -> None:
         # Listeners first (no new connections), then let open ones finish, then the addresses.
-        await self.podside.close()
+        if self.podside is not None:
+            await self.podside.close()
         await self.userspace.close(drain=self.shutdown_drain)
         if self.kernel is not None:
             await self.kernel.remove()

@@ -26,7 +26,7 @@ import ctypes
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,18 +90,7 @@ class SocketFactory:
 
     async def connect(self, port: int) -> socket.socket:
         """A non-blocking socket connected to ``localhost:port`` in the namespace: IPv4, then IPv6."""
-        loop = asyncio.get_running_loop()
-        first: OSError | None = None
-        for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            sock = await self.make_socket(family)
-            try:
-                await loop.sock_connect(sock, (address, port))
-                return sock
-            except OSError as e:
-                sock.close()
-                first = first or e
-        assert first is not None
-        raise first
+        return await _connect_localhost(port, self.make_socket)
 
 
 def register_socket_factory(netns_path: str, factory: SocketFactory) -> None:
@@ -233,19 +222,30 @@ def connect_in_namespace(netns_path: str, port: int, *, timeout: float = CONNECT
 
 
 async def _connect_host(port: int) -> socket.socket:
-    loop = asyncio.get_running_loop()
-    last: OSError | None = None
-    for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    async def make_socket(family: socket.AddressFamily) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
+        return sock
+
+    return await _connect_localhost(port, make_socket)
+
+
+async def _connect_localhost(
+    port: int, make_socket: Callable[[socket.AddressFamily], Awaitable[socket.socket]]
+) -> socket.socket:
+    """``localhost:port`` as upstream dials it, IPv4 then IPv6, on sockets ``make_socket`` makes."""
+    loop = asyncio.get_running_loop()
+    first: OSError | None = None
+    for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        sock = await make_socket(family)
         try:
             await loop.sock_connect(sock, (address, port))
             return sock
         except OSError as e:
             sock.close()
-            last = last or e
-    assert last is not None
-    raise last
+            first = first or e
+    assert first is not None
+    raise first
 
 
 async def _in_thread(netns_path: str, port: int, timeout: float) -> socket.socket:

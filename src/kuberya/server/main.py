@@ -158,11 +158,29 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
         "service-proxy",
         "kuberya.proxy.serviceproxy:ServiceProxy",
         # One nftables table per cluster (by data dir), so that two clusters never rewrite each other's.
-        options=lambda ctx: {"nft_table": "kuberya-" + hashlib.sha256(str(ctx.data_dir).encode()).hexdigest()[:8]},
+        options=lambda ctx: {
+            "nft_table": "kuberya-" + hashlib.sha256(str(ctx.data_dir).encode()).hexdigest()[:8],
+            "pod_namespaces": _pod_namespaces(),
+        },
         essential=False,
     ),
-    ComponentSpec("cluster-dns", "kuberya.proxy.dns:ClusterDNS", essential=False),
+    ComponentSpec(
+        "cluster-dns",
+        "kuberya.proxy.dns:ClusterDNS",
+        options=lambda _: {"pod_namespaces": _pod_namespaces()},
+        essential=False,
+    ),
 )
+
+
+def _pod_namespaces() -> Any:
+    """The rootless pod namespaces of this process, for the components that listen inside them.
+
+    The proxy may not import the runtime; the module satisfies ``kuberya.proxy.podnamespaces.PodNamespaces``.
+    """
+    from kuberya.runtime import nsconnect
+
+    return nsconnect
 
 
 def _node_runtime(ctx: ComponentContext) -> Any:
