@@ -98,6 +98,10 @@ def field_manager(request: web.Request, *, required: bool = False) -> str:
     return agent.split("/")[0] or "unknown"
 
 
+MAX_DELETE_ATTEMPTS = 5
+"""Reads and deletes tried when other writers keep changing the object in between."""
+
+
 class ResourceHandlers:
     """HTTP verbs over one :class:`ObjectStore`, for every kind in :mod:`kuberya.resources.kinds`."""
 
@@ -483,7 +487,7 @@ class ResourceHandlers:
         ):
             return current, 202 if meta.get("finalizers") else 200
         if grace is None and not pending_finalizers and not _namespace_finalizers(current):
-            return await self.store.delete(storage_rt, current, dry_run=is_dry_run), 200
+            return await self._delete_now(storage_rt, current, options, dry_run=is_dry_run), 200
 
         async def mark(live: JSONObject) -> JSONObject:
             live_meta = live["metadata"]
@@ -512,6 +516,25 @@ class ResourceHandlers:
         ):
             return await self.store.delete(storage_rt, new, dry_run=is_dry_run), 200
         return new, 202 if new["metadata"].get("finalizers") else 200
+
+    async def _delete_now(
+        self, storage_rt: ResourceType, current: JSONObject, options: JSONObject, *, dry_run: bool
+    ) -> JSONObject:
+        """Remove ``current``, reading again and retrying when another writer got in between.
+
+        As upstream's delete does: a controller's status update is no reason to fail a DELETE; only
+        the client's own preconditions make a 409.
+        """
+        meta = current["metadata"]
+        for _ in range(MAX_DELETE_ATTEMPTS - 1):
+            try:
+                return await self.store.delete(storage_rt, current, dry_run=dry_run)
+            except errors.StatusError as e:
+                if e.code != 409:
+                    raise
+            current = await self.store.get(storage_rt, meta.get("namespace"), meta["name"])
+            _check_preconditions(storage_rt, current, options.get("preconditions") or {})
+        return await self.store.delete(storage_rt, current, dry_run=dry_run)
 
     async def delete_collection(self, request: web.Request, path: ResourcePath) -> web.Response:
         rt = path.rt
