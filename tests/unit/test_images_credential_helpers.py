@@ -8,6 +8,7 @@ credentials to a registry that demands Basic auth: an in-process aiohttp stand-i
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -162,7 +163,10 @@ async def test_a_registry_gets_the_helpers_credentials(
     ref = parse_reference(f"{host}/app:v1")
     auths = load_docker_config(write_config(tmp_path, {"credHelpers": {host: "fake"}}))
     settings = RegistrySettings(insecure=frozenset({host}), auths=auths)
-    async with RegistryClient(settings) as client:
-        resolved = await client.get_manifest(ref)
-    assert resolved.data == manifest
+
+    def fetch() -> bytes:
+        with RegistryClient(settings) as client:  # blocking: off the loop the fake registry runs on
+            return client.get_manifest(ref).data
+
+    assert await asyncio.to_thread(fetch) == manifest
     assert calls(helpers) == [f"docker-credential-fake {host}"]

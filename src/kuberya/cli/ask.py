@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from kuberya.cli.cluster import default_data_dir
-from kuberya.cli.options import GlobalOptions
+from kuberya.cli.options import GlobalOptions, default_data_dir
 
 if TYPE_CHECKING:
     from kuberya.cli.facts import ImageLookup

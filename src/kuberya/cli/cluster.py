@@ -138,15 +138,6 @@ class LaunchOptions:
         return cmd
 
 
-def default_data_dir(env: Mapping[str, str], home: Path) -> Path:
-    """``$KUBERYA_DATA_DIR``, else ``$XDG_DATA_HOME/kuberya``, else ``~/.local/share/kuberya``."""
-    if env.get("KUBERYA_DATA_DIR"):
-        return Path(env["KUBERYA_DATA_DIR"]).expanduser().absolute()
-    xdg = env.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
-    return base / "kuberya"
-
-
 # -- probing ------------------------------------------------------------------------------------------
 
 

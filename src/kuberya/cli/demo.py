@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kuberya.cli.cluster import default_data_dir
 from kuberya.cli.demo_output import Narrator
+from kuberya.cli.options import default_data_dir
 
 if TYPE_CHECKING:
     from kuberya.cli.demo_apps import DemoApp, DemoImages, DemoPreparer

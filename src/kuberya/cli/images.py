@@ -3,7 +3,8 @@
 They drive :class:`kuberya.images.service.ImageService` on the store in ``DATA_DIR/images`` (the
 same ``--data-dir`` as ``kuberya up``), so what the CLI pulls, builds or loads is what the node agent
 runs. This module is the edge: it reads the environment (``DOCKER_CONFIG``/``~/.docker/config.json``
-for credentials, ``KUBERYA_INSECURE_REGISTRIES``), calls ``asyncio.run`` once per command, and turns
+for credentials, ``KUBERYA_INSECURE_REGISTRIES``), runs pulls and pushes as blocking calls and builds
+with ``asyncio.run`` (pull and push never import asyncio: their start-up is on the clock), and turns
 every :class:`~kuberya.images.errors.ImageError` into a message and exit status 1.
 
 Everything of :mod:`kuberya.images`, asyncio and rich is imported inside the commands: the ``kuberya``
@@ -55,7 +56,7 @@ def _insecure_option(f: _F) -> _F:
 
 def _service(data_dir: Path | None, *, insecure: tuple[str, ...] = (), platform: str | None = None,
              chunk_size: int | None = None, concurrency: int = 4) -> ImageService:  # fmt: skip
-    from kuberya.cli.cluster import default_data_dir
+    from kuberya.cli.options import default_data_dir
     from kuberya.images.auth import load_docker_config
     from kuberya.images.oci import host_platform, parse_platform
     from kuberya.images.service import ImageService, ImageSettings
@@ -212,7 +213,7 @@ def pull_command(
         service = _service(data_dir, insecure=insecure, platform=platform)
         bars, progress = _progress(quiet)
         with bars:
-            image = _run(service.pull(name, progress=progress))
+            image = service.pull_blocking(name, progress=progress)
     if quiet:
         click.echo(image.digest)
         return
@@ -237,7 +238,7 @@ def push_command(
         service = _service(data_dir, insecure=insecure, chunk_size=chunk_size)
         bars, progress = _progress(quiet)
         with bars:
-            digest = _run(service.push(name, dest=dest, progress=progress))
+            digest = service.push_blocking(name, dest=dest, progress=progress)
     if quiet:
         click.echo(digest)
         return

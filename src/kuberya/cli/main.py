@@ -77,7 +77,7 @@ def data_dir_option(f: _F) -> _F:
 def resolve_data_dir(data_dir: Path | None) -> Path:
     if data_dir is not None:
         return data_dir.expanduser().absolute()
-    from kuberya.cli.cluster import default_data_dir
+    from kuberya.cli.options import default_data_dir
 
     return default_data_dir(os.environ, Path.home())
 
@@ -314,7 +314,7 @@ def _report(out: Printer, ready: ReadyInfo, root: Path, merged: MergeResult | No
     if log is not None:
         rows.append(("log", str(log)))
     out.fields(rows)
-    from kuberya.cli.cluster import default_data_dir
+    from kuberya.cli.options import default_data_dir
 
     is_default = root == default_data_dir(os.environ, Path.home())
     down = "kuberya down" if is_default else f"kuberya down --data-dir {root}"

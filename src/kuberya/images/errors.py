@@ -64,6 +64,10 @@ class UnauthorizedError(RegistryError):
     """The registry refused our credentials, or wants some and we have none (401/403)."""
 
 
+class TransferCancelledError(ImageError):
+    """A pull or push was cancelled (its task cancelled, or a sibling blob failed); a partial blob is kept to resume."""
+
+
 class PlatformNotFoundError(ImageError):
     """A manifest list / OCI index without an image for the wanted platform."""
 

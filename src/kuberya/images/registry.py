@@ -1,15 +1,15 @@
 """A client of the OCI distribution API: manifests, blobs, auth, pull and push.
 
 One :class:`RegistryClient` per operation (it owns an :class:`~kuberya.images.http.HttpPool`: the
-standard library's HTTP client on worker threads, see that module for why); all requests go
+standard library's HTTP client, blocking, see that module for why); all requests go
 through :meth:`RegistryClient._send`, which answers a ``401`` by following the registry's
 ``WWW-Authenticate`` challenge (Basic with the configured credentials, or a Bearer token from the
 realm - anonymous if we have none) and retries once. Tokens are cached per host and scope.
 Registries listed as *insecure* are reached over plain http (meant for loopback test registries).
 
 **Pull** fetches the manifest (a manifest list / OCI index is resolved to the wanted platform),
-then the config and the missing layers in parallel (``concurrency`` at a time). Each blob streams
-into ``tmp/<hex>.partial`` while being hashed, in one blocking loop per blob on a worker thread
+then the config and the missing layers in parallel (``concurrency`` threads). Each blob streams
+into ``tmp/<hex>.partial`` while being hashed, in one blocking loop per blob on its thread
 (read into a reused buffer, hash, write: all three release the GIL, so layers are hashed on every
 core and nothing is copied on the way); a partial file left by an interrupted pull is
 resumed with a ``Range`` request; the digest and size are checked before the blob is renamed into
@@ -22,19 +22,23 @@ a cross-repository mount (``POST …/uploads/?mount=<digest>&from=<repo>``) from
 of the same registry that the store knows hold the blob, then uploads monolithically (one ``PUT``)
 or in ``PATCH`` chunks when ``chunk_size`` is set. The manifest goes last, byte-for-byte as stored,
 so the registry computes the same digest we have.
+
+Everything here blocks; a transfer's blobs move on threads of its own (:func:`_run_all`). The
+first failure, or a :class:`~kuberya.images.transfer.Cancel` set from outside, stops the others:
+their sockets are shut, and a partial blob stays to be resumed.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import hashlib
 import http.client
 import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
@@ -47,6 +51,7 @@ from kuberya.images.errors import (
     ManifestUnknownError,
     PlatformNotFoundError,
     RegistryError,
+    TransferCancelledError,
     UnauthorizedError,
     truncate,
 )
@@ -71,7 +76,7 @@ from kuberya.images.oci import (
 )
 from kuberya.images.reference import Reference
 from kuberya.images.store import Image, ImageStore
-from kuberya.images.transfer import Progress, RegistrySettings
+from kuberya.images.transfer import Cancel, Progress, RegistrySettings
 
 ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 _CHUNK = 1 << 20
@@ -94,20 +99,24 @@ class ResolvedManifest:
 
 
 class RegistryClient:
-    """Talks to registries on behalf of one operation; use ``async with RegistryClient(settings)``."""
+    """Talks to registries on behalf of one operation; use ``with RegistryClient(settings)``.
 
-    def __init__(self, settings: RegistrySettings) -> None:
+    Thread-safe: the threads of one transfer share it (its connections and auth tokens).
+    """
+
+    def __init__(self, settings: RegistrySettings, *, cancel: Cancel | None = None) -> None:
         self.settings = settings
+        self.cancel = cancel or Cancel()
+        """Set it (from any thread) to stop the operation; a failing blob sets it to stop its siblings."""
         self._http: HttpPool | None = None
         self._auth: dict[tuple[str, str], str] = {}
 
-    async def __aenter__(self) -> RegistryClient:
-        # A thread per blob in flight, and two more so a manifest or HEAD never waits behind them.
-        workers = max(1, self.settings.concurrency) + 2
-        self._http = HttpPool(workers=workers, timeout=_SOCKET_TIMEOUT, user_agent=_USER_AGENT)
+    def __enter__(self) -> RegistryClient:
+        self._http = HttpPool(timeout=_SOCKET_TIMEOUT, user_agent=_USER_AGENT)
+        self.cancel.on_set(self._http.abort)
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._http is not None:
             self._http.close()
             self._http = None
@@ -115,8 +124,12 @@ class RegistryClient:
     @property
     def http(self) -> HttpPool:
         if self._http is None:
-            raise RuntimeError("RegistryClient used outside `async with`")
+            raise RuntimeError("RegistryClient used outside `with`")
         return self._http
+
+    def check_cancelled(self, what: str) -> None:
+        if self.cancel.is_set():
+            raise TransferCancelledError(f"{what} was cancelled")
 
     # -- requests and auth ---------------------------------------------------------------------------
 
@@ -128,8 +141,8 @@ class RegistryClient:
     def url(self, ref: Reference, tail: str) -> str:
         return f"{self.base_url(ref)}/v2/{ref.path}/{tail}"
 
-    @asynccontextmanager
-    async def _send(
+    @contextmanager
+    def _send(
         self,
         method: str,
         ref: Reference,
@@ -139,7 +152,7 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         body: Callable[[], Body] | None = None,
         redirects: bool = True,
-    ) -> AsyncIterator[Response]:
+    ) -> Iterator[Response]:
         """One request with auth; a 401 is answered once by following the challenge."""
         wanted = tuple(scopes or (f"repository:{ref.path}:pull",))
         key = (ref.api_host, " ".join(wanted))
@@ -147,9 +160,11 @@ class RegistryClient:
             all_headers = dict(headers or {})
             if key in self._auth:
                 all_headers["Authorization"] = self._auth[key]
+            self.check_cancelled(f"{method} {ref.familiar}")
             try:
-                response = await self.http.request(method, url, headers=all_headers, body=body)
+                response = self.http.request(method, url, headers=all_headers, body=body)
             except _TRANSPORT_ERRORS as e:
+                self.check_cancelled(f"{method} {ref.familiar}")
                 parts = urlsplit(url)
                 hint = ""
                 if parts.scheme == "https" and "SSL" in str(e):
@@ -158,28 +173,29 @@ class RegistryClient:
             try:
                 if response.status == 401 and attempt == 0:
                     challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-                    self._auth[key] = await self._authenticate(ref, challenge, wanted)
+                    self._auth[key] = self._authenticate(ref, challenge, wanted)
                     continue
                 if redirects and response.status in _REDIRECTS and "Location" in response.headers:
                     location = urljoin(url, response.headers["Location"])
-                    async with self._follow(method, location, ref, headers or {}, body) as redirected:
+                    with self._follow(method, location, ref, headers or {}, body) as redirected:
                         yield redirected
                     return
                 yield response
                 return
             finally:
-                await self.http.release(response)
+                self.http.release(response)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @asynccontextmanager
-    async def _follow(
+    @contextmanager
+    def _follow(
         self, method: str, url: str, ref: Reference, headers: Mapping[str, str], body: Callable[[], Body] | None
-    ) -> AsyncIterator[Response]:
+    ) -> Iterator[Response]:
         """Follow redirects ourselves: the registry's Authorization must not go to another host."""
         for _ in range(5):
             try:
-                response = await self.http.request(method, url, headers=headers, body=body)
+                response = self.http.request(method, url, headers=headers, body=body)
             except _TRANSPORT_ERRORS as e:
+                self.check_cancelled(f"{method} {ref.familiar}")
                 raise RegistryError(f"cannot fetch {urlsplit(url).netloc} (redirected from {ref.domain}): {e}") from e
             try:
                 if response.status in _REDIRECTS and "Location" in response.headers:
@@ -188,12 +204,11 @@ class RegistryClient:
                 yield response
                 return
             finally:
-                await self.http.release(response)
+                self.http.release(response)
         raise RegistryError(f"too many redirects fetching from {ref.domain}")
 
-    async def _authenticate(self, ref: Reference, challenge: Challenge | None, scopes: Sequence[str]) -> str:
-        # Off the loop: the lookup may run a docker credential helper (up to its timeout).
-        creds = await asyncio.to_thread(credentials_for, self.settings.auths, ref.domain)
+    def _authenticate(self, ref: Reference, challenge: Challenge | None, scopes: Sequence[str]) -> str:
+        creds = credentials_for(self.settings.auths, ref.domain)  # may run a docker credential helper
         if challenge is None:
             raise UnauthorizedError(f"registry {ref.domain} wants authentication but sent no challenge", status=401)
         if challenge.scheme == "basic":
@@ -206,9 +221,9 @@ class RegistryClient:
             return basic_header(creds)
         if challenge.scheme != "bearer" or "realm" not in challenge.params:
             raise UnauthorizedError(f"registry {ref.domain} asks for unsupported auth {challenge.scheme!r}", status=401)
-        return "Bearer " + await self._fetch_token(ref, challenge, scopes, creds)
+        return "Bearer " + self._fetch_token(ref, challenge, scopes, creds)
 
-    async def _fetch_token(
+    def _fetch_token(
         self, ref: Reference, challenge: Challenge, scopes: Sequence[str], creds: Credentials | None
     ) -> str:
         realm = challenge.params["realm"]
@@ -228,7 +243,7 @@ class RegistryClient:
                         "client_id": _USER_AGENT,
                     }
                 ).encode()
-                response = await self.http.request(
+                response = self.http.request(
                     "POST", realm, headers={"Content-Type": "application/x-www-form-urlencoded"}, body=lambda: form
                 )  # fmt: skip
             else:
@@ -238,11 +253,11 @@ class RegistryClient:
                     else [("scope", s) for s in wanted]
                 )
                 auth_header = {"Authorization": basic_header(creds)} if creds is not None and creds.username else {}
-                response = await self.http.request("GET", _with_query(realm, query), headers=auth_header)
+                response = self.http.request("GET", _with_query(realm, query), headers=auth_header)
             try:
-                text = await response.text()
+                text = response.text()
             finally:
-                await self.http.release(response)
+                self.http.release(response)
         except _TRANSPORT_ERRORS as e:
             raise RegistryError(f"cannot reach token service {realm}: {e}") from e
         if response.status in (401, 403):
@@ -259,9 +274,9 @@ class RegistryClient:
             raise RegistryError(f"token service {realm_host} answered without a token")
         return token
 
-    async def _error(self, response: Response, what: str, ref: Reference) -> RegistryError:
+    def _error(self, response: Response, what: str, ref: Reference) -> RegistryError:
         try:
-            text = (await response.read(64 << 10)).decode(errors="replace")
+            text = response.read(64 << 10).decode(errors="replace")
         except _TRANSPORT_ERRORS as e:
             text = f"(the body could not be read: {e})"
         code, message = "", text
@@ -283,14 +298,14 @@ class RegistryClient:
 
     # -- manifests -----------------------------------------------------------------------------------
 
-    async def get_manifest(self, ref: Reference, selector: str | None = None) -> ResolvedManifest:
+    def get_manifest(self, ref: Reference, selector: str | None = None) -> ResolvedManifest:
         """The manifest named by ``selector`` (a tag or digest; default the reference's), verified."""
         wanted = selector or ref.selector
-        async with self._send("GET", ref, self.url(ref, f"manifests/{wanted}"), headers={"Accept": ACCEPT}) as r:
+        with self._send("GET", ref, self.url(ref, f"manifests/{wanted}"), headers={"Accept": ACCEPT}) as r:
             if r.status != 200:
-                raise await self._error(r, "pulling manifest of", ref)
+                raise self._error(r, "pulling manifest of", ref)
             try:
-                data = await r.read(_MAX_MANIFEST + 1)
+                data = r.read(_MAX_MANIFEST + 1)
             except _TRANSPORT_ERRORS as e:
                 raise RegistryError(f"reading the manifest of {ref.familiar} failed: {e}") from e
             if len(data) > _MAX_MANIFEST:
@@ -311,9 +326,9 @@ class RegistryClient:
             )
         return ResolvedManifest(data=data, media_type=media_type, digest=digest)
 
-    async def resolve(self, ref: Reference) -> ResolvedManifest:
+    def resolve(self, ref: Reference) -> ResolvedManifest:
         """The image manifest for our platform (following a manifest list / index)."""
-        found = await self.get_manifest(ref)
+        found = self.get_manifest(ref)
         if found.media_type not in INDEX_TYPES:
             if found.media_type not in MANIFEST_TYPES:
                 raise RegistryError(f"{ref.familiar} has a manifest of unsupported type {found.media_type!r}")
@@ -323,20 +338,20 @@ class RegistryClient:
         for descriptor in index["manifests"]:
             candidate = descriptor.get("platform")
             if candidate is not None and platform_matches(candidate, wanted):
-                child = await self.get_manifest(ref, check_digest(descriptor["digest"]))
+                child = self.get_manifest(ref, check_digest(descriptor["digest"]))
                 return ResolvedManifest(child.data, child.media_type, child.digest, index_digest=found.digest)
         available = ", ".join(format_platform(d["platform"]) for d in index["manifests"] if "platform" in d)
         raise PlatformNotFoundError(
             f"{ref.familiar} has no image for {format_platform(wanted)} (it has: {available or 'none listed'})"
         )
 
-    async def put_manifest(self, ref: Reference, data: bytes, media_type: str) -> Digest:
+    def put_manifest(self, ref: Reference, data: bytes, media_type: str) -> Digest:
         scopes = (f"repository:{ref.path}:pull,push",)
         url = self.url(ref, f"manifests/{ref.selector}")
-        async with self._send("PUT", ref, url, scopes=scopes, headers={"Content-Type": media_type},
-                              body=lambda: data) as r:  # fmt: skip
+        with self._send("PUT", ref, url, scopes=scopes, headers={"Content-Type": media_type},
+                        body=lambda: data) as r:  # fmt: skip
             if r.status not in (200, 201, 202):
-                raise await self._error(r, "pushing manifest of", ref)
+                raise self._error(r, "pushing manifest of", ref)
             said = r.headers.get("Docker-Content-Digest", "")
         digest = sha256_digest(data)
         if said and said != digest:
@@ -345,16 +360,16 @@ class RegistryClient:
 
     # -- blobs ---------------------------------------------------------------------------------------
 
-    async def blob_exists(self, ref: Reference, digest: str, *, push: bool = False) -> bool:
+    def blob_exists(self, ref: Reference, digest: str, *, push: bool = False) -> bool:
         scopes = (f"repository:{ref.path}:pull,push",) if push else None
-        async with self._send("HEAD", ref, self.url(ref, f"blobs/{digest}"), scopes=scopes) as r:
+        with self._send("HEAD", ref, self.url(ref, f"blobs/{digest}"), scopes=scopes) as r:
             if r.status == 200:
                 return True
             if r.status == 404:
                 return False
-            raise await self._error(r, "checking a blob of", ref)
+            raise self._error(r, "checking a blob of", ref)
 
-    async def fetch_blob(self, ref: Reference, descriptor: Descriptor, store: ImageStore, progress: Progress) -> None:
+    def fetch_blob(self, ref: Reference, descriptor: Descriptor, store: ImageStore, progress: Progress) -> None:
         """Download one blob into the store, resuming a partial download, verifying digest and size."""
         digest = check_digest(descriptor["digest"])
         size = descriptor["size"]
@@ -368,42 +383,27 @@ class RegistryClient:
                     have += len(chunk)
             if have >= size:
                 have, hasher = 0, hashlib.sha256()
-        label = f"{digest[7:19]}"
-        progress.start(digest, label=label, total=size)
+        progress.start(digest, label=digest[7:19], total=size)
         headers = {"Range": f"bytes={have}-"} if have else {}
-        async with self._send("GET", ref, self.url(ref, f"blobs/{digest}"), headers=headers) as r:
+        with self._send("GET", ref, self.url(ref, f"blobs/{digest}"), headers=headers) as r:
             if r.status == 206 and have:
                 progress.advance(digest, have)
                 mode = "ab"
             elif r.status == 200:
                 have, hasher, mode = 0, hashlib.sha256(), "wb"
             else:
-                raise await self._error(r, "pulling a layer of", ref)
-            loop = asyncio.get_running_loop()
-            stop = threading.Event()
+                raise self._error(r, "pulling a layer of", ref)
             deadline = time.monotonic() + self.settings.timeout
-
-            def advance(n: int) -> None:
-                loop.call_soon_threadsafe(progress.advance, digest, n)
-
-            def receive() -> int:
-                with partial.open(mode, buffering=0) as out:
-                    return _receive(r, out, hasher, have=have, limit=size, advance=advance, stop=stop,
-                                    deadline=deadline)  # fmt: skip
-
-            download = asyncio.ensure_future(self.http.run(receive))
             try:
-                have = await asyncio.shield(download)
-            except asyncio.CancelledError:
-                # The thread cannot be cancelled: tell it to stop, unblock its read, and let it end.
-                stop.set()
-                r.abort()
-                await asyncio.gather(download, return_exceptions=True)
-                raise
+                with partial.open(mode, buffering=0) as out:
+                    have = _receive(r, out, hasher, have=have, limit=size, deadline=deadline,
+                                    advance=lambda n: progress.advance(digest, n), cancel=self.cancel)  # fmt: skip
             except _TRANSPORT_ERRORS as e:
+                self.check_cancelled(f"pulling {ref.familiar}")
                 raise RegistryError(
                     f"downloading blob {digest} of {ref.familiar} failed: {e}; pull again to resume"
                 ) from e
+        self.check_cancelled(f"pulling {ref.familiar}")  # a shut socket ends the body early: keep the partial
         actual = "sha256:" + hasher.hexdigest()
         if have != size or actual != digest:
             partial.unlink(missing_ok=True)
@@ -414,7 +414,7 @@ class RegistryClient:
         store.commit_blob(partial, digest)
         progress.finish(digest, note="pulled")
 
-    async def push_blob(
+    def push_blob(
         self,
         ref: Reference,
         descriptor: Descriptor,
@@ -426,14 +426,14 @@ class RegistryClient:
         """Make sure the registry has the blob; returns ``exists``, ``mounted`` or ``uploaded``."""
         digest = descriptor["digest"]
         progress.start(digest, label=digest[7:19], total=descriptor["size"])
-        if await self.blob_exists(ref, digest, push=True):
+        if self.blob_exists(ref, digest, push=True):
             progress.finish(digest, note="exists")
             return "exists"
         location: str | None = None
         for source in mount_from:
             scopes = (f"repository:{ref.path}:pull,push", f"repository:{source}:pull")
             url = _with_query(self.url(ref, "blobs/uploads/"), [("mount", digest), ("from", source)])
-            async with self._send("POST", ref, url, scopes=scopes) as r:
+            with self._send("POST", ref, url, scopes=scopes) as r:
                 if r.status == 201:
                     progress.finish(digest, note=f"mounted from {source}")
                     return "mounted"
@@ -441,45 +441,40 @@ class RegistryClient:
                     location = urljoin(url, r.headers["Location"])
                     break
                 if r.status not in (401, 403, 404):
-                    raise await self._error(r, "mounting a blob into", ref)
+                    raise self._error(r, "mounting a blob into", ref)
         if location is None:
-            location = await self._start_upload(ref)
+            location = self._start_upload(ref)
         if self.settings.chunk_size:
-            await self._upload_chunked(ref, location, path, digest, progress)
+            self._upload_chunked(ref, location, path, digest, progress)
         else:
-            await self._upload_monolithic(ref, location, path, digest, progress)
+            self._upload_monolithic(ref, location, path, digest, progress)
         progress.finish(digest, note="pushed")
         return "uploaded"
 
-    async def _start_upload(self, ref: Reference) -> str:
+    def _start_upload(self, ref: Reference) -> str:
         scopes = (f"repository:{ref.path}:pull,push",)
         url = self.url(ref, "blobs/uploads/")
-        async with self._send("POST", ref, url, scopes=scopes, headers={"Content-Length": "0"}) as r:
+        with self._send("POST", ref, url, scopes=scopes, headers={"Content-Length": "0"}) as r:
             if r.status != 202 or "Location" not in r.headers:
-                raise await self._error(r, "starting an upload to", ref)
+                raise self._error(r, "starting an upload to", ref)
             return urljoin(url, str(r.headers["Location"]))
 
-    async def _upload_monolithic(
-        self, ref: Reference, location: str, path: Path, digest: str, progress: Progress
-    ) -> None:
+    def _upload_monolithic(self, ref: Reference, location: str, path: Path, digest: str, progress: Progress) -> None:
         scopes = (f"repository:{ref.path}:pull,push",)
         size = path.stat().st_size
         url = _with_query(location, [("digest", digest)])
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.settings.timeout
 
-        def advance(n: int) -> None:
-            loop.call_soon_threadsafe(progress.advance, digest, n)
-
         def body() -> _ProgressFile:
-            return _ProgressFile(path, advance=advance, deadline=deadline)
+            return _ProgressFile(path, advance=lambda n: progress.advance(digest, n), deadline=deadline,
+                                 cancel=self.cancel)  # fmt: skip
 
-        async with self._send("PUT", ref, url, scopes=scopes, headers=headers, body=body) as r:
+        with self._send("PUT", ref, url, scopes=scopes, headers=headers, body=body) as r:
             if r.status not in (201, 204):
-                raise await self._error(r, "uploading a blob to", ref)
+                raise self._error(r, "uploading a blob to", ref)
 
-    async def _upload_chunked(self, ref: Reference, location: str, path: Path, digest: str, progress: Progress) -> None:
+    def _upload_chunked(self, ref: Reference, location: str, path: Path, digest: str, progress: Progress) -> None:
         scopes = (f"repository:{ref.path}:pull,push",)
         chunk_size = self.settings.chunk_size or _CHUNK
         offset = 0
@@ -488,16 +483,16 @@ class RegistryClient:
                 headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(chunk)),
                            "Content-Range": f"{offset}-{offset + len(chunk) - 1}"}  # fmt: skip
                 body = _constant(chunk)
-                async with self._send("PATCH", ref, location, scopes=scopes, headers=headers, body=body) as r:
+                with self._send("PATCH", ref, location, scopes=scopes, headers=headers, body=body) as r:
                     if r.status != 202 or "Location" not in r.headers:
-                        raise await self._error(r, "uploading a chunk to", ref)
+                        raise self._error(r, "uploading a chunk to", ref)
                     location = urljoin(location, r.headers["Location"])
                 offset += len(chunk)
                 progress.advance(digest, len(chunk))
         url = _with_query(location, [("digest", digest)])
-        async with self._send("PUT", ref, url, scopes=scopes, headers={"Content-Length": "0"}) as r:
+        with self._send("PUT", ref, url, scopes=scopes, headers={"Content-Length": "0"}) as r:
             if r.status not in (201, 204):
-                raise await self._error(r, "finishing the upload to", ref)
+                raise self._error(r, "finishing the upload to", ref)
 
 
 def _receive(
@@ -508,14 +503,14 @@ def _receive(
     have: int,
     limit: int,
     advance: Callable[[int], None],
-    stop: threading.Event,
+    cancel: Cancel,
     deadline: float,
 ) -> int:
     """Stream the body into ``out`` and ``hasher``; returns the byte count (stops past ``limit``).
 
     Blocking: runs on a worker thread, one per blob in flight. The socket is read into one buffer
     that is hashed and written from in place; each step releases the GIL, so several layers
-    download and hash at once on all cores. ``stop`` is set when the pull is cancelled.
+    download and hash at once on all cores. Returns early (short) when ``cancel`` is set.
     """
     buffer = memoryview(bytearray(_CHUNK))
     while n := response.raw.readinto(buffer):
@@ -526,8 +521,8 @@ def _receive(
         advance(n)
         if have > limit:
             break
-        if stop.is_set():
-            raise asyncio.CancelledError
+        if cancel.is_set():
+            break
         if time.monotonic() > deadline:
             raise TimeoutError("the download took longer than the registry timeout allows")
     return have
@@ -545,12 +540,15 @@ def _constant(data: bytes) -> Callable[[], bytes]:
 class _ProgressFile:
     """A blob file as a request body: ``http.client`` reads it in blocks on a worker thread."""
 
-    def __init__(self, path: Path, *, advance: Callable[[int], None], deadline: float) -> None:
+    def __init__(self, path: Path, *, advance: Callable[[int], None], deadline: float, cancel: Cancel) -> None:
         self._file = path.open("rb")
         self._advance = advance
         self._deadline = deadline
+        self._cancel = cancel
 
     def read(self, size: int = -1) -> bytes:
+        if self._cancel.is_set():
+            raise ConnectionAbortedError("the upload was cancelled")
         if time.monotonic() > self._deadline:
             raise TimeoutError("the upload took longer than its time limit")
         data = self._file.read(size)
@@ -564,9 +562,9 @@ class _ProgressFile:
 # -- whole images ------------------------------------------------------------------------------------
 
 
-async def pull_image(client: RegistryClient, ref: Reference, store: ImageStore, *, progress: Progress) -> Image:
+def pull_image(client: RegistryClient, ref: Reference, store: ImageStore, *, progress: Progress) -> Image:
     """Pull ``ref`` into ``store`` and name it; blobs already stored are not fetched again."""
-    resolved = await client.resolve(ref)
+    resolved = client.resolve(ref)
     manifest = cast(Manifest, load_json(resolved.data, f"manifest of {ref.familiar}"))
     blobs = [manifest["config"], *manifest["layers"]]
     for descriptor in manifest["layers"]:
@@ -578,13 +576,7 @@ async def pull_image(client: RegistryClient, ref: Reference, store: ImageStore, 
             if d not in missing:
                 progress.start(d["digest"], label=d["digest"][7:19], total=d["size"])
                 progress.finish(d["digest"], note="already here")
-        semaphore = asyncio.Semaphore(max(1, client.settings.concurrency))
-
-        async def fetch(descriptor: Descriptor) -> None:
-            async with semaphore:
-                await client.fetch_blob(ref, descriptor, store, progress)
-
-        await _gather_all([fetch(d) for d in missing])
+        _run_all(client, [functools.partial(client.fetch_blob, ref, d, store, progress) for d in missing])
         config = load_json(store.read_blob(manifest["config"]["digest"]), "image config")
         diff_ids = config.get("rootfs", {}).get("diff_ids", []) if isinstance(config, dict) else []
         if len(diff_ids) != len(manifest["layers"]):
@@ -594,7 +586,7 @@ async def pull_image(client: RegistryClient, ref: Reference, store: ImageStore, 
         return store.add_image(resolved.data, names=(ref.name,))
 
 
-async def push_image(
+def push_image(
     client: RegistryClient, image: Image, ref: Reference, store: ImageStore, *, progress: Progress
 ) -> Digest:
     """Push ``image`` as ``ref``; returns the manifest digest the registry holds it by."""
@@ -603,30 +595,56 @@ async def push_image(
         if (other := _safe_parse(name)) is not None and registry_key(other.domain) == registry_key(ref.domain)
         and other.path != ref.path
     ]  # fmt: skip
-    semaphore = asyncio.Semaphore(max(1, client.settings.concurrency))
 
-    async def push(descriptor: Descriptor) -> None:
+    def push(descriptor: Descriptor) -> None:
         sources = _mount_sources(store, same_registry, descriptor["digest"])
-        async with semaphore:
-            await client.push_blob(ref, descriptor, store.blob_path(descriptor["digest"]), mount_from=sources,
-                                   progress=progress)  # fmt: skip
+        client.push_blob(ref, descriptor, store.blob_path(descriptor["digest"]), mount_from=sources, progress=progress)
 
     with store.lease():
-        await _gather_all([push(d) for d in [*image.manifest["layers"], image.manifest["config"]]])
+        _run_all(client, [functools.partial(push, d) for d in [*image.manifest["layers"], image.manifest["config"]]])
         data = store.read_blob(image.digest)
-    return await client.put_manifest(ref, data, image.media_type)
+    return client.put_manifest(ref, data, image.media_type)
 
 
-async def _gather_all(coroutines: Sequence[Any]) -> None:
-    """Run all; on the first failure cancel the rest and raise it (no task is left behind)."""
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
+def _run_all(client: RegistryClient, jobs: Sequence[Callable[[], object]]) -> None:
+    """Run ``jobs`` on up to ``concurrency`` threads; the first failure cancels the rest and is raised.
+
+    The calling thread only waits: an interrupt there (Ctrl-C in the CLI) cancels the transfer,
+    and the threads are joined before anything is raised, so none outlives the operation.
+    """
+    pending = list(jobs)
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not pending or failures:
+                    return
+                job = pending.pop(0)
+            try:
+                job()
+            except BaseException as e:
+                with lock:
+                    failures.append(e)
+                client.cancel.set()
+                return
+
+    threads = [threading.Thread(target=work, name="kuberya-registry", daemon=True)
+               for _ in range(min(len(pending), max(1, client.settings.concurrency)))]  # fmt: skip
+    for thread in threads:
+        thread.start()
     try:
-        await asyncio.gather(*tasks)
+        for thread in threads:
+            thread.join()
     except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        client.cancel.set()
+        for thread in threads:
+            thread.join()
         raise
+    if failures:
+        # The first failure is the cause; the others were the cancel it set (unless the caller cancelled).
+        raise failures[0]
 
 
 def _names_with_blobs(store: ImageStore) -> list[str]:

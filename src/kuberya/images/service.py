@@ -6,6 +6,11 @@ top: pull policies (Kubernetes' ``Always``/``IfNotPresent``/``Never``), per-call
 of concurrent pulls of the same image in one process (ten pods starting from one image make one
 pull). All settings are passed in (:class:`ImageSettings`); nothing here reads the environment.
 
+Pulls and pushes block (:mod:`kuberya.images.registry`): the CLI calls :meth:`ImageService.pull_blocking`
+and never imports asyncio (~60 ms of its start-up); the server awaits :meth:`ImageService.pull`, which
+runs the same code on a thread of its own - not the loop's default executor, which a slow pull
+would hold for minutes - and cancels it (sockets shut, partial blobs kept) when its task is cancelled.
+
 For the runc runtime, :meth:`ImageService.rootfs` returns the image's unpacked layer directories
 (lowest first; :attr:`UnpackedImage.lower_dirs` in overlayfs order) and its config; layers are
 unpacked on first use, in a worker thread, and shared between images by diff_id.
@@ -13,25 +18,29 @@ unpacked on first use, in a worker thread, and shared between images by diff_id.
 
 from __future__ import annotations
 
-import asyncio
 import enum
+import threading
 from collections import ChainMap
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from kuberya.images.auth import Credentials, registry_key
 from kuberya.images.errors import ImageError, ImageNotFoundError
 from kuberya.images.oci import Digest
 from kuberya.images.reference import DEFAULT_TAG, Reference, parse_reference
 from kuberya.images.store import GcResult, Image, ImageStore, UnpackedImage
-from kuberya.images.transfer import NoProgress, Progress, RegistrySettings
+from kuberya.images.transfer import Cancel, NoProgress, Progress, RegistrySettings
 
 if TYPE_CHECKING:
+    import asyncio
+
     # Imported where used: archives, builds and app detection cost a `kuberya pull` ~20 ms of
     # start-up it has no use for (the CLI's start-up is on the clock, see bench/pull_bench.py).
     from kuberya.images import build, detect
+
+_T = TypeVar("_T")
 
 
 class PullPolicy(enum.Enum):
@@ -123,6 +132,8 @@ class ImageService:
 
     async def rootfs(self, ref: str | Image) -> UnpackedImage:
         """The image's unpacked layers (unpacking what is missing) and config, for a runtime."""
+        import asyncio  # already loaded by whoever awaits this; the CLI's pull never does
+
         image = ref if isinstance(ref, Image) else self.store.get(ref)
 
         def unpack() -> UnpackedImage:
@@ -164,21 +175,37 @@ class ImageService:
             return local
         return await self.pull(ref, auth=auth, progress=progress)
 
+    def pull_blocking(
+        self,
+        ref: str,
+        *,
+        auth: Mapping[str, Credentials] | None = None,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+    ) -> Image:
+        """Pull ``ref`` from its registry (blocks; blobs move on threads of their own)."""
+        parsed = parse_reference(ref)
+        from kuberya.images.registry import RegistryClient, pull_image  # the HTTP client, only when needed
+
+        with RegistryClient(self._registry(auth), cancel=cancel) as client:
+            return pull_image(client, parsed, self.store, progress=progress or NoProgress())
+
     async def pull(
         self, ref: str, *, auth: Mapping[str, Credentials] | None = None, progress: Progress | None = None
     ) -> Image:
-        parsed = parse_reference(ref)
-        key = parsed.name
+        """:meth:`pull_blocking` for the server; concurrent pulls of one image in this process share one."""
+        import asyncio
+
+        key = parse_reference(ref).name
         running = self._pulls.get(key)
         if running is not None:
             return await asyncio.shield(running)
         future: asyncio.Future[Image] = asyncio.get_running_loop().create_future()
         self._pulls[key] = future
-        from kuberya.images.registry import RegistryClient, pull_image  # the HTTP client, only when needed
-
         try:
-            async with RegistryClient(self._registry(auth)) as client:
-                image = await pull_image(client, parsed, self.store, progress=progress or NoProgress())
+            image = await _on_own_thread(
+                lambda cancel: self.pull_blocking(ref, auth=auth, progress=progress, cancel=cancel), f"pull {key}"
+            )
             future.set_result(image)
             return image
         except BaseException as e:
@@ -196,6 +223,21 @@ class ImageService:
         auth: Mapping[str, Credentials] | None = None,
         progress: Progress | None = None,
     ) -> Digest:
+        """:meth:`push_blocking` on a thread of its own."""
+        return await _on_own_thread(
+            lambda cancel: self.push_blocking(ref, dest=dest, auth=auth, progress=progress, cancel=cancel),
+            f"push {ref}",
+        )
+
+    def push_blocking(
+        self,
+        ref: str,
+        *,
+        dest: str | None = None,
+        auth: Mapping[str, Credentials] | None = None,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+    ) -> Digest:
         """Push the local image ``ref`` to its registry (or as ``dest``, which is then tagged locally)."""
         image = self.store.get(ref)
         target: Reference = parse_reference(dest or ref)
@@ -203,8 +245,8 @@ class ImageService:
             raise ImageError(f"push needs a tag to push to, not a digest: {dest or ref}")
         from kuberya.images.registry import RegistryClient, push_image  # the HTTP client, only when needed
 
-        async with RegistryClient(self._registry(auth)) as client:
-            digest = await push_image(client, image, target, self.store, progress=progress or NoProgress())
+        with RegistryClient(self._registry(auth), cancel=cancel) as client:
+            digest = push_image(client, image, target, self.store, progress=progress or NoProgress())
         if dest is not None:
             self.store.tag_digest(image.digest, (target.name,))
         return digest
@@ -241,6 +283,42 @@ class ImageService:
         from kuberya.images.detect import detect
 
         return detect(context, base=base)
+
+
+async def _on_own_thread(work: Callable[[Cancel], _T], name: str) -> _T:
+    """Run ``work(cancel)`` on a new thread; cancelling the awaiting task sets ``cancel`` and waits for the thread.
+
+    The thread is joined (its sockets shut by the cancel) before :class:`asyncio.CancelledError`
+    propagates, so no transfer outlives the task that asked for it.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[_T] = loop.create_future()
+    cancel = Cancel()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not done.done():
+            outcome()
+
+    def run() -> None:
+        try:
+            result = work(cancel)
+        except BaseException as e:  # handed to the awaiting task, which raises it
+            error = e
+            loop.call_soon_threadsafe(settle, lambda: done.set_exception(error))
+        else:
+            loop.call_soon_threadsafe(settle, lambda: done.set_result(result))
+
+    threading.Thread(target=run, name=f"kuberya-{name}", daemon=True).start()
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        cancel.set()
+        await asyncio.wait([done])
+        if not done.cancelled():
+            done.exception()  # retrieved: the cancellation is what the caller gets
+        raise
 
 
 def _is_name(ref: str) -> bool:
