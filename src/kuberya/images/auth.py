@@ -30,9 +30,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +186,10 @@ class DockerCredentials(Mapping[str, Credentials]):
 def run_credential_helper(name: str, server_url: str, *, timeout: float = HELPER_TIMEOUT,
                           source: str = "config.json") -> Credentials | None:  # fmt: skip
     """``docker-credential-<name> get`` for ``server_url``: its credentials, or None when it has none."""
+    import shutil  # here, not at the top: only a configured helper needs them, and `kuberya pull` is timed
+    import signal
+    import subprocess
+
     binary = HELPER_PREFIX + name
     path = shutil.which(binary)
     if path is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
+import os
 import re
 from typing import Any, NewType, NotRequired, TypedDict
 
@@ -150,7 +150,7 @@ def media_type_of(doc: dict[str, Any], fallback: str = "") -> str:
 
 def host_platform() -> Platform:
     """linux/<this machine's architecture> with Go's names (amd64, arm64…), as registries use them."""
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()  # what platform.machine() returns, without importing platform
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "i686": "386",
             "i386": "386", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}.get(
         machine, machine
