@@ -122,14 +122,16 @@ async def run(url: str, ctx: ssl.SSLContext, n: int) -> None:
                     return
 
         tasks = [asyncio.create_task(watcher()) for _ in range(100)]
-        await asyncio.wait_for(ready.wait(), 30)
+        async with asyncio.timeout(30):
+            await ready.wait()
         await asyncio.sleep(0.2)
         t0 = time.perf_counter()
         async with session.post(
             base, json={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fanout"}}
         ) as r:
             await r.read()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        async with asyncio.timeout(30):
+            await asyncio.gather(*tasks)
         lat = sorted((t - t0) * 1000 for t in received)
         print(f"{'watch fan-out (100)':<28} first={lat[0]:7.2f} ms  last={lat[-1]:7.2f} ms  p50={lat[50]:7.2f} ms")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,48 @@ async def test_startup_probe_failure_restarts(tmp_path: Path) -> None:
         await h.advance(10, step=5)
         assert h.container()["restartCount"] == 1
         assert ("Normal", "Killing", "Container app failed startup probe, will be restarted") in h.events()
+
+
+@pytest.mark.parametrize("kind", ["httpGet", "tcpSocket"])
+async def test_a_probe_worker_always_ends_when_cancelled(kind: str) -> None:
+    """A pod's termination cancels its probe workers and waits for them: one that ignores its cancel
+    leaves the pod Terminating forever. Python 3.11's ``asyncio.wait_for`` swallows a cancel that lands
+    just after the request finished (cpython#86296); cancel at many points in a real probe's cycle.
+    """
+    import random
+
+    from kuberya.client import LoopClock
+    from kuberya.client.tasks import cancel_and_wait
+    from kuberya.node.probes import ProbeTarget, ProbeWorker
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    handler = {"httpGet": {"path": "/", "port": port}} if kind == "httpGet" else {"tcpSocket": {"port": port}}
+    target = ProbeTarget(host="127.0.0.1", container_id="c", runtime=None, ports={})  # type: ignore[arg-type]
+    chance = random.Random(86296)
+    ignored = 0
+    try:
+        for _ in range(150):
+            worker = ProbeWorker("readiness", {**handler, "periodSeconds": 0.001}, target, clock=LoopClock(),
+                                 started_at=0.0, on_failure=lambda *_: None, on_result=lambda *_: None)  # fmt: skip
+            task = asyncio.create_task(worker.run())
+            await asyncio.sleep(chance.uniform(0, 0.005))
+            try:
+                async with asyncio.timeout(1.0):
+                    await cancel_and_wait(task)
+            except TimeoutError:
+                ignored += 1
+                while not task.done():  # cancel until it listens, so no task is left behind
+                    task.cancel()
+                    await asyncio.sleep(0.001)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert ignored == 0, f"{ignored} of 150 probe workers ignored their cancel"

@@ -513,8 +513,9 @@ class ResourceHandlers:
             and grace == 0
             and not new["metadata"].get("finalizers")
             and not _namespace_finalizers(new)
+            and not _deletion_unblocked(new)  # else write() has removed it already
         ):
-            return await self.store.delete(storage_rt, new, dry_run=is_dry_run), 200
+            return await self._delete_now(storage_rt, new, options, dry_run=is_dry_run), 200
         return new, 202 if new["metadata"].get("finalizers") else 200
 
     async def _delete_now(

@@ -127,7 +127,8 @@ async def serve_watch(
                 if wait <= 0:
                     break
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    item = await queue.get()
             except TimeoutError:
                 if request.transport is None or request.transport.is_closing():
                     break

@@ -180,4 +180,5 @@ class Load:
                 else:
                     report.versions[reply.version] += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), PAUSE)
+                async with asyncio.timeout(PAUSE):
+                    await self._stopping.wait()

@@ -771,7 +771,8 @@ class _ExecBridge:
     async def _kill(self, exited: asyncio.Task[int]) -> None:
         try:
             await self.session.kill()
-            await asyncio.wait_for(asyncio.shield(exited), EXEC_DRAIN_SECONDS)
+            async with asyncio.timeout(EXEC_DRAIN_SECONDS):
+                await asyncio.shield(exited)
         except Exception as e:
             log.warning("could not kill an abandoned exec of %s: %s", self.command, e)
 

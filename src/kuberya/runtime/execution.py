@@ -130,7 +130,8 @@ async def exec_sync(context: ExecContext, command: Sequence[str], *, timeout: fl
 
     reader = asyncio.ensure_future(collect(process.stdout))
     try:
-        await asyncio.wait_for(process.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await process.wait()
     except TimeoutError:
         _kill_group(process.pid)
         await process.wait()
@@ -140,7 +141,8 @@ async def exec_sync(context: ExecContext, command: Sequence[str], *, timeout: fl
         return -1, bytes(output)
     # The command is done; give its output a moment (a child that kept the pipe gets no more).
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(reader), 1.0)
+        async with asyncio.timeout(1.0):
+            await asyncio.shield(reader)
     if not reader.done():
         _kill_group(process.pid)
         reader.cancel()
@@ -235,7 +237,8 @@ class ProcessExecSession:
             # The pty reports end of output a moment after the exit; wait for it so that no
             # output is lost, but not forever (a background child may hold the terminal).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._tty_eof.wait(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self._tty_eof.wait()
         return code
 
     async def kill(self) -> None:

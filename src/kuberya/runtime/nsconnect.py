@@ -159,9 +159,11 @@ async def connect(netns_path: str | None, port: int, *, timeout: float = CONNECT
     """
     factory = _factories.get(netns_path) if netns_path else None
     if factory is not None:
-        return await asyncio.wait_for(factory.connect(port), timeout)
+        async with asyncio.timeout(timeout):
+            return await factory.connect(port)
     if netns_path is None or not os.path.exists(netns_path):
-        return await asyncio.wait_for(_connect_host(port), timeout)
+        async with asyncio.timeout(timeout):
+            return await _connect_host(port)
     return await _in_thread(netns_path, port, timeout)
 
 

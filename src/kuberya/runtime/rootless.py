@@ -275,7 +275,8 @@ class RootlessNetwork:
         try:
             try:
                 factory = SocketFactory(self.state_dir / sandbox_id)
-                sock = await asyncio.wait_for(factory.connect(port), DIAL_TIMEOUT)
+                async with asyncio.timeout(DIAL_TIMEOUT):
+                    sock = await factory.connect(port)
             except (OSError, TimeoutError):
                 writer.transport.abort()  # a reset, as a refused pod port would give
                 return
@@ -329,7 +330,8 @@ class RootlessNetwork:
             os.close(ready_w)
         self._spawned.add(pid)
         try:
-            answer = await asyncio.wait_for(read_line(ready_r), HOLDER_START_TIMEOUT)
+            async with asyncio.timeout(HOLDER_START_TIMEOUT):
+                answer = await read_line(ready_r)
         except TimeoutError:
             answer = f"no answer within {HOLDER_START_TIMEOUT:.0f}s"
         finally:

@@ -387,7 +387,8 @@ class ShimRuntime:
         self._spawned.add(shim_pid)
         (directory / "shim.pid").write_text(str(shim_pid))
         try:
-            answer = await asyncio.wait_for(read_line(ready_r), START_TIMEOUT)
+            async with asyncio.timeout(START_TIMEOUT):
+                answer = await read_line(ready_r)
         except TimeoutError:
             answer = f"error no answer from the shim within {START_TIMEOUT:.0f}s"
         finally:
@@ -414,7 +415,8 @@ class ShimRuntime:
         exited = self._exit_future(container_id)
         await self._signal(container, started, signal, group=False)
         try:
-            await asyncio.wait_for(asyncio.shield(exited), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(exited)
             return
         except TimeoutError:
             pass
@@ -427,7 +429,8 @@ class ShimRuntime:
         exited = self._exit_future(container_id)
         await self._signal(self._container(container_id), started, signal.SIGKILL, group=True)
         try:
-            await asyncio.wait_for(asyncio.shield(exited), KILL_WAIT)
+            async with asyncio.timeout(KILL_WAIT):
+                await asyncio.shield(exited)
         except TimeoutError:
             raise RuntimeError_(f"container {container_id} did not exit {KILL_WAIT:.0f}s after SIGKILL") from None
 
