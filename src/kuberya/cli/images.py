@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from kuberya.cli.exiting import exit_fast_when_done
+
 if TYPE_CHECKING:
     from kuberya.images.service import ImageService
     from kuberya.images.store import Image, Lease
@@ -214,6 +216,7 @@ def pull_command(
         bars, progress = _progress(quiet)
         with bars:
             image = service.pull_blocking(name, progress=progress)
+    exit_fast_when_done()
     if quiet:
         click.echo(image.digest)
         return
@@ -239,6 +242,7 @@ def push_command(
         bars, progress = _progress(quiet)
         with bars:
             digest = service.push_blocking(name, dest=dest, progress=progress)
+    exit_fast_when_done()
     if quiet:
         click.echo(digest)
         return

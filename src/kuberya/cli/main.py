@@ -426,4 +426,12 @@ def _format_duration(seconds: float) -> str:
 
 
 def main() -> None:
-    cli()
+    """The ``kuberya`` console script."""
+    try:
+        cli()
+    except SystemExit as done:  # click ends every command with sys.exit
+        from kuberya.cli.exiting import finish
+
+        code = done.code
+        finish(code if isinstance(code, int) else 0 if code is None else 1)
+        raise
