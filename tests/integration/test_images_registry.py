@@ -290,3 +290,35 @@ def test_build_without_buildah_says_how_to_install(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert "apt-get install buildah" in result.stderr
+
+
+@pytest.mark.skipif(bool(buildah_works()), reason=buildah_works() or "-")
+async def test_cancelling_a_build_stops_buildah(busybox: tuple[Path, str], tmp_path: Path) -> None:
+    """The server awaits builds (the demo does): a cancelled build must end buildah, not leave it running."""
+    layout, _ = busybox
+    data = tmp_path / "d"
+    kuberya("load", "-i", str(layout), data_dir=data)
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM localhost/busybox:test\nRUN echo sleeping && sleep 60\n")
+    from kuberya.images.build import BuildRequest
+
+    service = ImageService(ImageSettings(root=data / "images"))
+    sleeping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def log(line: str) -> None:  # called on the build's thread
+        if line.strip() == "sleeping":
+            loop.call_soon_threadsafe(sleeping.set)
+
+    task = asyncio.create_task(service.build(BuildRequest(context=context, tags=("slow:1",), layers=False), log=log))
+    async with asyncio.timeout(60):
+        await sleeping.wait()
+    cancelled_at = loop.time()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert loop.time() - cancelled_at < 15  # buildah stopped, not the 60 s RUN step finishing
+    leftover = subprocess.run(["pgrep", "-f", str(data / "images" / "buildah")], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""
+    assert service.find("slow:1") is None

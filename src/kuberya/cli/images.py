@@ -3,8 +3,8 @@
 They drive :class:`kuberya.images.service.ImageService` on the store in ``DATA_DIR/images`` (the
 same ``--data-dir`` as ``kuberya up``), so what the CLI pulls, builds or loads is what the node agent
 runs. This module is the edge: it reads the environment (``DOCKER_CONFIG``/``~/.docker/config.json``
-for credentials, ``KUBERYA_INSECURE_REGISTRIES``), runs pulls and pushes as blocking calls and builds
-with ``asyncio.run`` (pull and push never import asyncio: their start-up is on the clock), and turns
+for credentials, ``KUBERYA_INSECURE_REGISTRIES``), runs pulls, pushes and builds as blocking calls
+(none of them imports asyncio: their start-up is on the clock, see ``bench/``), and turns
 every :class:`~kuberya.images.errors.ImageError` into a message and exit status 1.
 
 Everything of :mod:`kuberya.images`, asyncio and rich is imported inside the commands: the ``kuberya``
@@ -18,7 +18,7 @@ import datetime as dt
 import os
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -85,12 +85,6 @@ def _errors() -> Iterator[None]:
         yield
     except ImageError as e:
         raise click.ClickException(str(e)) from e
-
-
-def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
-    import asyncio  # not at the top: importing asyncio costs `kuberya up` 40 ms
-
-    return asyncio.run(coroutine)
 
 
 def _size(n: float) -> str:
@@ -461,7 +455,7 @@ def build_command(
         try:
             bars, progress = _progress(quiet=False)
             with bars:
-                result = _run(service.build(request, log=lambda line: click.echo(line, err=True), progress=progress))
+                result = service.build_blocking(request, log=lambda line: click.echo(line, err=True), progress=progress)
         finally:
             if generated is not None and dockerfile is not None:
                 dockerfile.unlink(missing_ok=True)

@@ -20,18 +20,22 @@ The two stores meet at OCI layouts, in both directions:
 
 :class:`BuildResult` reports the seconds spent in buildah and in the hand-over, so the overhead
 over ``buildah bud`` alone is measured on every build (see ``bench/build_bench.py``).
+
+Everything here blocks (buildah runs as plain subprocesses), so ``kuberya build`` never imports
+asyncio; the server awaits :meth:`kuberya.images.service.ImageService.build`, which runs it on a
+thread and stops buildah when its task is cancelled (:class:`~kuberya.images.transfer.Cancel`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import secrets
 import shlex
 import shutil
+import subprocess
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +43,7 @@ from kuberya.images.archive import Named, export_oci_layout, load_archive
 from kuberya.images.errors import BuildahMissingError, BuildError, InvalidReferenceError
 from kuberya.images.reference import parse_reference
 from kuberya.images.store import Image, ImageStore, remove_tree
+from kuberya.images.transfer import Cancel
 
 INSTALL_HINT = "install it with `sudo apt-get install buildah` (Debian/Ubuntu) or `sudo dnf install buildah` (Fedora)"
 _FROM = re.compile(r"^\s*FROM\s+(?P<args>.*)$", re.IGNORECASE)
@@ -87,7 +92,7 @@ class BuildResult:
         return self.import_seconds / self.buildah_seconds if self.buildah_seconds else 0.0
 
 
-EnsureBase = Callable[[str], Awaitable[Image]]
+EnsureBase = Callable[[str], Image]
 Log = Callable[[str], None]
 
 
@@ -165,11 +170,20 @@ def _expand(text: str, args: Mapping[str, str]) -> str:
 
 
 class Buildah:
-    """buildah with kuberya's storage options; every call is one subprocess."""
+    """buildah with kuberya's storage options; every call is one subprocess, terminated on ``cancel``."""
 
-    def __init__(self, settings: BuildSettings) -> None:
+    def __init__(self, settings: BuildSettings, *, cancel: Cancel | None = None) -> None:
         self.settings = settings
         self.binary = find_buildah(settings.buildah)
+        self.cancel = cancel or Cancel()
+        self._running: subprocess.Popen[bytes] | None = None
+        self.cancel.on_set(self._terminate)
+
+    def _terminate(self) -> None:
+        process = self._running
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()  # buildah cleans up its mounts and containers on SIGTERM
 
     def argv(self, *args: str) -> list[str]:
         globals_: list[str] = []
@@ -179,37 +193,46 @@ class Buildah:
             globals_ += ["--runroot", str(self.settings.run_root)]
         return [self.binary, *globals_, *args]
 
-    async def run(self, *args: str, log: Log | None = None) -> str:
+    def run(self, *args: str, log: Log | None = None) -> str:
         """Run buildah; lines go to ``log`` as they come when given, else are captured and returned."""
-        process = await asyncio.create_subprocess_exec(
-            *self.argv(*args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        if self.cancel.is_set():
+            raise BuildError(f"the build was cancelled before `buildah {args[0]}`")
+        process = subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)  # fmt: skip
+        self._running = process
+        if self.cancel.is_set():  # set between the check and the start: nobody terminated it
+            self._terminate()
         assert process.stdout is not None
         lines: list[str] = []
-        async for raw in process.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            lines.append(line)
-            if log is not None:
-                log(line)
-        code = await process.wait()
+        try:
+            for raw in process.stdout:
+                line = raw.decode(errors="replace").rstrip("\n")
+                lines.append(line)
+                if log is not None:
+                    log(line)
+            code = process.wait()
+        finally:
+            self._running = None
+            process.stdout.close()
+        if self.cancel.is_set():
+            raise BuildError(f"the build was cancelled during `buildah {args[0]}`")
         if code != 0:
             tail = "\n".join(lines[-15:])
             raise BuildError(f"`buildah {args[0]}` failed (exit status {code}):\n{tail}")
         return "\n".join(lines)
 
-    async def image_id(self, name: str) -> str | None:
+    def image_id(self, name: str) -> str | None:
         try:
-            out = await self.run("images", "--quiet", "--no-trunc", name)
+            out = self.run("images", "--quiet", "--no-trunc", name)
         except BuildError:
             return None
         ids = [line.strip() for line in out.splitlines() if line.strip().startswith("sha256:")]
         return ids[0] if ids else None
 
 
-async def hand_over_base(buildah: Buildah, store: ImageStore, image: Image, name: str, *, work: Path) -> bool:
+def hand_over_base(buildah: Buildah, store: ImageStore, image: Image, name: str, *, work: Path) -> bool:
     """Make ``image`` available to buildah as ``name``; False when buildah already had it."""
-    if await buildah.image_id(name) == image.id:
+    if buildah.image_id(name) == image.id:
         return False
     layout = work / f"base-{image.short_id}"
     export_oci_layout(store, [Named(image, name)], layout)
@@ -224,19 +247,25 @@ async def hand_over_base(buildah: Buildah, store: ImageStore, image: Image, name
         source = Path("/tmp") / f"kuberya-base-{secrets.token_hex(8)}"
         source.symlink_to(layout, target_is_directory=True)
     try:
-        pulled = (await buildah.run("pull", "--quiet", f"oci:{source}:{tag}")).strip().splitlines()[-1]
-        await buildah.run("tag", pulled, name)
+        pulled = (buildah.run("pull", "--quiet", f"oci:{source}:{tag}")).strip().splitlines()[-1]
+        buildah.run("tag", pulled, name)
         # Drop the name buildah gave the image after the directory; keep ours. Best effort.
         with contextlib.suppress(BuildError):
-            await buildah.run("rmi", f"localhost{source}:latest")
+            buildah.run("rmi", f"localhost{source}:latest")
     finally:
         if source != layout:
             source.unlink(missing_ok=True)
     return True
 
 
-async def build(
-    store: ImageStore, request: BuildRequest, settings: BuildSettings, *, ensure_base: EnsureBase, log: Log
+def build(
+    store: ImageStore,
+    request: BuildRequest,
+    settings: BuildSettings,
+    *,
+    ensure_base: EnsureBase,
+    log: Log,
+    cancel: Cancel | None = None,
 ) -> BuildResult:
     """Build ``request`` with buildah and import the result into ``store`` named by ``request.tags``."""
     if not request.tags:
@@ -245,7 +274,7 @@ async def build(
         names = tuple(parse_reference(t).name for t in request.tags)
     except InvalidReferenceError as e:
         raise BuildError(str(e)) from e
-    buildah = Buildah(settings)
+    buildah = Buildah(settings, cancel=cancel)
     context = request.context.resolve()
     if not context.is_dir():
         raise BuildError(f"build context {request.context} is not a directory")
@@ -257,8 +286,8 @@ async def build(
     try:
         started = time.monotonic()
         for base in bases:
-            image = await ensure_base(base)
-            if await hand_over_base(buildah, store, image, parse_reference(base).name, work=work):
+            image = ensure_base(base)
+            if hand_over_base(buildah, store, image, parse_reference(base).name, work=work):
                 log(f"base image {base} handed to buildah")
         handover = time.monotonic() - started
         layout = work / "result"
@@ -275,7 +304,7 @@ async def build(
         if request.target:
             args += ["--target", request.target]
         started = time.monotonic()
-        await buildah.run(*args, str(context), log=log)
+        buildah.run(*args, str(context), log=log)
         built = time.monotonic() - started
         started = time.monotonic()
         images = load_archive(layout, store, names=names, move=True, adopt_layers=True)

@@ -163,6 +163,28 @@ class ImageService:
         progress: Progress | None = None,
     ) -> Image:
         """The image ``ref`` by ``policy``: what the node agent calls before creating a container."""
+        local = self._local_by_policy(ref, policy)
+        if local is not None:
+            return local
+        return await self.pull(ref, auth=auth, progress=progress)
+
+    def ensure_blocking(
+        self,
+        ref: str,
+        *,
+        policy: PullPolicy,
+        auth: Mapping[str, Credentials] | None = None,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+    ) -> Image:
+        """:meth:`ensure` for blocking callers (a build's base images)."""
+        local = self._local_by_policy(ref, policy)
+        if local is not None:
+            return local
+        return self.pull_blocking(ref, auth=auth, progress=progress, cancel=cancel)
+
+    def _local_by_policy(self, ref: str, policy: PullPolicy) -> Image | None:
+        """The local image ``policy`` settles for; None: pull. Raises for ``Never`` without one."""
         local = self.store.find(ref)
         if policy is PullPolicy.NEVER:
             if local is None:
@@ -171,9 +193,7 @@ class ImageService:
                     "load or build it first"
                 )
             return local
-        if local is not None and policy is PullPolicy.IF_NOT_PRESENT:
-            return local
-        return await self.pull(ref, auth=auth, progress=progress)
+        return local if policy is PullPolicy.IF_NOT_PRESENT else None
 
     def pull_blocking(
         self,
@@ -261,6 +281,27 @@ class ImageService:
         return BuildSettings(storage_root=self.settings.root / "buildah" / "root",
                                    run_root=self.settings.root / "buildah" / "run")  # fmt: skip
 
+    def build_blocking(
+        self,
+        request: build.BuildRequest,
+        *,
+        log: build.Log,
+        auth: Mapping[str, Credentials] | None = None,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+    ) -> build.BuildResult:
+        """Build with buildah; base images come from the store, pulled first if missing.
+
+        (Defined before :meth:`build`: in the class body that name would hide the module in the annotations.)
+        """
+        from kuberya.images.build import build as run_build
+
+        def ensure_base(name: str) -> Image:
+            return self.ensure_blocking(name, policy=PullPolicy.IF_NOT_PRESENT, auth=auth, progress=progress,
+                                        cancel=cancel)  # fmt: skip
+
+        return run_build(self.store, request, self.build_settings(), ensure_base=ensure_base, log=log, cancel=cancel)
+
     async def build(
         self,
         request: build.BuildRequest,
@@ -269,14 +310,10 @@ class ImageService:
         auth: Mapping[str, Credentials] | None = None,
         progress: Progress | None = None,
     ) -> build.BuildResult:
-        """Build with buildah; base images come from the store, pulled first if missing."""
-
-        async def ensure_base(name: str) -> Image:
-            return await self.ensure(name, policy=PullPolicy.IF_NOT_PRESENT, auth=auth, progress=progress)
-
-        from kuberya.images.build import build
-
-        return await build(self.store, request, self.build_settings(), ensure_base=ensure_base, log=log)
+        """:meth:`build_blocking` on a thread of its own (``log`` is called from it); cancelling stops buildah."""
+        return await _on_own_thread(
+            lambda cancel: self.build_blocking(request, log=log, auth=auth, progress=progress, cancel=cancel), "build"
+        )
 
     @staticmethod
     def detect(context: Path, *, base: str | None = None) -> detect.DetectedApp:
