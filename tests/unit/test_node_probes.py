@@ -185,3 +185,37 @@ async def test_a_probe_worker_always_ends_when_cancelled(kind: str) -> None:
         server.close()
         await server.wait_closed()
     assert ignored == 0, f"{ignored} of 150 probe workers ignored their cancel"
+
+
+async def test_a_probe_worker_deaf_to_its_cancel_does_not_keep_the_pod_terminating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kuberya.client.resources import PODS
+    from kuberya.node import pods as agent_pods
+    from kuberya.node.probes import ProbeWorker
+
+    ended: list[bool] = []
+
+    async def deaf(self: ProbeWorker) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(1.0)  # goes on for a while as if never told
+        ended.append(True)
+
+    monkeypatch.setattr(ProbeWorker, "run", deaf)
+    monkeypatch.setattr(agent_pods, "PROBE_STOP_SECONDS", 0.2)
+    async with running(tmp_path) as h:
+        h.add_pod(probed(readinessProbe=exec_probe("ready?")))
+        await h.settle()
+        body = h.get_pod()
+        body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:07Z"
+        body["metadata"]["deletionGracePeriodSeconds"] = 7
+        h.client.add(PODS, body)
+        async with asyncio.timeout(5):
+            while h.client.stored(PODS, "web", namespace="default") is not None:
+                await h.settle()
+                await asyncio.sleep(0.05)
+        assert not ended  # the pod went while its probe worker still ran
+        assert "did not stop within" in caplog.text
+        await asyncio.sleep(1.0)  # let the deaf worker end, so no task outlives the test

@@ -36,7 +36,7 @@ from typing import Any
 
 from kuberya.client import ApiError, Clock, ConflictError, KubeClient, NotFoundError
 from kuberya.client.resources import PODS
-from kuberya.client.tasks import cancel_and_wait, start_task
+from kuberya.client.tasks import start_task
 from kuberya.node.containers import container_config, sandbox_config, stop_signal
 from kuberya.node.draining import WAIT_SECONDS as ENDPOINT_WAIT_SECONDS
 from kuberya.node.draining import leave_endpoints
@@ -72,6 +72,10 @@ MOUNT_RETRY_SECONDS = 2.0
 _NOT_CREATED = frozenset({"CreateContainerConfigError", "CreateContainerError", *IMAGE_WAITING_REASONS})
 PORT_RETRY_SECONDS = 5.0
 """How soon a container waiting for a host port to free up is tried again."""
+PROBE_STOP_SECONDS = 5.0
+"""How long stopping a container waits for its probe workers to end. One that ignores its cancel
+(as a worker on Python 3.11's ``asyncio.wait_for`` could) is logged and left behind rather than
+keep the pod Terminating for ever."""
 
 
 def declared_tcp_ports(state: PodState, container_name: str) -> list[int]:
@@ -518,7 +522,17 @@ class PodSyncer:
     async def _stop_probes(self, rec: ContainerRecord) -> None:
         tasks, rec.probes = rec.probes, []
         current = asyncio.current_task()
-        await cancel_and_wait(*[t for t in tasks if t is not current])
+        workers = [t for t in tasks if t is not current]
+        for task in workers:
+            task.cancel()
+        if workers:
+            done, pending = await asyncio.wait(workers, timeout=PROBE_STOP_SECONDS)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved: a worker's own errors were logged as they happened
+            if pending:
+                logger.warning("%d probe worker(s) of container %s did not stop within %.0fs of their cancel; "
+                               "stopping the container anyway", len(pending), rec.name, PROBE_STOP_SECONDS)  # fmt: skip
         rec.probe_ready = False
 
     # -- termination ---------------------------------------------------------------------------
