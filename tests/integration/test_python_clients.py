@@ -154,7 +154,7 @@ def test_concurrent_updates_exactly_one_wins_per_revision(api: kubernetes.client
     def writer(i: int) -> int:
         body = kubernetes.client.V1ConfigMap(
             metadata=kubernetes.client.V1ObjectMeta(name="race", resource_version=base.metadata.resource_version),
-            data={"n": str(i)},
+            data={"n": str(i + 1)},  # each a real change: one equal to the stored data is a no-op that wins too
         )
         barrier.wait()
         try:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock
+from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import NODES, PODS
 from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.node.events import EventRecorder
@@ -104,8 +105,11 @@ class NodeAgent:
         serve_streaming: bool = True,
         images: ImageSource | None = None,
         stop_pods_on_exit: bool = False,
+        offered_endpoints: OfferedEndpoints | None = None,
     ) -> None:
         self.client = client
+        self.offered_endpoints = offered_endpoints
+        """What the service proxy in this process has applied (the server shares it), for draining."""
         self.node_name = node_name
         self.data_dir = Path(data_dir)
         self.registry = registry or ContainerRegistry()
@@ -172,6 +176,7 @@ class NodeAgent:
                 wake=self.workers.wake,
                 wall=self.wall,
                 images=self._image_manager(),
+                offered=self.offered_endpoints,
             )
             self.syncer.adoptable = await self._inventory(runtime)
             self.ready.set()

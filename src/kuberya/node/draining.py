@@ -6,8 +6,9 @@ and the node agent stops its containers. Upstream leaves the order to chance (an
 ``preStop: sleep`` in the manifest); a connection that lands on a pod whose server has already
 closed its listening socket is refused. kuberya puts them in order: before any ``preStop`` hook
 or stop signal, :func:`leave_endpoints` waits — at most :data:`WAIT_SECONDS` — until no
-EndpointSlice of the pod's namespace still offers it for new connections, then gives the proxies
-:data:`PROPAGATION_SECONDS` to apply what they were sent. Connections already open are left
+EndpointSlice of the pod's namespace still offers it for new connections, then until the
+in-process service proxy has applied that (:class:`~kuberya.client.offered.OfferedEndpoints`;
+without one, a fixed :data:`PROPAGATION_SECONDS`). Connections already open are left
 alone: the userspace proxy keeps them (it only drains endpoints that leave the slice), and
 nftables DNAT keeps them through conntrack, so in-flight requests finish while the app shuts
 down gracefully.
@@ -23,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kuberya.client import ApiError, Clock, KubeClient
+from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import ENDPOINTSLICES
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,9 @@ WAIT_SECONDS = 2.0
 """The longest a termination waits for the endpoints (it comes out of the grace period)."""
 POLL_SECONDS = 0.05
 PROPAGATION_SECONDS = 0.25
-"""Once the slices are right: time for every proxy to apply them (a userspace apply is
-sub-millisecond, an nftables one a few milliseconds; the rest is watch latency)."""
+"""Once the slices are right, when no in-process proxy reports what it applied: time for the
+proxies to apply them (a userspace apply is sub-millisecond, an nftables one a few milliseconds;
+the rest is watch latency - on an idle machine)."""
 
 Obj = dict[str, Any]
 
@@ -71,6 +74,7 @@ async def leave_endpoints(
     pod_uid: str,
     pod_ip: str,
     timeout: float = WAIT_SECONDS,
+    proxy: OfferedEndpoints | None = None,
 ) -> float:
     """Wait (bounded) until the pod is out of its Services' endpoints; the seconds it took."""
     started = clock.now()
@@ -92,5 +96,9 @@ async def leave_endpoints(
             log.info("pod %s is still offered by a Service after %.1fs: stopping it anyway", pod_uid, timeout)
             return clock.now() - started
         await clock.sleep(POLL_SECONDS)
+    if proxy is not None and proxy.active and pod_ip:
+        if not await proxy.wait_withdrawn(pod_ip, max(deadline - clock.now(), POLL_SECONDS)):
+            log.info("the service proxy still offered pod %s after %.1fs: stopping it anyway", pod_uid, timeout)
+        return clock.now() - started
     await clock.sleep(PROPAGATION_SECONDS)
     return clock.now() - started

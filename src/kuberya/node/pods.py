@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kuberya.client import ApiError, Clock, ConflictError, KubeClient, NotFoundError
+from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import PODS
 from kuberya.client.tasks import start_task
 from kuberya.node.containers import container_config, sandbox_config, stop_signal
@@ -146,7 +147,10 @@ class PodSyncer:
         wake: Callable[[str], None],
         wall: Callable[[], float] = time.time,
         images: ImageManager | None = None,
+        offered: OfferedEndpoints | None = None,
     ) -> None:
+        self.offered = offered
+        """What the in-process service proxy has applied, when there is one (:mod:`kuberya.node.draining`)."""
         self.client = client
         self.runtime = runtime
         self.recorder = recorder
@@ -553,8 +557,9 @@ class PodSyncer:
         ip = (state.pod.get("status") or {}).get("podIP") or (state.sandbox.ip if state.sandbox else "") or ""
         timeout = min(ENDPOINT_WAIT_SECONDS, grace / 2)
         return await leave_endpoints(
-            self.client, self.clock, namespace=state.namespace, pod_uid=state.uid, pod_ip=str(ip), timeout=timeout
-        )
+            self.client, self.clock, namespace=state.namespace, pod_uid=state.uid, pod_ip=str(ip), timeout=timeout,
+            proxy=self.offered,
+        )  # fmt: skip
 
     async def terminate(self, state: PodState, *, grace: float) -> None:
         """Stop every container (preStop, then the stop signal, all at once) and remove the sandbox."""

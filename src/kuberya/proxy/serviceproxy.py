@@ -58,6 +58,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock
+from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import ENDPOINTSLICES, EVENTS, SERVICES
 from kuberya.client.tasks import start_task
 from kuberya.proxy.kernel import (
@@ -151,8 +152,11 @@ class ServiceProxy:
         shutdown_drain: float = 2.0,
         clock: Clock | None = None,
         pod_namespaces: PodNamespaces | None = None,
+        offered: OfferedEndpoints | None = None,
     ) -> None:
         self.client = client
+        self.offered = offered
+        """Where the endpoint IPs offered for new connections go after each apply (the node agent waits on them)."""
         self.node_ip = node_ip
         """The node's address, as published in LoadBalancer ingress."""
         self.node_port_hosts = (bind_nodeports_on,) if isinstance(bind_nodeports_on, str) else tuple(bind_nodeports_on)
@@ -254,6 +258,8 @@ class ServiceProxy:
         if self.podside is not None:
             await self.podside.apply(table)
         self.table = table
+        if self.offered is not None:
+            self.offered.publish(e.ip for entry in table.values() for e in entry.usable_endpoints())
         for entry in table.values():
             why = unserved(entry, kernel=self.kernel is not None)
             if why is not None:
@@ -313,6 +319,8 @@ class ServiceProxy:
             logger.warning("proxy: cannot record the event for %s: %s", entry.service, e)
 
     async def shutdown(self) -> None:
+        if self.offered is not None:
+            self.offered.stop()
         # Listeners first (no new connections), then let open ones finish, then the addresses.
         if self.podside is not None:
             await self.podside.close()

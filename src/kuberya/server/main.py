@@ -39,7 +39,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +47,7 @@ from aiohttp import web
 
 from kuberya.apiserver.app import create_app
 from kuberya.apiserver.settings import APIServerSettings, AuthSettings
+from kuberya.client.offered import OfferedEndpoints
 from kuberya.runtime import default_runtime_name, runtime_choice_reason
 from kuberya.server import trust_store
 from kuberya.server.config import DEFAULT_PORT, RUNTIMES, ConfigError, ServerConfig
@@ -92,6 +93,8 @@ class ComponentContext:
     data_dir: Path
     rootless_network: bool = False
     """The hidden ``--rootless-network``: the process runtime's rootless pod network even as root (tests)."""
+    offered: OfferedEndpoints = field(default_factory=OfferedEndpoints)
+    """The proxy publishes what it applied, the node agent waits on it before stopping a pod."""
 
 
 def _no_options(_: ComponentContext) -> dict[str, Any]:
@@ -147,6 +150,7 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
             "runtime": _node_runtime(ctx),
             "data_dir": ctx.data_dir,
             "stop_pods_on_exit": True,
+            "offered_endpoints": ctx.offered,
         },
     ),
     ComponentSpec("endpoints-controller", "kuberya.controllers.endpoints:EndpointsController"),
@@ -161,6 +165,7 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
         options=lambda ctx: {
             "nft_table": "kuberya-" + hashlib.sha256(str(ctx.data_dir).encode()).hexdigest()[:8],
             "pod_namespaces": _pod_namespaces(),
+            "offered": ctx.offered,
         },
         essential=False,
     ),
