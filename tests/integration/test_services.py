@@ -463,3 +463,68 @@ def test_stopping_the_server_removes_its_table_and_route_localnet_when_no_other_
     others = [line for line in nft("list", "chains", "ip").splitlines() if "localnet_guard" in line]
     with open(ROUTE_LOCALNET) as setting:
         assert setting.read().strip() == ("1" if others else "0"), others
+
+
+NAME_SERVER = """
+import socket, sys
+server = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+while True:
+    conn, _ = server.accept()
+    conn.sendall((socket.gethostname() + "\\n").encode())  # the pod's name: its own UTS namespace
+    conn.close()
+"""
+
+STICKY_APP = """
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: sticky}}}}
+spec:
+  containers:
+  - name: hello
+    image: hello:v1
+    command: [{python}, "-c", {script}, "8080"]
+"""
+
+STICKY_SERVICES = """
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  selector: {app: sticky}
+  sessionAffinity: ClientIP
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: roundrobin}
+spec:
+  selector: {app: sticky}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+@needs_kernel_path
+def test_session_affinity_on_a_cluster_ip_keeps_a_client_on_one_pod(cluster: Cluster, namespace: str) -> None:
+    for name in ("sticky-a", "sticky-b"):
+        app = STICKY_APP.format(name=name, python=json.dumps(sys.executable), script=json.dumps(NAME_SERVER))
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=app)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=STICKY_SERVICES)
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "pod/sticky-a", "pod/sticky-b",
+                    "--timeout=60s", timeout=90)  # fmt: skip
+    addresses = {name: get_json(cluster, "svc", name, "-n", namespace)["spec"]["clusterIP"]
+                 for name in ("sticky", "roundrobin")}  # fmt: skip
+
+    def ready_endpoints(service: str) -> int:
+        subsets = get_json(cluster, "endpoints", service, "-n", namespace).get("subsets") or []
+        return sum(len(s.get("addresses") or []) for s in subsets)
+
+    for service in addresses:
+        wait_for(f"both pods behind {service}", lambda s=service: ready_endpoints(s) == 2)  # type: ignore[misc]
+    # Without affinity the kernel alternates between the pods: both answer.
+    wait_for("both pods through the round-robin ClusterIP",
+             lambda: {hello(80, addresses["roundrobin"]) for _ in range(6)} == {"sticky-a", "sticky-b"})  # fmt: skip
+    # With it, every connection from this host lands on the pod the first one did.
+    first = wait_for("an answer through the sticky ClusterIP", lambda: hello(80, addresses["sticky"]))
+    assert first in ("sticky-a", "sticky-b")
+    assert [hello(80, addresses["sticky"]) for _ in range(12)] == [first] * 12
+    cluster.kubectl("delete", "-n", namespace, "pod,service", "--all", "--wait=false")

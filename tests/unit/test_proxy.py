@@ -277,6 +277,17 @@ def test_nftables_ruleset_dnats_cluster_ips_to_usable_endpoints_in_our_own_table
     assert "ct status dnat ip saddr 10.88.0.0/16 masquerade" in script
 
 
+def test_a_cluster_ip_with_session_affinity_is_left_to_the_userspace_proxy() -> None:
+    from kuberya.proxy.kernel import render_ruleset
+
+    endpoints = (Endpoint("10.88.0.2", 8080), Endpoint("10.88.0.3", 8080))
+    sticky = ServicePort(service="ns/web", port_name="", protocol="TCP", cluster_ip="10.96.0.20", port=80,
+                         affinity_timeout=10800, endpoints=endpoints)  # fmt: skip
+    assert "10.96.0.20" not in render_ruleset([sticky], table="kuberya-x")
+    # The kernel would balance every connection afresh; userspace keeps the client on its endpoint.
+    assert sticky.frontends(node_port_hosts=(), cluster_ips=True) == [("10.96.0.20", 80)]
+
+
 def test_what_is_not_served_is_said_per_protocol_and_path() -> None:
     from kuberya.proxy.serviceproxy import unserved
 
@@ -288,6 +299,8 @@ def test_what_is_not_served_is_said_per_protocol_and_path() -> None:
     assert "needs root" in (unserved(port("UDP"), kernel=False) or "")
     assert "ClusterIP only" in (unserved(port("UDP", node_port=30053), kernel=True) or "")
     assert "not served" in (unserved(port("SCTP"), kernel=True) or "")
+    assert "without sessionAffinity" in (unserved(port("UDP", affinity_timeout=60.0), kernel=True) or "")
+    assert unserved(port("TCP", affinity_timeout=60.0), kernel=True) is None, "TCP affinity: userspace keeps it"
 
 
 async def test_a_user_hears_once_that_a_udp_service_is_not_served_without_the_kernel_path() -> None:

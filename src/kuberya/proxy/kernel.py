@@ -95,9 +95,16 @@ def _dnat(match: str, endpoints: Sequence[Endpoint]) -> str:
 
 
 def render_rule(entry: ServicePort) -> str | None:
-    """The DNAT rule of one service port, or None when it has no ClusterIP or no usable endpoint."""
+    """The DNAT rule of one service port, or None when it has no ClusterIP or no usable endpoint.
+
+    None too for a TCP port with ``sessionAffinity: ClientIP``: the userspace proxy serves that
+    ClusterIP, with affinity (a per-endpoint set of client addresses, as kube-proxy keeps, would
+    be emptied by every whole-table replace here).
+    """
     endpoints = entry.usable_endpoints()
     if not entry.cluster_ip or not endpoints or entry.protocol not in ("TCP", "UDP"):
+        return None
+    if entry.protocol == "TCP" and entry.affinity_timeout is not None:
         return None
     return _dnat(f"ip daddr {entry.cluster_ip} {entry.protocol.lower()} dport {entry.port}", endpoints)
 

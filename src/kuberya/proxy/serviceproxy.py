@@ -35,6 +35,8 @@ an endpoint neither on loopback nor on the pod bridge (a loopback source cannot 
 a port some host process already listens on (DNAT would take its traffic; userspace fails to bind
 and says so), and NodePorts bound on non-loopback addresses (``bind_nodeports_on``). Where
 ``route_localnet`` cannot be written the proxy says so once and leaves all of them to userspace.
+For the same reason a TCP ClusterIP with ``sessionAffinity: ClientIP`` is served by the userspace
+proxy even in ``nftables`` mode (:func:`kuberya.proxy.kernel.render_rule` leaves it out).
 
 UDP is forwarded by the kernel path only (ClusterIPs, as root with nftables); what a Service asks
 for that is not served here — UDP without root, UDP NodePorts, SCTP — is logged and reported
@@ -105,6 +107,8 @@ def unserved(entry: ServicePort, *, kernel: bool) -> str | None:
         )
     if entry.node_port or entry.ingress_ips:
         return f"{port} is served on its ClusterIP only: NodePorts and LoadBalancer addresses are TCP-only here"
+    if entry.affinity_timeout is not None:
+        return f"{port} is served without sessionAffinity: client affinity is kept for TCP ports only here"
     return None
 
 
@@ -252,8 +256,15 @@ class ServiceProxy:
                 await self.kernel.apply(table.values())
             # The userspace proxy must not also bind what the kernel serves.
             userspace_table = {**table, **{e.key: _without_loopback_frontends(e) for e in loopback}}
+        # ClusterIPs with sessionAffinity stay in userspace even with the kernel path (kernel.render_rule).
+        affinity = frozenset(
+            e.key for e in table.values() if e.protocol == "TCP" and e.affinity_timeout is not None and e.cluster_ip
+        )
         await self.userspace.apply(
-            userspace_table, node_port_hosts=self.node_port_hosts, cluster_ips=self.cluster_ips and self.kernel is None
+            userspace_table,
+            node_port_hosts=self.node_port_hosts,
+            cluster_ips=self.cluster_ips and self.kernel is None,
+            cluster_ip_keys=affinity if self.cluster_ips else frozenset(),
         )
         if self.podside is not None:
             await self.podside.apply(table)

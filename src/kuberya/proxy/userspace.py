@@ -186,8 +186,19 @@ class UserspaceProxy:
 
     # -- the table ------------------------------------------------------------------------------
 
-    async def apply(self, table: dict[str, ServicePort], *, node_port_hosts: Iterable[str], cluster_ips: bool) -> None:
-        """Make the listeners and the endpoint sets those of ``table``."""
+    async def apply(
+        self,
+        table: dict[str, ServicePort],
+        *,
+        node_port_hosts: Iterable[str],
+        cluster_ips: bool,
+        cluster_ip_keys: frozenset[str] = frozenset(),
+    ) -> None:
+        """Make the listeners and the endpoint sets those of ``table``.
+
+        ``cluster_ips``: listen on every entry's ClusterIP; else only on those of ``cluster_ip_keys``
+        (what the kernel path leaves to userspace: ``sessionAffinity``).
+        """
         node_port_hosts = tuple(node_port_hosts)
         for key, entry in table.items():
             state = self._ports.get(key)
@@ -201,7 +212,8 @@ class UserspaceProxy:
         for key, entry in table.items():
             if entry.protocol != "TCP":
                 continue  # UDP and SCTP are not proxied in userspace (docs/DECISIONS.md)
-            for address in entry.frontends(node_port_hosts=node_port_hosts, cluster_ips=cluster_ips):
+            on_cluster_ip = cluster_ips or key in cluster_ip_keys
+            for address in entry.frontends(node_port_hosts=node_port_hosts, cluster_ips=on_cluster_ip):
                 wanted.setdefault(address, key)
         self._listener_keys = wanted
         for address in set(self._listeners) - set(wanted):
