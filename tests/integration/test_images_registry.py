@@ -217,6 +217,14 @@ async def test_image_service_for_the_node_agent(registry: Registry, busybox: tup
 # -- builds ------------------------------------------------------------------------------------------
 
 
+def data_dir_with_busybox(busybox: tuple[Path, str], tmp_path: Path) -> Path:
+    """A data dir whose store holds ``localhost/busybox:test`` (loaded from the OCI layout)."""
+    layout, _ = busybox
+    data = tmp_path / "d"
+    kuberya("load", "-i", str(layout), data_dir=data)
+    return data
+
+
 def buildah_works() -> str:
     if not shutil.which("buildah"):
         return "buildah is not installed (apt-get install buildah)"
@@ -225,9 +233,7 @@ def buildah_works() -> str:
 
 @pytest.mark.skipif(bool(buildah_works()), reason=buildah_works() or "-")
 def test_build_a_dockerfile_from_a_local_image(busybox: tuple[Path, str], tmp_path: Path) -> None:
-    layout, _ = busybox
-    data = tmp_path / "d"
-    kuberya("load", "-i", str(layout), data_dir=data)
+    data = data_dir_with_busybox(busybox, tmp_path)
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "Dockerfile").write_text(
@@ -266,9 +272,7 @@ def test_build_in_a_data_dir_whose_path_is_no_image_name(busybox: tuple[Path, st
 
 @pytest.mark.skipif(bool(buildah_works()), reason=buildah_works() or "-")
 def test_build_a_detected_static_site(busybox: tuple[Path, str], tmp_path: Path) -> None:
-    layout, _ = busybox
-    data = tmp_path / "d"
-    kuberya("load", "-i", str(layout), data_dir=data)
+    data = data_dir_with_busybox(busybox, tmp_path)
     site = tmp_path / "site"
     site.mkdir()
     (site / "index.html").write_text("<p>static</p>\n")
@@ -295,9 +299,7 @@ def test_build_without_buildah_says_how_to_install(tmp_path: Path) -> None:
 @pytest.mark.skipif(bool(buildah_works()), reason=buildah_works() or "-")
 async def test_cancelling_a_build_stops_buildah(busybox: tuple[Path, str], tmp_path: Path) -> None:
     """The server awaits builds (the demo does): a cancelled build must end buildah, not leave it running."""
-    layout, _ = busybox
-    data = tmp_path / "d"
-    kuberya("load", "-i", str(layout), data_dir=data)
+    data = data_dir_with_busybox(busybox, tmp_path)
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "Dockerfile").write_text("FROM localhost/busybox:test\nRUN echo sleeping && sleep 60\n")

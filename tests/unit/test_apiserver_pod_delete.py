@@ -79,15 +79,18 @@ async def test_graceful_delete_marks_the_pod_and_keeps_it(handlers: ResourceHand
     assert not await gone(handlers, "web")
 
 
+async def final_delete_removes(h: ResourceHandlers, pod: Obj) -> None:
+    """The node agent's last word (grace 0, UID precondition): 200 with the pod, and the pod is gone."""
+    final, status = await delete(h, "web", {"gracePeriodSeconds": 0, "preconditions": {"uid": pod["metadata"]["uid"]}})
+    assert status == 200
+    assert final["metadata"]["name"] == "web"
+    assert await gone(h, "web")
+
+
 async def test_the_final_grace_0_delete_answers_200_and_removes_the_pod(handlers: ResourceHandlers) -> None:
     pod = await running_pod(handlers, "web")
     await delete(handlers, "web", {})
-    final, status = await delete(
-        handlers, "web", {"gracePeriodSeconds": 0, "preconditions": {"uid": pod["metadata"]["uid"]}}
-    )
-    assert status == 200
-    assert final["metadata"]["name"] == "web"
-    assert await gone(handlers, "web")
+    await final_delete_removes(handlers, pod)
 
 
 async def test_grace_0_after_the_grace_period_ran_out_removes_the_pod_once(handlers: ResourceHandlers) -> None:
@@ -96,12 +99,7 @@ async def test_grace_0_after_the_grace_period_ran_out_removes_the_pod_once(handl
     pod = await running_pod(handlers, "web")
     await delete(handlers, "web", {"gracePeriodSeconds": 1})
     await asyncio.sleep(2.1)  # the deadline must lie in the past: only time passing does that
-    final, status = await delete(
-        handlers, "web", {"gracePeriodSeconds": 0, "preconditions": {"uid": pod["metadata"]["uid"]}}
-    )
-    assert status == 200
-    assert final["metadata"]["name"] == "web"
-    assert await gone(handlers, "web")
+    await final_delete_removes(handlers, pod)
 
 
 async def test_grace_0_delete_of_a_replaced_pod_is_a_conflict(handlers: ResourceHandlers) -> None:
