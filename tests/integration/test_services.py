@@ -189,6 +189,26 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3) as con
 """
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root (links)")
+def test_the_proxy_and_the_dns_making_the_service_link_at_once_both_get_it() -> None:
+    """Both call ensure() as a server starts: the one that lost the race used to crash ("File exists")."""
+    import asyncio
+
+    from kuberya.proxy.netdev import ServiceAddressDevice
+
+    name = f"kuberya-e{uuid.uuid4().hex[:4]}"
+
+    async def race() -> None:
+        await asyncio.gather(*(ServiceAddressDevice(name).ensure() for _ in range(3)))
+
+    try:
+        asyncio.run(race())
+        state = subprocess.run(["ip", "-o", "link", "show", "dev", name], capture_output=True, text=True).stdout
+        assert "UP" in state.split(">")[0], state
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root (netns, veth, links)")
 def test_a_pod_network_namespace_reaches_a_cluster_ip_through_its_default_route(backend: int) -> None:
     """The routing claim of kuberya.proxy.netdev, with a netns + veth of our own as the 'pod'."""

@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 DEVICE_NAME = "kuberya-svc"
 
 
+_ensuring = asyncio.Lock()
+"""One link creation at a time in this process (see :meth:`ServiceAddressDevice.ensure`)."""
+
+
 class LinkError(RuntimeError):
     """An ``ip`` command failed; the message holds its stderr."""
 
@@ -61,16 +65,30 @@ class ServiceAddressDevice:
         return bool((await ip_command("-o", "link", "show", "dev", self.name, check=False)).strip())
 
     async def ensure(self) -> None:
-        """Create the link (dummy, else an empty bridge) and bring it up; nothing if it is there."""
-        if not await self.exists():
+        """Create the link (dummy, else an empty bridge) and bring it up; nothing if it is there.
+
+        The proxy and the cluster DNS of one server both call this as they start, and other
+        clusters on the host may too: creations are serialized in this process, and a link that
+        another process created in between ("File exists") is taken as made.
+        """
+        async with _ensuring:
+            if not await self.exists():
+                await self._create()
+            await ip_command("link", "set", self.name, "up")
+
+    async def _create(self) -> None:
+        for kind in ("dummy", "bridge"):
             try:
-                await ip_command("link", "add", self.name, "type", "dummy")
+                await ip_command("link", "add", self.name, "type", kind)
+                break
             except LinkError:
-                await ip_command("link", "add", self.name, "type", "bridge")
-            # No IPv6 link-local address: the link is an address holder, not a network.
-            await ip_command("link", "set", self.name, "addrgenmode", "none", check=False)
-            logger.info("created link %s for service addresses", self.name)
-        await ip_command("link", "set", self.name, "up")
+                if await self.exists():
+                    return  # another kuberya made it meanwhile
+                if kind == "bridge":
+                    raise
+        # No IPv6 link-local address: the link is an address holder, not a network.
+        await ip_command("link", "set", self.name, "addrgenmode", "none", check=False)
+        logger.info("created link %s for service addresses", self.name)
 
     async def addresses(self) -> set[str]:
         out = await ip_command("-j", "addr", "show", "dev", self.name, check=False)
