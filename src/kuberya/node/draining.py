@@ -8,7 +8,10 @@ closed its listening socket is refused. kuberya puts them in order: before any `
 or stop signal, :func:`leave_endpoints` waits — at most :data:`WAIT_SECONDS` — until no
 EndpointSlice of the pod's namespace still offers it for new connections, then until the
 in-process service proxy has applied that (:class:`~kuberya.client.offered.OfferedEndpoints`;
-without one, a fixed :data:`PROPAGATION_SECONDS`). Connections already open are left
+without one, a fixed :data:`PROPAGATION_SECONDS`), then :data:`IN_FLIGHT_SECONDS` more: a
+connection the proxy sent the pod just before has completed its handshake in the pod's kernel
+and waits in the accept queue, and a server that closes its listening socket on SIGTERM resets
+whatever it has not accepted yet. Connections already open are left
 alone: the userspace proxy keeps them (it only drains endpoints that leave the slice), and
 nftables DNAT keeps them through conntrack, so in-flight requests finish while the app shuts
 down gracefully.
@@ -36,6 +39,9 @@ PROPAGATION_SECONDS = 0.25
 """Once the slices are right, when no in-process proxy reports what it applied: time for the
 proxies to apply them (a userspace apply is sub-millisecond, an nftables one a few milliseconds;
 the rest is watch latency - on an idle machine)."""
+
+IN_FLIGHT_SECONDS = 0.25
+"""Once no proxy sends the pod new connections: time for its server to accept the ones already sent."""
 
 Obj = dict[str, Any]
 
@@ -99,6 +105,7 @@ async def leave_endpoints(
     if proxy is not None and proxy.active and pod_ip:
         if not await proxy.wait_withdrawn(pod_ip, max(deadline - clock.now(), POLL_SECONDS)):
             log.info("the service proxy still offered pod %s after %.1fs: stopping it anyway", pod_uid, timeout)
-        return clock.now() - started
-    await clock.sleep(PROPAGATION_SECONDS)
+    else:
+        await clock.sleep(PROPAGATION_SECONDS)
+    await clock.sleep(IN_FLIGHT_SECONDS)
     return clock.now() - started
