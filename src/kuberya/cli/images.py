@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from kuberya.images.transfer import Progress
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_T = TypeVar("_T")
 
 
 def _data_dir_option(f: _F) -> _F:

@@ -41,9 +41,6 @@ class OfferedEndpoints:
         self._active = False
         self._wake()
 
-    def offers(self, ip: str) -> bool:
-        return ip in self._ips
-
     async def wait_withdrawn(self, ip: str, timeout: float) -> bool:
         """Until the proxy no longer offers ``ip`` (True) or ``timeout`` passes or no proxy runs (False)."""
         try:

@@ -37,9 +37,18 @@ def start_task(coro: Coroutine[Any, Any, T], *, name: str, group: asyncio.TaskGr
     return guard(task)
 
 
-async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
-    """Cancel ``tasks`` and wait until every one has finished (their errors are already logged)."""
+async def cancel_and_wait(*tasks: asyncio.Task[Any], timeout: float | None = None) -> list[asyncio.Task[Any]]:
+    """Cancel ``tasks`` and wait until every one has finished (their errors are already logged).
+
+    With ``timeout``, wait at most that long and return the tasks still running: a task deaf to
+    its cancel must not hold up its caller for ever (a pod's termination, say).
+    """
     for task in tasks:
         task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+    if not tasks:
+        return []
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # retrieved: nobody is warned about an exception that was logged already
+    return list(pending)

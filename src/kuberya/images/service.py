@@ -331,21 +331,16 @@ async def _on_own_thread(work: Callable[[Cancel], _T], name: str) -> _T:
     import asyncio
 
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[_T] = loop.create_future()
+    done: asyncio.Future[_T] = loop.create_future()  # shielded below: never cancelled, only settled
     cancel = Cancel()
-
-    def settle(outcome: Callable[[], None]) -> None:
-        if not done.done():
-            outcome()
 
     def run() -> None:
         try:
             result = work(cancel)
         except BaseException as e:  # handed to the awaiting task, which raises it
-            error = e
-            loop.call_soon_threadsafe(settle, lambda: done.set_exception(error))
+            loop.call_soon_threadsafe(done.set_exception, e)
         else:
-            loop.call_soon_threadsafe(settle, lambda: done.set_result(result))
+            loop.call_soon_threadsafe(done.set_result, result)
 
     threading.Thread(target=run, name=f"kuberya-{name}", daemon=True).start()
     try:
@@ -353,8 +348,7 @@ async def _on_own_thread(work: Callable[[Cancel], _T], name: str) -> _T:
     except asyncio.CancelledError:
         cancel.set()
         await asyncio.wait([done])
-        if not done.cancelled():
-            done.exception()  # retrieved: the cancellation is what the caller gets
+        done.exception()  # retrieved: the cancellation is what the caller gets
         raise
 
 

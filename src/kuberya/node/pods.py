@@ -37,7 +37,7 @@ from typing import Any
 from kuberya.client import ApiError, Clock, ConflictError, KubeClient, NotFoundError
 from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import PODS
-from kuberya.client.tasks import start_task
+from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.node.containers import container_config, sandbox_config, stop_signal
 from kuberya.node.draining import WAIT_SECONDS as ENDPOINT_WAIT_SECONDS
 from kuberya.node.draining import leave_endpoints
@@ -526,17 +526,10 @@ class PodSyncer:
     async def _stop_probes(self, rec: ContainerRecord) -> None:
         tasks, rec.probes = rec.probes, []
         current = asyncio.current_task()
-        workers = [t for t in tasks if t is not current]
-        for task in workers:
-            task.cancel()
-        if workers:
-            done, pending = await asyncio.wait(workers, timeout=PROBE_STOP_SECONDS)
-            for task in done:
-                if not task.cancelled():
-                    task.exception()  # retrieved: a worker's own errors were logged as they happened
-            if pending:
-                logger.warning("%d probe worker(s) of container %s did not stop within %.0fs of their cancel; "
-                               "stopping the container anyway", len(pending), rec.name, PROBE_STOP_SECONDS)  # fmt: skip
+        pending = await cancel_and_wait(*[t for t in tasks if t is not current], timeout=PROBE_STOP_SECONDS)
+        if pending:
+            logger.warning("%d probe worker(s) of container %s did not stop within %.0fs of their cancel; "
+                           "stopping the container anyway", len(pending), rec.name, PROBE_STOP_SECONDS)  # fmt: skip
         rec.probe_ready = False
 
     # -- termination ---------------------------------------------------------------------------
