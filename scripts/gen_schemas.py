@@ -18,6 +18,10 @@ What the client lost, and how it is put back:
   ``object`` field must be classified in :data:`OBJECT_FIELDS` (an unclassified one fails the
   run, so a client upgrade cannot silently mislabel a field); quantities are listed in
   :data:`QUANTITY_FIELDS`.
+- Integer widths. The client types every integer as ``int``; upstream says ``int32`` or
+  ``int64``, and the typed decoder refuses values outside the width. The formats are read
+  from the JSON schemas the ``kubernetes-validate`` package ships (converted from upstream's
+  OpenAPI documents, a test dependency too), for the Kubernetes version of the client.
 - Descriptions of fields whose type is another model: the pydantic generator drops them, so
   such properties carry only the ``allOf``/``$ref`` and ``kubectl explain`` shows the referenced
   type's description instead.
@@ -28,10 +32,12 @@ Usage: ``python scripts/gen_schemas.py`` rewrites the file; ``--check`` exits 1 
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import re
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +227,30 @@ PRIMITIVES: dict[str, dict[str, Any]] = {
     "bytes": {"type": "string", "format": "byte"},
 }
 
+UPSTREAM_SCHEMAS = "kubernetes-json-schema/v1.37.0-local/_definitions.json"
+"""Inside the ``kubernetes_validate`` package: upstream's definitions for the client's version."""
+
+
+@functools.cache
+def _upstream_definitions() -> dict[str, Any]:
+    text = resources.files("kubernetes_validate").joinpath(UPSTREAM_SCHEMAS).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)["$defs"]
+    return loaded
+
+
+def integer_format(class_name: str, json_name: str) -> str:
+    """``int32`` or ``int64``, as upstream declares the field (or the values of its map/list)."""
+    upstream = _upstream_definitions().get(definition_for_class(class_name), {})
+    prop = upstream.get("properties", {}).get(json_name, {})
+    for key in ("items", "additionalProperties"):
+        if isinstance(prop.get(key), dict):
+            prop = prop[key]
+    fmt = prop.get("format")
+    if fmt not in ("int32", "int64"):
+        raise SystemExit(f"gen_schemas: upstream gives no integer format for {class_name}.{json_name}")
+    return str(fmt)
+
+
 _LIST = re.compile(r"^List\[(.+)\]$")
 _DICT = re.compile(r"^Dict\[str, (.+)\]$")
 
@@ -342,6 +372,8 @@ class _Walker:
             return self._want_string_type(MICRO_TIME if where in MICRO_TIME_FIELDS else TIME)
         if type_string == "str" and where in QUANTITY_FIELDS:
             return self._want_string_type(QUANTITY)
+        if type_string == "int":
+            return {"type": "integer", "format": integer_format(*where)}
         if type_string in PRIMITIVES:
             return dict(PRIMITIVES[type_string])
         if hasattr(models, type_string):

@@ -106,8 +106,10 @@ def invalid(group: str, kind: str, name: str, causes: list[Cause]) -> StatusErro
     )
 
 
-def bad_request(message: str) -> StatusError:
-    return StatusError(400, "BadRequest", message)
+def bad_request(message: str, *, causes: list[Cause] | None = None) -> StatusError:
+    """400; ``causes`` name the fields of a body that did not decode (upstream gives only the text)."""
+    details = {"causes": [c.as_dict() for c in causes]} if causes else None
+    return StatusError(400, "BadRequest", message, details=details)
 
 
 def expired(message: str) -> StatusError:
@@ -137,6 +139,27 @@ def unsupported_media_type(content_type: str) -> StatusError:
 
 def path_not_found(path: str) -> StatusError:
     return StatusError(404, "NotFound", f"the server could not find the requested resource ({path})", details={})
+
+
+def request_entity_too_large(limit: int) -> StatusError:
+    """413 for a body above the limit: upstream's ``limitedReadBody`` message."""
+    return StatusError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+
+
+def too_many_requests(message: str, *, retry_after_seconds: int) -> StatusError:
+    """429 with ``Retry-After``, which client-go honours by waiting and retrying on its own."""
+    return StatusError(
+        429,
+        "TooManyRequests",
+        message,
+        details={"retryAfterSeconds": retry_after_seconds},
+        headers={"Retry-After": str(retry_after_seconds)},
+    )
+
+
+def timeout(message: str) -> StatusError:
+    """504: the server gave up on the request (it may still complete); upstream's ``NewTimeoutError``."""
+    return StatusError(504, "Timeout", f"Timeout: {message}", details={})
 
 
 def internal_error(message: str) -> StatusError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -42,6 +42,9 @@ from kuberya.resources.selectors import (
 )
 from kuberya.resources.types import Cause, JSONObject, ResourceType
 
+if TYPE_CHECKING:
+    from kuberya.resources.schema.decode import Decoded
+
 log = logging.getLogger(__name__)
 
 # The patch engines and schemas load on first use (see request.read_body for why); these
@@ -54,10 +57,38 @@ def record_update_manager(old: JSONObject | None, new: JSONObject, **kwargs: Any
     record(old, new, **kwargs)
 
 
-def unknown_fields(api_version: str, kind: str, obj: JSONObject) -> list[str]:
-    from kuberya.resources.schema import unknown_fields as find
+def decode_or_refuse(rt: ResourceType, obj: JSONObject, *, patched: bool = False) -> Decoded:
+    """Typed decoding of a whole ``rt`` object (in place); a wrong type is refused, as upstream.
 
-    return find(api_version, kind, obj)
+    A body that does not decode is a 400 BadRequest; the result of a patch that does not
+    decode is a 422 Invalid naming the field, as upstream's patcher answers.
+    """
+    from kuberya.resources.schema.decode import DecodeError, decode_object
+
+    try:
+        return decode_object(rt.api_version, rt.kind, obj)
+    except DecodeError as e:
+        if patched:
+            name = str((obj.get("metadata") or {}).get("name") or "")
+            cause = Cause(field=e.field or "patch", reason="FieldValueInvalid", message=e.message)
+            raise errors.invalid(rt.group, rt.kind, name, [cause]) from e
+        raise errors.bad_request(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {e.message}',
+            causes=[Cause(field=e.field, reason="FieldValueInvalid", message=e.message)],
+        ) from e
+
+
+def decode_definition_or_refuse(definition: str, value: JSONObject, *, what: str) -> None:
+    """Typed decoding of a body that is no stored kind (``Scale``, ``DeleteOptions``)."""
+    from kuberya.resources.schema.decode import DecodeError, decode_definition
+
+    try:
+        decode_definition(definition, value)
+    except DecodeError as e:
+        raise errors.bad_request(
+            f"{what} cannot be handled: {e.message}",
+            causes=[Cause(field=e.field, reason="FieldValueInvalid", message=e.message)],
+        ) from e
 
 
 PATCH_TYPES = {
@@ -97,6 +128,9 @@ def field_manager(request: web.Request, *, required: bool = False) -> str:
     agent = request.headers.get("User-Agent", "unknown")
     return agent.split("/")[0] or "unknown"
 
+
+SCALE_DEFINITION = "io.k8s.api.autoscaling.v1.Scale"
+DELETE_OPTIONS_DEFINITION = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
 
 MAX_DELETE_ATTEMPTS = 5
 """Reads and deletes tried when other writers keep changing the object in between."""
@@ -157,22 +191,25 @@ class ResourceHandlers:
             )
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
 
-    def check_fields(self, request: web.Request, rt: ResourceType, obj: JSONObject) -> list[str]:
-        """Apply ``fieldValidation``: unknown fields are an error (Strict), a warning, or dropped.
+    def check_fields(
+        self, request: web.Request, rt: ResourceType, obj: JSONObject, *, patched: bool = False
+    ) -> list[str]:
+        """Decode ``obj`` against its schema, then apply ``fieldValidation`` to what it found.
 
-        Upstream never stores a field its types do not know, so unknown fields are always pruned.
+        Wrong types are refused whatever the mode. Unknown and duplicated fields are an error
+        (Strict), a warning (Warn) or nothing (Ignore); unknown fields are always pruned, since
+        upstream never stores a field its types do not know.
         """
         mode = field_validation(request)
-        unknown = unknown_fields(rt.api_version, rt.kind, obj)
-        if not unknown:
+        problems = decode_or_refuse(rt, obj, patched=patched).strict_errors()
+        if not problems:
             return []
         if mode == "Strict":
-            listed = ", ".join(f'unknown field "{path}"' for path in unknown)
             raise errors.bad_request(
-                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: {listed}'
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f"strict decoding error: {', '.join(problems)}"
             )
-        _prune(obj, unknown)
-        return [f'unknown field "{path}"' for path in unknown] if mode == "Warn" else []
+        return problems if mode == "Warn" else []
 
     def check_namespace(self, path: ResourcePath, obj: JSONObject) -> None:
         meta = obj.setdefault("metadata", {})
@@ -389,7 +426,7 @@ class ResourceHandlers:
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patch did not produce an object")
             self.check_body_kind(rt, patched)
-            warnings[:] = self.check_fields(request, rt, patched)
+            warnings[:] = self.check_fields(request, rt, patched, patched=True)
             patched_rv = str(patched.get("metadata", {}).get("resourceVersion") or "")
             if patched_rv and patched_rv != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(rt.group, rt.resource, path.name or "")
@@ -447,6 +484,7 @@ class ResourceHandlers:
         async def mutate(current: JSONObject) -> JSONObject:
             served = self.to_served_version(rt, current)
             merged = merge(served)
+            decode_or_refuse(rt, merged, patched=True)
             _, merged = self.to_storage_version(rt, merged)
             return self.admission.prepare_update(storage_rt, merged, current, subresource=path.subresource)
 
@@ -585,6 +623,7 @@ class ResourceHandlers:
             new_scale = _apply_patch(patch_type, scale, body, kind="Scale") if patch_type is not None else body
             if not isinstance(new_scale, dict):
                 raise errors.bad_request("the Scale body must be an object")
+            decode_definition_or_refuse(SCALE_DEFINITION, new_scale, what="Scale")
             pinned = str((new_scale.get("metadata") or {}).get("resourceVersion") or "")
             if pinned and pinned != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(rt.group, rt.resource, path.name or "")
@@ -783,6 +822,7 @@ async def _delete_options(request: web.Request) -> JSONObject:
         body = await read_body(request)
         if not isinstance(body, dict):
             raise errors.bad_request("DeleteOptions must be an object")
+        decode_definition_or_refuse(DELETE_OPTIONS_DEFINITION, body, what="DeleteOptions")
         options = body
     query = request.query
     if "propagationPolicy" in query:
@@ -810,33 +850,3 @@ def _to_scale(obj: JSONObject) -> JSONObject:
             "selector": selector_to_string(spec.get("selector") or {}),
         },
     }
-
-
-def _prune(obj: Any, paths: list[str]) -> None:
-    """Remove the fields at dotted paths like ``spec.template.spec.containers[0].imagee``."""
-    for path in paths:
-        target = obj
-        parts = _split_path(path)
-        for part in parts[:-1]:
-            if isinstance(part, int):
-                target = target[part] if isinstance(target, list) and part < len(target) else None
-            else:
-                target = target.get(part) if isinstance(target, dict) else None
-            if target is None:
-                break
-        if isinstance(target, dict) and isinstance(parts[-1], str):
-            target.pop(parts[-1], None)
-
-
-def _split_path(path: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for segment in path.split("."):
-        while "[" in segment:
-            head, _, rest = segment.partition("[")
-            if head:
-                parts.append(head)
-            index, _, segment = rest.partition("]")
-            parts.append(int(index) if index.isdigit() else index)
-        if segment:
-            parts.append(segment)
-    return parts

@@ -103,14 +103,26 @@ def media_type(request: web.Request) -> str:
 PROTOBUF_CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 
 
+YAML_TYPES = frozenset({"application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml"})
+JSON_TYPES = frozenset(
+    {
+        "application/json",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/json-patch+json",
+        "",
+    }
+)
+
+
 async def read_body(request: web.Request) -> Any:
     """Decode a request body from JSON, YAML or Kubernetes protobuf into JSON values.
 
-    The YAML and protobuf decoders are imported on first use: they cost ~80 ms of import time
-    that ``kuberya up`` should not wait for (the server warms them up once it is ready).
+    The parsers (:mod:`kuberya.resources.bodies`) read as upstream's do: duplicate keys are
+    remembered for ``fieldValidation``, nesting is bounded, YAML is read as its JSON form. The
+    YAML and protobuf decoders are imported on first use: they cost ~80 ms of import time that
+    ``kuberya up`` should not wait for (the server warms them up once it is ready).
     """
-    import yaml
-
     raw = await request.read()
     kind = media_type(request)
     if not raw.strip():
@@ -122,20 +134,14 @@ async def read_body(request: web.Request) -> Any:
             return decode_object(raw)
         except ProtobufDecodeError as e:
             raise errors.bad_request(str(e)) from e
+    if kind not in YAML_TYPES and kind not in JSON_TYPES:
+        raise errors.unsupported_media_type(kind)
+    from kuberya.resources.bodies import BodyError, parse_json, parse_yaml
+
     try:
-        if kind in ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml"):
-            return yaml.safe_load(raw)
-        if kind in (
-            "application/json",
-            "application/merge-patch+json",
-            "application/strategic-merge-patch+json",
-            "application/json-patch+json",
-            "",
-        ):
-            return json.loads(raw)
-    except (ValueError, yaml.YAMLError) as e:
-        raise errors.bad_request(f"the request body is not valid {kind}: {e}") from e
-    raise errors.unsupported_media_type(kind)
+        return parse_yaml(raw) if kind in YAML_TYPES else parse_json(raw)
+    except BodyError as e:
+        raise errors.bad_request(f"the request body is not valid {kind or 'JSON'}: {e}") from e
 
 
 async def read_object(request: web.Request) -> JSONObject:

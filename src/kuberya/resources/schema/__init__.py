@@ -4,7 +4,8 @@ The schemas are data, not code: ``definitions.json`` is generated from the offic
 client's models by ``scripts/gen_schemas.py`` (the client is a development dependency only) and
 shipped inside the package. Three consumers read it:
 
-- the API server's ``fieldValidation=Strict`` check, through :func:`unknown_fields`;
+- the API server's typed decoding of every write (wrong types, unknown and duplicate fields for
+  ``fieldValidation``), through :mod:`kuberya.resources.schema.decode`;
 - ``GET /openapi/v3`` and ``GET /openapi/v3/<group-version>``, through :func:`openapi_v3_index`
   and :func:`openapi_v3_document`, which make kubectl's ``apply -f``/``create -f`` leave
   validation to the server;
@@ -20,7 +21,6 @@ from kuberya.resources.schema.openapi import (
     openapi_v3_document_json,
     openapi_v3_index,
 )
-from kuberya.resources.schema.strict import unknown_fields
 
 __all__ = [
     "KNOWN_GROUP_VERSIONS",
@@ -28,5 +28,4 @@ __all__ = [
     "openapi_v3_document",
     "openapi_v3_document_json",
     "openapi_v3_index",
-    "unknown_fields",
 ]
