@@ -90,7 +90,6 @@ STORED = sorted({(r.api_version, r.kind) for r in SERVED_RESOURCES if r.served_f
 def objects() -> st.SearchStrategy[tuple[str, str, dict[str, Any]]]:
     def one(pair: tuple[str, str]) -> st.SearchStrategy[tuple[str, str, dict[str, Any]]]:
         api_version, kind = pair
-        group, _, version = api_version.rpartition("/")
         resource = next(r for r in SERVED_RESOURCES if r.api_version == api_version and r.kind == kind)
         body = strategy(definitions()[definition_name(resource.gvk)])
         return body.map(lambda obj: (api_version, kind, {**obj, "apiVersion": api_version, "kind": kind}))
