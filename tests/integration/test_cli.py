@@ -7,6 +7,7 @@ is tested is what a user meets, exit codes and messages included.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.storage_files import DAMAGES, damage, sql, write_store
 
 pytestmark = pytest.mark.integration
 
@@ -183,13 +186,30 @@ def test_busy_port_is_a_clear_error(env: Env) -> None:
     assert "--port" in result.stderr
 
 
-def test_corrupt_database_is_a_clear_error(env: Env) -> None:
+@pytest.mark.parametrize("how", DAMAGES)
+def test_corrupt_database_is_a_clear_error(env: Env, how: str) -> None:
     env.data_dir.mkdir(mode=0o700)
-    (env.data_dir / "state.db").write_bytes(b"this is not a sqlite database" * 100)
+    database = env.data_dir / "state.db"
+    asyncio.run(write_store(database, objects=200, keep_wal=how == "garbage-wal"))
+    damage(database, how)
     result = env.up()
     assert result.returncode == 1
-    assert "corrupt" in result.stderr
-    assert "state.db" in result.stderr
+    # The server's one-line reason leads what `up` prints: what is wrong, which file, what to do.
+    first = result.stderr.splitlines()[0]
+    assert "corrupt" in first and str(database) in first, result.stderr
+    assert "backup" in first and "aside" in first, result.stderr
+    assert not (env.data_dir / "ready").exists(), "nothing was served"
+
+
+def test_the_full_storage_check_is_asked_for_with_a_flag(env: Env) -> None:
+    env.data_dir.mkdir(mode=0o700)
+    database = env.data_dir / "state.db"
+    asyncio.run(write_store(database, objects=20))
+    # A hole in one key's history: its latest row looks fine, only the full scan of the log sees it.
+    sql(database, "DELETE FROM kine WHERE id = (SELECT MIN(id) FROM kine WHERE name LIKE '%/o3')")
+    result = env.up("--check-storage", "full")
+    assert result.returncode == 1
+    assert "missing from the log" in result.stderr.splitlines()[0], result.stderr
 
 
 def test_listening_beyond_loopback_needs_a_flag(env: Env) -> None:

@@ -123,6 +123,8 @@ class LaunchOptions:
     allow_non_loopback: bool
     disable: tuple[str, ...] = ()
     """Components the server must not run (its ``--disable``)."""
+    check_storage: str | None = None
+    """``quick`` or ``full``: how the server checks its database before serving it (None: its default)."""
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "kuberya.server", "--data-dir", str(self.data_dir)]
@@ -135,6 +137,8 @@ class LaunchOptions:
             cmd.append("--allow-non-loopback")
         if self.disable:
             cmd += ["--disable", ",".join(self.disable)]
+        if self.check_storage:
+            cmd += ["--check-storage", self.check_storage]
         return cmd
 
 

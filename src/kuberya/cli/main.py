@@ -199,6 +199,9 @@ Examples:
               help="sqlite:///PATH or memory:// [default: sqlite in DATA_DIR].")  # fmt: skip
 @click.option("--disable", multiple=True, metavar="NAME[,NAME]",
               help="Components not to run, e.g. service-proxy,cluster-dns (a second cluster on one host).")  # fmt: skip
+@click.option("--check-storage", type=click.Choice(["quick", "full"]), default=None,
+              help="Check the database before serving it: `quick` (bounded cost) or `full` (SQLite's "
+                   "integrity_check and every row of the log; slower on a big store) [default: quick].")  # fmt: skip
 @click.option("--foreground", is_flag=True, help="Run attached to this terminal; ^C stops the cluster.")
 @click.option("--no-kubeconfig", is_flag=True, help="Do not touch your kubeconfig; use DATA_DIR/kubeconfig.")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the API.")
@@ -210,6 +213,7 @@ def up(
     runtime: str | None,
     storage: str | None,
     disable: tuple[str, ...],
+    check_storage: str | None,
     foreground: bool,
     no_kubeconfig: bool,
     timeout: float,
@@ -244,6 +248,7 @@ def up(
         data_dir=root, host=host, port=port, runtime=runtime, storage=storage,
         allow_non_loopback=allow_non_loopback,
         disable=tuple(name.strip() for value in disable for name in value.split(",") if name.strip()),
+        check_storage=check_storage,
     )  # fmt: skip
     try:
         started_server = launch(options, files, foreground=foreground)

@@ -23,6 +23,9 @@ DEFAULT_PORT = 6443
 RUNTIMES = ("process", "runc")
 """Container runtimes the node agent can be given by name (DESIGN.md, decision 5)."""
 
+STORAGE_CHECKS = ("quick", "full")
+"""How thoroughly the store's file is checked before it is served (``kuberya.storage.sqlitecheck``)."""
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -86,6 +89,9 @@ class ServerConfig:
     """The name of the one Node; the node controller registers it and pods are bound to it."""
     retain_revisions: int = 1000
     """Revisions of history the store keeps for watches; older ones answer 410 Expired."""
+    storage_check: str = "quick"
+    """One of :data:`STORAGE_CHECKS`: ``quick`` (bounded cost, every start) or ``full`` (SQLite's
+    integrity_check and every row and value of the log; its cost grows with the store)."""
     shutdown_timeout_seconds: float = 2.0
     """How long open requests (watches, mostly) may drain once the listener is closed."""
 
@@ -127,6 +133,10 @@ class ServerConfig:
             )
         if self.retain_revisions < 1:
             raise ConfigError("retain_revisions must be at least 1")
+        if self.storage_check not in STORAGE_CHECKS:
+            raise ConfigError(
+                f"unknown storage check {self.storage_check!r}; choose one of: {', '.join(STORAGE_CHECKS)}"
+            )
 
 
 def is_loopback(host: str) -> bool:

@@ -7,7 +7,8 @@ their readiness signals and the process stops in the reverse order:
 startup
     1. lock the data dir (``kuberya.pid`` + ``flock``): one server per directory;
     2. PKI: make or reuse the CA, serving and admin certificates;
-    3. storage: open and start the revision log (a corrupt database stops here, exit 1);
+    3. storage: check (``--check-storage quick|full``), open and start the revision log (a
+       damaged database stops here, exit 1, before anything is served);
     4. API: listen with TLS (a busy port stops here, exit 1);
     5. write ``DATA_DIR/kubeconfig``, then ``DATA_DIR/ready`` — *the* readiness signal the CLI
        waits for: it appears, atomically, only once the API answers;
@@ -50,11 +51,19 @@ from kuberya.apiserver.settings import APIServerSettings, AuthSettings
 from kuberya.client.offered import OfferedEndpoints
 from kuberya.runtime import default_runtime_name, runtime_choice_reason
 from kuberya.server import trust_store
-from kuberya.server.config import DEFAULT_PORT, RUNTIMES, ConfigError, ServerConfig
+from kuberya.server.config import DEFAULT_PORT, RUNTIMES, STORAGE_CHECKS, ConfigError, ServerConfig
 from kuberya.server.kubeconfig import CONTEXT, write_kubeconfig
 from kuberya.server.lock import DataDirInUseError, DataDirLock
 from kuberya.server.pki import ClusterPKI, PKIError, ensure_pki_out_of_process, serving_hosts, write_file_atomic
-from kuberya.storage import Backend, CorruptStoreError, StorageError, StoreInUseError, open_backend
+from kuberya.storage import (
+    Backend,
+    CheckLevel,
+    CorruptStoreError,
+    StartupCheck,
+    StorageError,
+    StoreInUseError,
+    open_backend,
+)
 
 if TYPE_CHECKING:
     from kuberya.client.api import ApiClient
@@ -367,7 +376,8 @@ class Server:
     async def _start_storage(self) -> None:
         url = self.config.effective_storage_url
         try:
-            backend = open_backend(url, retain=self.config.retain_revisions)
+            check = StartupCheck(level=CheckLevel(self.config.storage_check), value_problem=stored_object_problem)
+            backend = open_backend(url, retain=self.config.retain_revisions, check=check)
             await backend.start()
         except CorruptStoreError as e:
             # The store's own message names the file and says what to do with it.
@@ -479,6 +489,23 @@ class Server:
                 await self._backend.close()
 
 
+def stored_object_problem(value: bytes) -> str | None:
+    """What is wrong with one stored value, as the storage check sees it; None when it is fine.
+
+    Storage holds opaque bytes; the API server stores each object as its JSON
+    (``kuberya.apiserver.objectstore.encode``), so anything else there is damage.
+    """
+    try:
+        obj = json.loads(value)
+    except ValueError as e:  # UnicodeDecodeError is one too
+        return f"is not JSON ({e})"
+    if not isinstance(obj, dict):
+        return f"is JSON but not an object ({type(obj).__name__})"
+    if not isinstance(obj.get("metadata"), dict):
+        return "is an object without metadata"
+    return None
+
+
 def _describe(error: BaseException) -> str:
     """Name the first real error: a TaskGroup's ``ExceptionGroup`` says only "1 sub-exception"."""
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
@@ -540,6 +567,12 @@ def _parse(argv: Sequence[str] | None) -> tuple[ServerConfig, argparse.Namespace
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port; 0 picks a free one")
     parser.add_argument("--storage", default=None, help="sqlite:///PATH or memory:// (default: DATA_DIR/state.db)")
     parser.add_argument(
+        "--check-storage",
+        default="quick",
+        choices=STORAGE_CHECKS,
+        help="check the database before serving it: quick (default, bounded cost) or full (every row)",
+    )
+    parser.add_argument(
         "--runtime",
         default=None,
         choices=RUNTIMES,
@@ -571,6 +604,7 @@ def _parse(argv: Sequence[str] | None) -> tuple[ServerConfig, argparse.Namespace
         host=args.host,
         port=args.port,
         storage_url=args.storage,
+        storage_check=args.check_storage,
         runtime=runtime,
         allow_non_loopback=args.allow_non_loopback,
         disabled_components=disabled,

@@ -16,7 +16,9 @@ connection that WAL lets run beside the writer.
 
 The file is locked with ``flock`` on ``<file>.lock`` while the store is open, so a second
 kuberya on the same file fails at once with :class:`StoreInUseError` instead of corrupting
-the revision sequence.
+the revision sequence. Once locked, and before it is opened for writing, the file is checked
+(:mod:`kuberya.storage.sqlitecheck`): a damaged store fails ``start`` with
+:class:`~kuberya.storage.backend.CorruptStoreError` and is never served half-read.
 """
 
 from __future__ import annotations
@@ -34,9 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
-from kuberya.storage import sqlitelog
+from kuberya.storage import sqlitecheck, sqlitelog
 from kuberya.storage.backend import (
-    CorruptStoreError,
     Event,
     EventType,
     KeyExistsError,
@@ -92,8 +93,10 @@ class SQLiteBackend:
         fsync_each_commit: bool = False,
         recent_events: int = 4096,
         max_pending: int = DEFAULT_MAX_PENDING,
+        check: sqlitecheck.StartupCheck | None = None,
     ) -> None:
         self.path = path
+        self._check = check or sqlitecheck.StartupCheck()  # None: the quick check, of no values
         self._retain = retain
         self._fsync_each_commit = fsync_each_commit
         self._recent_capacity = recent_events
@@ -156,16 +159,15 @@ class SQLiteBackend:
 
     def _open_and_load(self) -> sqlitelog.StoredState:
         try:
+            # Before the writer's connection exists: closing that one checkpoints and deletes
+            # the WAL, which must not happen to a damaged store (see sqlitecheck).
+            sqlitecheck.check_before_open(self.path, self._check)
             self._writer_db = sqlitelog.connect(self.path, fsync_each_commit=self._fsync_each_commit, read_only=False)
             sqlitelog.prepare(self._writer_db, self.path)
-            return sqlitelog.load(self._writer_db)
+            return sqlitelog.load(self._writer_db, self.path)
         except sqlite3.Error as error:
             if getattr(error, "sqlite_errorname", "") in {"SQLITE_NOTADB", "SQLITE_CORRUPT"}:
-                raise CorruptStoreError(
-                    f"{self.path} is not a readable kuberya store ({error}). Restore it from a "
-                    "backup, or move it (and any -wal/-shm files beside it) away to start an "
-                    "empty cluster; it has been left untouched"
-                ) from error
+                raise sqlitecheck.corrupt(self.path, f"SQLite cannot read it ({error})") from error
             raise StorageError(f"cannot open the store {self.path}: {error}") from error
 
     async def _release(self) -> None:

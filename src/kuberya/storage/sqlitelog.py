@@ -22,6 +22,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from kuberya.storage import sqlitecheck
 from kuberya.storage.backend import (
     CorruptStoreError,
     Event,
@@ -138,22 +139,30 @@ def prepare(connection: sqlite3.Connection, path: Path) -> None:
         )
 
 
-def load(connection: sqlite3.Connection) -> StoredState:
-    """Read every key's latest row (a full pass over the name index) and the revision marks."""
+def load(connection: sqlite3.Connection, path: Path) -> StoredState:
+    """Read every key's latest row (a full pass over the name index) and the revision marks.
+
+    Each row is checked on the way (:func:`~kuberya.storage.sqlitecheck.row_problem`), as a
+    row that makes no sense would otherwise become a wrong object, or an assertion, later.
+    """
+    sequence = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'kine'").fetchone()
+    revision: int = sequence[0] if sequence else 0
     latest = Keyspace()
     tombstones: dict[str, int] = {}
     rows = connection.execute(f"SELECT {_COLUMNS} FROM kine WHERE id IN (SELECT MAX(id) FROM kine GROUP BY name)")
     for row in rows:
+        problem = sqlitecheck.row_problem(row[:6], revision=revision, has_old_value=row[7] is not None)
+        if problem is not None:
+            raise sqlitecheck.corrupt(path, problem)
         event = event_from_row(row)
         if event.type is EventType.DELETE:
             tombstones[event.kv.key] = event.revision
         else:
             latest.put(event.kv)
-    sequence = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'kine'").fetchone()
     return StoredState(
         latest=latest,
         tombstones=tombstones,
-        revision=sequence[0] if sequence else 0,
+        revision=revision,
         compacted=_meta(connection, "compacted_revision"),
     )
 
