@@ -41,6 +41,9 @@ class Store:
         self._items: dict[str, Obj] = {}
         self._index_funcs: dict[str, IndexFunc] = {}
         self._indexes: dict[str, dict[str, set[str]]] = {}
+        # Per index, the values each key was filed under: unindexing uses them rather than calling
+        # the function again on the old object (which may have raised, or answer differently).
+        self._filed: dict[str, dict[str, tuple[str, ...]]] = {}
 
     def add_index(self, name: str, fn: IndexFunc) -> None:
         """Index every object under each value ``fn(obj)`` returns; existing objects are indexed now."""
@@ -48,6 +51,7 @@ class Store:
             raise ValueError(f"index {name!r} already exists")
         self._index_funcs[name] = fn
         self._indexes[name] = {}
+        self._filed[name] = {}
         for key, obj in self._items.items():
             self._index(name, key, obj)
 
@@ -86,13 +90,22 @@ class Store:
         return old
 
     def _index(self, name: str, key: str, obj: Obj) -> None:
-        for value in self._index_funcs[name](obj):
+        try:
+            values = tuple(self._index_funcs[name](obj))
+        except Exception as exc:
+            # A malformed object (ownerReferences that are not a list...) is cached but found by
+            # no index: one bad object must not stop the list, and so every other object, from
+            # being stored.
+            logger.warning("index %r cannot file %s: %s: %s", name, key, type(exc).__name__, exc)
+            values = ()
+        self._filed[name][key] = values
+        for value in values:
             self._indexes[name].setdefault(value, set()).add(key)
 
     def _unindex(self, key: str, obj: Obj) -> None:
-        for name, fn in self._index_funcs.items():
+        for name in self._index_funcs:
             index = self._indexes[name]
-            for value in fn(obj):
+            for value in self._filed[name].pop(key, ()):
                 keys = index.get(value)
                 if keys is not None:
                     keys.discard(key)

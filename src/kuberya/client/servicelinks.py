@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kuberya.client import malformed
+
 MASTER_SERVICES = frozenset({"kubernetes"})
 """Services of the ``default`` namespace every pod sees, whatever ``enableServiceLinks`` says."""
 MASTER_NAMESPACE = "default"
@@ -100,7 +102,9 @@ def pod_service_env(
     """
     chosen: dict[str, Mapping[str, Any]] = {}
     for service in services:
-        if not has_cluster_ip(service):
+        # A Service stored malformed (by an older kuberya) gives no variables rather than
+        # keeping every pod of its namespace from starting.
+        if not malformed.conforms(service, malformed.SERVICE) or not has_cluster_ip(service):
             continue
         meta = service.get("metadata") or {}
         name, ns = str(meta.get("name") or ""), meta.get("namespace")

@@ -5,11 +5,16 @@ Three promises, the reason controllers can be level-triggered and still safe:
 * a key waiting in the queue is there once, however often it is added (``dirty``);
 * a key is never handed to two workers at once: added while a worker holds it, it is queued again
   only when that worker calls :meth:`WorkQueue.done` (``processing``);
-* failures back off per key, exponentially (:class:`ExponentialBackoff`), until :meth:`forget`.
+* failures back off per key, exponentially, until :meth:`forget` — with client-go's
+  ``DefaultControllerRateLimiter``: the larger of a per-key 5 ms doubling to 1000 s
+  (:class:`ExponentialBackoff`) and an overall 10 retries/s token bucket of 100
+  (:class:`BucketRateLimiter`), so neither one bad key nor a thousand spin.
 
 Delays (``add_after``, ``add_rate_limited``) are timers of an injected :class:`Clock`, so tests
 move a fake clock rather than sleep. :func:`run_workers` is the worker loop every controller uses:
-pop a key, ``sync(key)``, forget it on success, re-add it rate-limited on failure.
+pop a key, ``sync(key)``, forget it on success, re-add it rate-limited on failure. A ``sync``
+that re-adds its own key rate-limited (a conflict it expected, an object it cannot act on) and
+returns keeps its backoff: only a sync that did not ask for a retry counts as a success.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from kuberya.client.clock import Clock, LoopClock, Timer
+from kuberya.client.errors import ApiError
 from kuberya.client.tasks import cancel_and_wait, start_task
 
 logger = logging.getLogger(__name__)
@@ -51,6 +57,46 @@ class ExponentialBackoff(Generic[K]):
         self._failures.pop(key, None)
 
 
+class BucketRateLimiter:
+    """An overall token bucket: ``qps`` retries a second, bursts of ``burst`` (client-go's BucketRateLimiter).
+
+    Every call takes a token, going into debt when there is none; the delay is the time until the
+    debt is paid, as ``rate.Limiter.Reserve().Delay()``. It has no per-key state to forget.
+    """
+
+    def __init__(self, *, clock: Clock, qps: float = 10.0, burst: int = 100) -> None:
+        self.qps = qps
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock.now()
+
+    def when(self) -> float:
+        """Take one token; return how long its holder must wait for it."""
+        now = self._clock.now()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+
+class ControllerRateLimiter(Generic[K]):
+    """client-go's ``DefaultControllerRateLimiter``: the larger of the per-key and the overall delay."""
+
+    def __init__(self, *, clock: Clock, per_key: ExponentialBackoff[K] | None = None) -> None:
+        self.per_key: ExponentialBackoff[K] = per_key or ExponentialBackoff()
+        self.overall = BucketRateLimiter(clock=clock)
+
+    def when(self, key: K) -> float:
+        return max(self.per_key.when(key), self.overall.when())
+
+    def retries(self, key: K) -> int:
+        return self.per_key.retries(key)
+
+    def forget(self, key: K) -> None:
+        self.per_key.forget(key)
+
+
 class WorkQueue(Generic[K]):
     """A de-duplicating, rate-limited queue of keys for controller workers."""
 
@@ -63,7 +109,8 @@ class WorkQueue(Generic[K]):
     ) -> None:
         self.name = name
         self._clock: Clock = clock or LoopClock()
-        self._backoff: ExponentialBackoff[K] = backoff or ExponentialBackoff()
+        self._backoff = ControllerRateLimiter(clock=self._clock, per_key=backoff)
+        self._requeued: set[K] = set()  # keys being processed whose sync asked for a rate-limited retry
         self._queue: collections.deque[K] = collections.deque()
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
@@ -111,7 +158,13 @@ class WorkQueue(Generic[K]):
 
     def add_rate_limited(self, key: K) -> None:
         """Queue ``key`` after its backoff delay, which doubles at every call until :meth:`forget`."""
+        if key in self._processing:
+            self._requeued.add(key)
         self.add_after(key, self._backoff.when(key))
+
+    def requeued(self, key: K) -> bool:
+        """Whether the sync now processing ``key`` re-added it rate-limited (so it did not succeed)."""
+        return key in self._requeued
 
     def forget(self, key: K) -> None:
         """Reset ``key``'s backoff (it succeeded); does not remove it from the queue."""
@@ -143,6 +196,7 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         """``key`` is no longer processed; if it was added meanwhile, queue it again."""
         self._processing.discard(key)
+        self._requeued.discard(key)
         if key in self._dirty:
             self._queue.append(key)
             self._wake_one()
@@ -175,10 +229,15 @@ async def run_workers(
 ) -> None:
     """Run ``workers`` loops of ``sync(key)`` over ``queue`` until cancelled or the queue shuts down.
 
-    On success the key's backoff is forgotten; on an exception it is logged and the key re-added
-    rate-limited. Cancelling this coroutine shuts the queue down and waits for the workers.
+    On success the key's backoff is forgotten; on an exception the key is re-added rate-limited.
+    A failure is logged at warning level when it starts, or when its message changes, and its
+    repeats at debug level, so one key that keeps failing is one line in the log, not a line (or a
+    traceback) per retry. An error that is not the API's (a bug, or an object the sync could not
+    read) carries its traceback the first time. Cancelling this coroutine shuts the queue down and
+    waits for the workers.
     """
     label = name or queue.name or "workqueue"
+    failing: dict[K, str] = {}  # key -> the message of its current run of failures
 
     async def work() -> None:
         while True:
@@ -191,11 +250,24 @@ async def run_workers(
                 raise
             except Exception as exc:
                 retries = queue.retries(key)
-                log = logger.warning if retries < 5 else logger.error
-                log("%s: sync %r failed (retry %d): %s", label, key, retries + 1, exc, exc_info=retries >= 5)
+                message = f"{type(exc).__name__}: {exc}"
+                if failing.get(key) != message:
+                    failing[key] = message
+                    logger.warning(
+                        "%s: sync %r failed: %s; retrying with backoff",
+                        label,
+                        key,
+                        exc,
+                        exc_info=not isinstance(exc, ApiError),
+                    )
+                else:
+                    logger.debug("%s: sync %r failed again (retry %d): %s", label, key, retries + 1, exc)
                 queue.add_rate_limited(key)
             else:
-                queue.forget(key)
+                if not queue.requeued(key):
+                    queue.forget(key)
+                    if failing.pop(key, None) is not None:
+                        logger.info("%s: sync %r succeeded after failing", label, key)
             finally:
                 queue.done(key)
 

@@ -43,6 +43,7 @@ from kuberya.client import (
     LoopClock,
     NotFoundError,
     WorkQueue,
+    malformed,
     object_key,
     run_controller,
     split_key,
@@ -52,6 +53,7 @@ from kuberya.controllers import deployment_status as ds
 from kuberya.controllers import rollout as ro
 from kuberya.controllers import selectors
 from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.ownership import (
     ControllerRefManager,
     controller_ref,
@@ -124,6 +126,9 @@ class DeploymentController:
         self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
         self.queue: WorkQueue[str] = WorkQueue(name="deployment", clock=self._clock)
         self.deployments = Informer(client, DEPLOYMENTS, clock=self._clock)
+        self.invalid = InvalidObjects(
+            name="deployment", queue=self.queue, events=self.events, lookup=self.deployments.get
+        )
         self.replicasets = Informer(client, REPLICASETS, clock=self._clock)
         self.pods = Informer(client, PODS, clock=self._clock)
         self.deployments.add_index(NAMESPACE_INDEX, namespace_index)
@@ -213,7 +218,7 @@ class DeploymentController:
     async def sync(self, key: str) -> None:
         """Take Deployment ``key`` (as cached) one step closer to its spec, then write its status."""
         try:
-            await self._sync(key)
+            await self.invalid.sync(key, self._sync)
         except ConflictError as exc:
             # A write raced the cache (ours, most often): not worth a warning, just another look.
             logger.debug("deployment %s: %s; retrying", key, exc)
@@ -223,6 +228,7 @@ class DeploymentController:
         cached = self.deployments.get(key)
         if cached is None:
             return
+        malformed.check(cached, malformed.DEPLOYMENT)
         d = copy.deepcopy(cached)
         d.setdefault("status", {})
         selector = ro.spec(d).get("selector")

@@ -43,11 +43,14 @@ from kuberya.client import (
     LoopClock,
     NotFoundError,
     WorkQueue,
+    malformed,
     object_key,
     run_controller,
     split_key,
 )
 from kuberya.client.resources import ENDPOINTS, PODS, SERVICES
+from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.ownership import meta
 from kuberya.controllers.pods import is_ready, phase
 
@@ -55,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
+COMPONENT = "endpoint-controller"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 NAMESPACE_INDEX = "namespace"
 
@@ -179,7 +183,13 @@ def endpoints_labels(service: Obj) -> dict[str, str]:
 
 
 def selected_pods(pods: Iterable[Obj], selector: Mapping[str, str]) -> list[Obj]:
-    return sorted((p for p in pods if labels_match(selector, p)), key=lambda p: str(meta(p).get("name") or ""))
+    """The pods ``selector`` picks, by name.
+
+    A malformed pod is left out, rather than failing every sync of its Services: it cannot run
+    (the scheduler and the node agent say so on it).
+    """
+    picked = (p for p in pods if labels_match(selector, p) and malformed.conforms(p, malformed.POD))
+    return sorted(picked, key=lambda p: str(meta(p).get("name") or ""))
 
 
 def pod_namespace_index(obj: Obj) -> list[str]:
@@ -277,12 +287,21 @@ def _repack(
 class EndpointsController:
     """Keeps ``v1/Endpoints`` of every selecting Service equal to its matching pods."""
 
-    def __init__(self, client: KubeClient, *, workers: int = 2, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        workers: int = 2,
+        clock: Clock | None = None,
+        events: EventRecorder | None = None,
+    ) -> None:
         self.client = client
         self.workers = workers
         self._clock: Clock = clock or LoopClock()
+        self.events = events or EventRecorder(client, component=COMPONENT)
         self.queue: WorkQueue[str] = WorkQueue(name="endpoints", clock=self._clock)
         self.services = Informer(client, SERVICES, clock=self._clock)
+        self.invalid = InvalidObjects(name="endpoints", queue=self.queue, events=self.events, lookup=self.services.get)
         self.pods = Informer(client, PODS, clock=self._clock)
         self.endpoints = Informer(client, ENDPOINTS, clock=self._clock)
         self.pods.add_index(NAMESPACE_INDEX, pod_namespace_index)
@@ -321,12 +340,16 @@ class EndpointsController:
 
     async def sync(self, key: str) -> None:
         """Make the Endpoints of Service ``key`` what its pods say it should be."""
+        await self.invalid.sync(key, self._sync)
+
+    async def _sync(self, key: str) -> None:
         namespace, name = split_key(key)
         assert namespace is not None, f"a Service key without a namespace: {key}"
         service = self.services.get(key)
         if service is None:
             await self._delete(namespace, name)
             return
+        malformed.check(service, malformed.SERVICE)
         selector = service_selector(service)
         if selector is None:
             return

@@ -42,6 +42,7 @@ from kuberya.client import (
     LoopClock,
     NotFoundError,
     WorkQueue,
+    malformed,
     object_key,
     run_controller,
     split_key,
@@ -62,6 +63,8 @@ from kuberya.controllers.endpoints import (
     should_be_in_endpoints,
     target_ref,
 )
+from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.ownership import meta, owner_reference
 from kuberya.controllers.pods import is_ready
 
@@ -72,6 +75,7 @@ Obj = dict[str, Any]
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"
+COMPONENT = "endpoint-slice-controller"
 SERVICE_INDEX = "service"
 MAX_ENDPOINTS_PER_SLICE = 100
 
@@ -199,8 +203,10 @@ class EndpointSliceController:
         workers: int = 2,
         max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE,
         clock: Clock | None = None,
+        events: EventRecorder | None = None,
     ) -> None:
         self.client = client
+        self.events = events or EventRecorder(client, component=COMPONENT)
         self.workers = workers
         self.max_endpoints_per_slice = max_endpoints_per_slice
         self.stale_retry_seconds = 0.1
@@ -209,6 +215,9 @@ class EndpointSliceController:
         self._clock: Clock = clock or LoopClock()
         self.queue: WorkQueue[str] = WorkQueue(name="endpointslice", clock=self._clock)
         self.services = Informer(client, SERVICES, clock=self._clock)
+        self.invalid = InvalidObjects(
+            name="endpointslice", queue=self.queue, events=self.events, lookup=self.services.get
+        )
         self.pods = Informer(client, PODS, clock=self._clock)
         self.slices = Informer(
             client, ENDPOINTSLICES, label_selector=f"{MANAGED_BY_LABEL}={CONTROLLER_NAME}", clock=self._clock
@@ -256,6 +265,9 @@ class EndpointSliceController:
 
     async def sync(self, key: str) -> None:
         """Make the managed slices of Service ``key`` match its pods."""
+        await self.invalid.sync(key, self._sync)
+
+    async def _sync(self, key: str) -> None:
         namespace, _ = split_key(key)
         assert namespace is not None, f"a Service key without a namespace: {key}"
         existing = self.slices.by_index(SERVICE_INDEX, key)
@@ -263,6 +275,8 @@ class EndpointSliceController:
             self.queue.add_after(key, self.stale_retry_seconds)
             return
         service = self.services.get(key)
+        if service is not None:
+            malformed.check(service, malformed.SERVICE)
         selector = service_selector(service) if service is not None else None
         if service is None or selector is None:
             # Gone, or not ours to manage any more (a removed selector would leave slices that lie).

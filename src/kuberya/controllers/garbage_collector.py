@@ -40,15 +40,19 @@ from kuberya.client import (
     NotFoundError,
     ResourceRef,
     WorkQueue,
+    malformed,
     run_workers,
 )
 from kuberya.client.prepare import PropagationPolicy
 from kuberya.client.tasks import cancel_and_wait, start_task
+from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.failures import InvalidObjects
 
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
+COMPONENT = "garbage-collector-controller"
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 IGNORED_RESOURCES = frozenset({("", "events"), ("events.k8s.io", "events")})
@@ -100,6 +104,9 @@ def _finalizers(obj: Obj) -> list[str]:
     return list(_meta(obj).get("finalizers") or [])
 
 
+_OBJECT = malformed.fields(metadata=malformed.METADATA)
+
+
 def _group_of(api_version: str) -> str:
     return api_version.rpartition("/")[0]
 
@@ -115,13 +122,18 @@ class GarbageCollector:
         discovery_interval: float = 30.0,
         initial_sync_timeout: float = 30.0,
         clock: Clock | None = None,
+        events: EventRecorder | None = None,
     ) -> None:
         self.client = client
         self.workers = workers
+        self.events = events or EventRecorder(client, component=COMPONENT)
         self.discovery_interval = discovery_interval
         self.initial_sync_timeout = initial_sync_timeout
         self._clock: Clock = clock or LoopClock()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(name="garbage-collector", clock=self._clock)
+        self.invalid = InvalidObjects(
+            name="garbage-collector", queue=self.queue, events=self.events, lookup=self._cached
+        )
         self.informers: dict[tuple[str, str], Informer] = {}
         """One informer per (group, resource) collected."""
         self._kinds: dict[tuple[str, str], ResourceRef] = {}
@@ -240,12 +252,20 @@ class GarbageCollector:
 
     # -- the reconciliation ----------------------------------------------------------------
 
+    def _cached(self, key: ObjectKey) -> Obj | None:
+        informer = self.informers.get((key.ref.group, key.ref.resource))
+        return informer.get(key.cache_key) if informer is not None else None
+
     async def sync(self, key: ObjectKey) -> None:
         """Do what the object at ``key`` needs now, judging from the cache (level-triggered)."""
-        informer = self.informers.get((key.ref.group, key.ref.resource))
-        obj = informer.get(key.cache_key) if informer is not None else None
+        await self.invalid.sync(key, self._sync)
+
+    async def _sync(self, key: ObjectKey) -> None:
+        obj = self._cached(key)
         if obj is None:
             return
+        # Every kind passes here: only the metadata the collector reads is checked.
+        malformed.check(obj, _OBJECT)
         finalizers = _finalizers(obj)
         if _meta(obj).get("deletionTimestamp"):
             if ORPHAN in finalizers:

@@ -41,12 +41,14 @@ from kuberya.client import (
     NotFoundError,
     ResourceRef,
     WorkQueue,
+    malformed,
     object_key,
     run_controller,
 )
 from kuberya.client.clock import Clock, LoopClock
 from kuberya.client.resources import DEPLOYMENTS, HPA, PODS, REPLICASETS, split_key
 from kuberya.controllers.events import EventRecorder, EventType
+from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.hpa_replicas import (
     HPASettings,
     MetricError,
@@ -128,6 +130,7 @@ class HorizontalPodAutoscalerController:
         self.normalizer = Normalizer(settings)
         self.queue: WorkQueue[str] = WorkQueue(name="hpa", clock=self._clock)
         self.hpas = Informer(client, HPA, clock=self._clock)
+        self.invalid = InvalidObjects(name="hpa", queue=self.queue, events=self.events, lookup=self.hpas.get)
         self.hpas.add_handlers(
             on_add=lambda hpa: self.queue.add(object_key(hpa)),
             on_update=self._on_update,
@@ -145,10 +148,16 @@ class HorizontalPodAutoscalerController:
 
     async def sync(self, key: str) -> None:
         """Reconcile HPA ``key`` once, then schedule its next round (errors included: upstream's fixed resync)."""
+        await self.invalid.sync(key, self._sync)
+
+    async def _sync(self, key: str) -> None:
         hpa = self.hpas.get(key)
         if hpa is None:
             self.normalizer.forget(key)
             return
+        # Before the round, not in it: an HPA nobody can read backs off instead of coming back
+        # every sync period.
+        malformed.check(hpa, malformed.HORIZONTAL_POD_AUTOSCALER)
         try:
             await self.reconcile(copy.deepcopy(hpa))
         except ApiError as exc:

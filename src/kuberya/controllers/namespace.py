@@ -31,9 +31,12 @@ from kuberya.client import (
     NotFoundError,
     ResourceRef,
     WorkQueue,
+    malformed,
     run_controller,
 )
 from kuberya.client.resources import NAMESPACES, SERVICEACCOUNTS
+from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.failures import InvalidObjects
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ Obj = dict[str, Any]
 
 FINALIZER = "kubernetes"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+COMPONENT = "namespace-controller"
 DEFAULT_SERVICE_ACCOUNT = "default"
 
 
@@ -64,15 +68,20 @@ class NamespaceController:
         recheck_seconds: float = 0.5,
         system_namespaces: Sequence[str] = SYSTEM_NAMESPACES,
         clock: Clock | None = None,
+        events: EventRecorder | None = None,
     ) -> None:
         self.client = client
         self.workers = workers
+        self.events = events or EventRecorder(client, component=COMPONENT)
         self.recheck_seconds = recheck_seconds
         """How soon a namespace whose contents are still going away is looked at again."""
         self.system_namespaces = tuple(system_namespaces)
         self._clock: Clock = clock or LoopClock()
         self.queue: WorkQueue[str] = WorkQueue(name="namespace", clock=self._clock)
         self.namespaces = Informer(client, NAMESPACES, clock=self._clock)
+        self.invalid = InvalidObjects(
+            name="namespace", queue=self.queue, events=self.events, lookup=self.namespaces.get
+        )
         self.service_accounts = Informer(
             client,
             SERVICEACCOUNTS,
@@ -118,9 +127,13 @@ class NamespaceController:
 
     async def sync(self, name: str) -> None:
         """Bring namespace ``name`` (as cached) to where it should be."""
+        await self.invalid.sync(name, self._sync)
+
+    async def _sync(self, name: str) -> None:
         namespace = self.namespaces.get(name)
         if namespace is None:
             return
+        malformed.check(namespace, malformed.NAMESPACE)
         if _meta(namespace).get("deletionTimestamp"):
             try:
                 await self._delete_contents(namespace)

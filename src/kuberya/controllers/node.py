@@ -190,7 +190,10 @@ class NodeController:
     def desired_status(self, previous: Obj | None) -> Obj:
         """Build the status to post now; conditions keep their transition time if unchanged."""
         now = self._now()
-        old = {c.get("type"): c for c in (previous or {}).get("conditions") or [] if isinstance(c, dict)}
+        # Whatever a malformed stored status holds is overwritten by this one, not read.
+        previous = previous if isinstance(previous, dict) else {}
+        listed = previous.get("conditions")
+        old = {c.get("type"): c for c in listed if isinstance(c, dict)} if isinstance(listed, list) else {}
         conditions = []
         for ctype, status, reason, message in _CONDITIONS:
             before = old.get(ctype)
@@ -239,19 +242,23 @@ class NodeController:
     async def sync(self, name: str) -> None:
         """Make the Node exist with our labels, post its status, and schedule the next heartbeat."""
         try:
-            node = await self.client.get(NODES, name)
-        except NotFoundError:
-            node = await self._register(name)
-        else:
-            await self._ensure_labels(node)
-        await self.client.patch(
-            NODES,
-            name,
-            {"status": self.desired_status(node.get("status"))},
-            patch_type="merge",
-            subresource="status",
-        )
-        self.queue.add_after(name, self.heartbeat_seconds)
+            try:
+                node = await self.client.get(NODES, name)
+            except NotFoundError:
+                node = await self._register(name)
+            else:
+                await self._ensure_labels(node)
+            await self.client.patch(
+                NODES,
+                name,
+                {"status": self.desired_status(node.get("status"))},
+                patch_type="merge",
+                subresource="status",
+            )
+        finally:
+            # Whatever went wrong, the next heartbeat is due as usual (a failure's backoff may
+            # bring it earlier, never later): a node that stops posting is taken for dead.
+            self.queue.add_after(name, self.heartbeat_seconds)
 
     async def _register(self, name: str) -> Obj:
         body = {
@@ -269,6 +276,8 @@ class NodeController:
 
     async def _ensure_labels(self, node: Obj) -> None:
         current = (node.get("metadata") or {}).get("labels") or {}
+        if not isinstance(current, dict):
+            current = {}  # our merge patch below replaces whatever is stored with a map
         missing = {k: v for k, v in self.labels().items() if current.get(k) != v}
         if missing:
             await self.client.patch(

@@ -36,6 +36,7 @@ from kuberya.client import (
     LoopClock,
     NotFoundError,
     WorkQueue,
+    malformed,
     object_key,
     run_controller,
     split_key,
@@ -44,6 +45,7 @@ from kuberya.client.resources import PODS, REPLICASETS
 from kuberya.controllers import selectors
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.expectations import Expectations
+from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.ownership import (
     ControllerRefManager,
     controller_ref,
@@ -145,6 +147,9 @@ class ReplicaSetController:
         self.expectations = Expectations(self._clock)
         self.queue: WorkQueue[str] = WorkQueue(name="replicaset", clock=self._clock)
         self.replicasets = Informer(client, REPLICASETS, clock=self._clock)
+        self.invalid = InvalidObjects(
+            name="replicaset", queue=self.queue, events=self.events, lookup=self.replicasets.get
+        )
         self.pods = Informer(client, PODS, clock=self._clock)
         self.replicasets.add_index(NAMESPACE_INDEX, namespace_index)
         self.replicasets.add_index(CONTROLLER_INDEX, controller_uid_index)
@@ -241,11 +246,15 @@ class ReplicaSetController:
 
     async def sync(self, key: str) -> None:
         """Bring ReplicaSet ``key`` (as cached) to its desired number of pods, then post its status."""
+        await self.invalid.sync(key, self._sync)
+
+    async def _sync(self, key: str) -> None:
         namespace, _ = split_key(key)
         rs = self.replicasets.get(key)
         if rs is None:
             self.expectations.forget(key)
             return
+        malformed.check(rs, malformed.REPLICA_SET)
         needs_sync = self.expectations.satisfied(key)
         selector = (rs.get("spec") or {}).get("selector")
 

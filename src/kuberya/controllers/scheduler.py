@@ -36,12 +36,14 @@ from kuberya.client import (
     LoopClock,
     NotFoundError,
     WorkQueue,
+    malformed,
     object_key,
     run_controller,
 )
 from kuberya.client.resources import NODES, PODS
 from kuberya.controllers import scheduling
 from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.ownership import meta
 from kuberya.controllers.pods import condition, phase
 from kuberya.controllers.wallclock import WallClock, format_time, utc_now
@@ -92,6 +94,7 @@ class Scheduler:
         self.events = events or EventRecorder(client, component=SCHEDULER_NAME, now=self._now)
         self.queue: WorkQueue[str] = WorkQueue(name="scheduler", clock=self._clock)
         self.pods = Informer(client, PODS, clock=self._clock)
+        self.invalid = InvalidObjects(name="scheduler", queue=self.queue, events=self.events, lookup=self.pods.get)
         self.nodes = Informer(
             client, NODES, field_selector=f"metadata.name={node_name}" if node_name else None, clock=self._clock
         )
@@ -173,7 +176,15 @@ class Scheduler:
         for pod in self.pods.list():
             node = _spec(pod).get("nodeName")
             if node and not _terminal(pod) and object_key(pod) != exclude:
-                add(str(node), scheduling.pod_requests(pod))
+                try:
+                    requests = scheduling.pod_requests(pod)
+                except Exception as exc:
+                    if not malformed.is_malformed(exc):
+                        raise
+                    # A bound pod whose requests cannot be read cannot be run either (the agent
+                    # says so on it); it must not stop every other pod from being scheduled.
+                    continue
+                add(str(node), requests)
         for key, (node, requests) in self.assumed.items():
             cached = self.pods.get(key)
             if key != exclude and (cached is None or not _spec(cached).get("nodeName")):
@@ -182,9 +193,13 @@ class Scheduler:
 
     async def sync(self, key: str) -> None:
         """Bind pod ``key`` to a node it fits, or record why it fits none."""
+        await self.invalid.sync(key, self._sync)
+
+    async def _sync(self, key: str) -> None:
         pod = self.pods.get(key)
         if pod is None or not self.wants(pod) or key in self.assumed:
             return
+        malformed.check(pod, malformed.POD)
         nodes = sorted(self.nodes.list(), key=lambda n: str(meta(n).get("name")))
         usage = self.node_usage(exclude=key)
         feasible: list[tuple[float, str]] = []

@@ -23,17 +23,25 @@ from kuberya.client import (
     LoopClock,
     NotFoundError,
     WorkQueue,
+    malformed,
     object_key,
     run_workers,
 )
 from kuberya.client.resources import SERVICES
 from kuberya.client.tasks import start_task
+from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.failures import InvalidObjects
 
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
 LOAD_BALANCER_CLASS = "kuberya.io/servicelb"
+COMPONENT = "service-lb-controller"
+# What this controller reads of a Service: it has no business refusing one for its ports.
+_SERVICE = malformed.fields(
+    metadata=malformed.METADATA, spec=malformed.fields(type=malformed.string, loadBalancerClass=malformed.string)
+)
 """The class we answer for besides none at all (``spec.loadBalancerClass`` unset)."""
 
 
@@ -41,15 +49,23 @@ class ServiceLBController:
     """Publishes the node address as the ingress of LoadBalancer Services."""
 
     def __init__(
-        self, client: KubeClient, *, node_ip: str = "127.0.0.1", workers: int = 1, clock: Clock | None = None
+        self,
+        client: KubeClient,
+        *,
+        node_ip: str = "127.0.0.1",
+        workers: int = 1,
+        clock: Clock | None = None,
+        events: EventRecorder | None = None,
     ) -> None:
         self.client = client
+        self.events = events or EventRecorder(client, component=COMPONENT)
         self.node_ip = node_ip
         """What LoadBalancer Services are reachable at: where the proxy binds NodePorts."""
         self.workers = workers
         self._clock: Clock = clock or LoopClock()
         self.queue: WorkQueue[str] = WorkQueue(name="servicelb", clock=self._clock)
         self.services = Informer(client, SERVICES, clock=self._clock)
+        self.invalid = InvalidObjects(name="servicelb", queue=self.queue, events=self.events, lookup=self.services.get)
         self.services.add_handlers(
             on_add=lambda svc: self.queue.add(object_key(svc)),
             on_update=lambda _old, new: self.queue.add(object_key(new)),
@@ -80,8 +96,14 @@ class ServiceLBController:
 
     async def sync(self, key: str) -> None:
         """Make Service ``key``'s ``status.loadBalancer`` say where it is reachable."""
+        await self.invalid.sync(key, self._sync)
+
+    async def _sync(self, key: str) -> None:
         service = self.services.get(key)
-        if service is None or not self.is_ours(service):
+        if service is None:
+            return
+        malformed.check(service, _SERVICE)
+        if not self.is_ours(service):
             return
         wanted = self.desired_ingress(service)
         current = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []

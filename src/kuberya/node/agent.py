@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock
+from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock, malformed
 from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import NODES, PODS
 from kuberya.client.tasks import cancel_and_wait, start_task
@@ -326,7 +326,9 @@ class NodeAgent:
 
     def _source_changed(self, kind: str, namespace: str, name: str) -> None:
         for state in self.workers.states():
-            if state.namespace == namespace and (kind, name) in referenced_sources(state.pod):
+            if state.namespace != namespace or not malformed.conforms(state.pod, malformed.POD):
+                continue  # a pod that cannot be read is not run, and must not keep the others unwoken
+            if (kind, name) in referenced_sources(state.pod):
                 self.workers.wake(state.uid)
 
     async def _rotate_logs(self) -> None:

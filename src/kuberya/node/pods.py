@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kuberya.client import ApiError, Clock, ConflictError, KubeClient, NotFoundError
+from kuberya.client import ApiError, Clock, ConflictError, KubeClient, NotFoundError, malformed
 from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import PODS
 from kuberya.client.tasks import cancel_and_wait, start_task
@@ -172,6 +172,11 @@ class PodSyncer:
 
     async def sync(self, state: PodState) -> bool:
         """One convergence pass; True when the pod is gone and its worker may end."""
+        if not state.records() and not self._runnable(state):
+            if state.gone:
+                self._forget(state)  # nothing of it was started: there is nothing to stop
+                return True
+            raise malformed.MalformedObjectError("", str(state.invalid))
         if not state.records():
             self._init_records(state)
             await self._adopt(state)
@@ -238,6 +243,23 @@ class PodSyncer:
             if image_changed and rec.running and not rec.init:
                 rec.kill_requested = f"Container {rec.name} definition changed, will be restarted"
                 rec.backoff = 0.0
+
+    def _runnable(self, state: PodState) -> bool:
+        """Whether the pod as stored can be read; if not, say so once (a Warning event ``FailedSync``).
+
+        Checked before its containers are first known: a pod stored malformed (by an older
+        kuberya) is never started, and its worker backs off instead of failing at every step.
+        """
+        try:
+            malformed.check(state.pod, malformed.POD)
+        except malformed.MalformedObjectError as exc:
+            message = malformed.describe(state.pod, exc)
+            if state.invalid != message:
+                state.invalid = message
+                self.recorder.record(state.pod, "Warning", malformed.REASON, message)
+            return False
+        state.invalid = None
+        return True
 
     def _init_records(self, state: PodState) -> None:
         spec = state.pod.get("spec") or {}

@@ -4,7 +4,8 @@ Anything that concerns a pod — an informer event, a container exit, a probe re
 timer — only *wakes* its worker (:meth:`PodWorkers.wake`). A worker that is woken while syncing
 syncs once more afterwards, however many wake-ups came in between, so bursts coalesce and the
 latest pod object is always the one used. A failed sync is retried after an exponential delay
-(0.1 s doubling to 30 s). The worker ends when the sync says the pod is gone.
+(0.1 s doubling to 30 s), and logged when it starts failing or fails differently, not at every
+retry. The worker ends when the sync says the pod is gone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kuberya.client import Clock
+from kuberya.client.malformed import MalformedObjectError
 from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.node.state import PodState
 
@@ -42,6 +44,7 @@ class PodWorker:
 
     async def run(self) -> None:
         failures = 0
+        failing = ""  # the current run of failures' message
         while True:
             if not self._dirty.is_set():
                 self.idle.set()
@@ -51,13 +54,27 @@ class PodWorker:
                 done = await self._sync(self.state)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
                 delay = min(RETRY_BASE * 2 ** min(failures - 1, 20), RETRY_CAP)
-                logger.exception("sync of pod %s failed; retrying in %.1fs", self.state.key, delay)
+                message = f"{type(exc).__name__}: {exc}"
+                if message != failing:
+                    failing = message
+                    # A pod that cannot be read is described by the error; anything else is a
+                    # bug whose traceback (once) says where.
+                    logger.warning(
+                        "sync of pod %s failed; retrying in %.1fs: %s",
+                        self.state.key,
+                        delay,
+                        exc,
+                        exc_info=not isinstance(exc, MalformedObjectError),
+                    )
+                else:
+                    logger.debug("sync of pod %s failed again; retrying in %.1fs: %s", self.state.key, delay, exc)
                 self._clock.call_later(delay, self.wake)
                 continue
             failures = 0
+            failing = ""
             if done:
                 self.idle.set()
                 return

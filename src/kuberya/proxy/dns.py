@@ -63,13 +63,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from kuberya.client import AlreadyExistsError, Clock, Informer, KubeClient, LoopClock
+from kuberya.client import AlreadyExistsError, Clock, Informer, KubeClient, LoopClock, malformed
 from kuberya.client.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
 from kuberya.client.servicelinks import CLUSTER_DNS_IP, CLUSTER_DOMAIN, pod_dns_config, render_resolv_conf
 from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.proxy.netdev import LinkError, ServiceAddressDevice, can_manage_links
 from kuberya.proxy.podnamespaces import NamespaceSockets, PodNamespaces
-from kuberya.proxy.table import SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL
+from kuberya.proxy.table import SERVICE_NAME_LABEL, SERVICE_PROXY_NAME_LABEL, is_ipv4
 
 if TYPE_CHECKING:
     # At run time each function imports what it uses of dnspython (see the module docstring).
@@ -159,6 +159,8 @@ class ClusterDNS:
         self._stop_watching: Callable[[], None] | None = None
         self._answering = asyncio.Event()
         """Set by :meth:`start`: the caches are synced, an answer is worth giving."""
+        self._warned: set[tuple[str, str]] = set()
+        """(uid, message) of the malformed objects already logged: once each, not once per query."""
 
     # -- answering ------------------------------------------------------------------------------
 
@@ -194,7 +196,7 @@ class ClusterDNS:
             return [] if self._namespace_has_services(namespace) else None
         if len(labels) == 4 and labels[0].startswith("_") and labels[1].startswith("_"):
             return self._srv(name, labels[2], namespace, labels[0][1:], labels[1][1:].upper(), qtype)
-        service = self.services.get(f"{namespace}/{labels[-2]}")
+        service = self._service(f"{namespace}/{labels[-2]}")
         if service is None:
             return None
         spec = service.get("spec") or {}
@@ -221,7 +223,7 @@ class ClusterDNS:
     ) -> list[dns.rrset.RRset] | None:
         from dns.rdatatype import ANY, SRV
 
-        service = self.services.get(f"{namespace}/{svc}")
+        service = self._service(f"{namespace}/{svc}")
         if service is None:
             return None
         spec = service.get("spec") or {}
@@ -252,7 +254,7 @@ class ClusterDNS:
         publish_all = bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
         found: dict[str, str] = {}
         for slice_ in self.slices.by_index("service", f"{meta.get('namespace')}/{meta.get('name')}"):
-            if slice_.get("addressType", "IPv4") != "IPv4":
+            if not self._readable(slice_, malformed.ENDPOINT_SLICE) or slice_.get("addressType", "IPv4") != "IPv4":
                 continue
             if port_name is not None and not any((p.get("name") or "") == port_name for p in slice_.get("ports") or []):
                 continue
@@ -260,8 +262,28 @@ class ClusterDNS:
                 if not publish_all and (ep.get("conditions") or {}).get("ready") is False:
                     continue
                 for ip in ep.get("addresses") or []:
-                    found.setdefault(str(ip), str(ep.get("hostname") or ""))
+                    if is_ipv4(ip):  # a hand-made slice may say anything; an A record cannot
+                        found.setdefault(str(ip), str(ep.get("hostname") or ""))
         return sorted(((host, ip) for ip, host in found.items()), key=lambda e: ipaddress.IPv4Address(e[1]))
+
+    def _service(self, key: str) -> Obj | None:
+        """The cached Service at ``key``, if it can be read: a malformed one has no records."""
+        service = self.services.get(key)
+        return service if service is not None and self._readable(service, malformed.SERVICE) else None
+
+    def _readable(self, obj: Obj, shape: malformed.Shape) -> bool:
+        try:
+            malformed.check(obj, shape)
+        except malformed.MalformedObjectError as exc:
+            meta = obj.get("metadata") or {}
+            key = (str(meta.get("uid") or ""), str(exc))
+            if key not in self._warned:
+                self._warned.add(key)
+                logger.warning(
+                    "dns: %s %s/%s has no records: %s", obj.get("kind"), meta.get("namespace"), meta.get("name"), exc
+                )
+            return False
+        return True
 
     def _namespace_has_services(self, namespace: str) -> bool:
         return any((s.get("metadata") or {}).get("namespace") == namespace for s in self.services.list())

@@ -57,9 +57,9 @@ import logging
 import shutil
 import socket
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock
+from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock, malformed
 from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import ENDPOINTSLICES, EVENTS, SERVICES
 from kuberya.client.tasks import start_task
@@ -80,6 +80,8 @@ from kuberya.proxy.table import SERVICE_NAME_LABEL, ServicePort, build_table
 from kuberya.proxy.userspace import UserspaceProxy
 
 logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
 
 
 UNSERVED_REASON = "ProtocolNotProxied"
@@ -226,19 +228,31 @@ class ServiceProxy:
             await self.shutdown()
 
     async def _sync_loop(self) -> None:
+        failing = ""  # the message of the current run of failures: logged once, not every second
         while True:
             await self._dirty.wait()
             self._dirty.clear()
             try:
                 await self.sync()
-            except (LinkError, OSError, RuntimeError) as e:
-                logger.error("proxy: applying the service table failed: %s; retrying", e)
+            except (LinkError, OSError, RuntimeError, *malformed.READ_ERRORS) as e:
+                # Read errors too: a field the shapes do not check must cost a retry, not the proxy.
+                if str(e) != failing:
+                    failing = str(e)
+                    logger.error("proxy: applying the service table failed: %s; retrying", e)
+                else:
+                    logger.debug("proxy: applying the service table failed again: %s", e)
                 await self._clock.sleep(1.0)
                 self._dirty.set()
+            else:
+                failing = ""
 
     async def sync(self) -> None:
         """Rebuild the table from the caches and apply it."""
-        table = build_table(self.services.list(), self.slices.list())
+        # An object stored malformed (by an older kuberya) is left out of the table, not allowed
+        # to stop every other Service from being served; it is reported once below.
+        services, invalid = malformed.partition(self.services.list(), malformed.SERVICE)
+        slices, invalid_slices = malformed.partition(self.slices.list(), malformed.ENDPOINT_SLICE)
+        table = build_table(services, slices)
         if self.device is not None:
             # Every protocol's: a UDP ClusterIP without endpoints is then refused here, not routed out.
             ips = {e.cluster_ip for e in table.values() if e.cluster_ip}
@@ -275,6 +289,8 @@ class ServiceProxy:
             why = unserved(entry, kernel=self.kernel is not None)
             if why is not None:
                 await self._warn_once(entry, why)
+        for obj, error in [*invalid, *invalid_slices]:
+            await self._warn_invalid(obj, error)
 
     async def _kernel_loopback(self, table: dict[str, ServicePort]) -> list[ServicePort]:
         """The entries whose loopback frontends the kernel serves this time (see the module docstring)."""
@@ -307,6 +323,34 @@ class ServiceProxy:
             return
         self._warned.add(key)
         logger.warning("proxy: service %s: %s", entry.service, why)
+        await self._record(
+            {"kind": "Service", "apiVersion": "v1", "namespace": namespace, "name": name, "uid": uid},
+            UNSERVED_REASON,
+            why,
+        )
+
+    async def _warn_invalid(self, obj: Obj, error: malformed.MalformedObjectError) -> None:
+        """Say once, as a Warning event on it, why a Service or EndpointSlice is not served."""
+        meta = obj.get("metadata") or {}
+        message = malformed.describe(obj, error)
+        key = (str(meta.get("uid") or ""), "", message)
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        logger.warning(
+            "proxy: %s %s/%s not served: %s", obj.get("kind"), meta.get("namespace"), meta.get("name"), error
+        )
+        involved = {
+            "kind": obj.get("kind"),
+            "apiVersion": obj.get("apiVersion"),
+            "namespace": meta.get("namespace"),
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+        }
+        await self._record(involved, malformed.REASON, message)
+
+    async def _record(self, involved: Obj, reason: str, message: str) -> None:
+        namespace, name = str(involved.get("namespace") or "default"), str(involved.get("name"))
         now = datetime.datetime.now(datetime.UTC)
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
@@ -314,10 +358,10 @@ class ServiceProxy:
             "kind": "Event",
             # Upstream's naming (the object's name and the time in nanoseconds, in hex).
             "metadata": {"name": f"{name}.{int(now.timestamp() * 1e9):x}", "namespace": namespace},
-            "involvedObject": {"kind": "Service", "apiVersion": "v1", "namespace": namespace, "name": name, "uid": uid},
+            "involvedObject": involved,
             "type": "Warning",
-            "reason": UNSERVED_REASON,
-            "message": why,
+            "reason": reason,
+            "message": message,
             "source": {"component": "kuberya-proxy"},
             "reportingComponent": "kuberya-proxy",
             "firstTimestamp": stamp,
@@ -327,7 +371,7 @@ class ServiceProxy:
         try:
             await self.client.create(EVENTS, event, namespace=namespace)
         except ApiError as e:  # best effort: the log line above already says it
-            logger.warning("proxy: cannot record the event for %s: %s", entry.service, e)
+            logger.warning("proxy: cannot record the event for %s/%s: %s", namespace, name, e)
 
     async def shutdown(self) -> None:
         if self.offered is not None:

@@ -20,6 +20,7 @@ behind it. The proxies (userspace and kernel) only ever apply such a table, so e
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,9 +105,20 @@ def _slice_endpoints(slices: Iterable[Obj], port_name: str, protocol: str) -> tu
             ready = conditions.get("ready") is not False
             serving = conditions.get("serving", ready) is not False
             for ip in ep.get("addresses") or []:
+                if not is_ipv4(ip):
+                    continue  # a hand-made slice may say anything; only an address can be proxied to
                 endpoint = Endpoint(str(ip), int(port["port"]), ready, serving, bool(conditions.get("terminating")))
                 found.setdefault(endpoint.address, endpoint)
     return tuple(sorted(found.values()))
+
+
+def is_ipv4(value: Any) -> bool:
+    """Whether ``value`` is an IPv4 address (what an endpoint of an IPv4 slice must be)."""
+    try:
+        ipaddress.IPv4Address(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _affinity_timeout(spec: Mapping[str, Any]) -> float | None:
