@@ -2,20 +2,12 @@
 
 The CLI may not import the server (layering, see pyproject's import-linter contracts), so it
 drives it from outside, as a user would: it runs ``python -m kuberya.server`` and reads the files
-the server keeps in its data directory. Those names are a contract with
-``kuberya.server.config.DataDirLayout``:
-
-``kuberya.pid``
-    the server's pid, under an exclusive ``flock`` for the server's whole life. A held lock —
-    not the file's existence — is what "running" means, so a pid file left by ``kill -9`` is
-    harmless, and ``down`` never signals a pid that a dead server left behind.
-``ready``
-    JSON written atomically once the API listens: pid, port, url, started_at, the admin's
-    certificate paths so the CLI can ask ``/readyz`` itself, and the container runtime the server
-    chose with its reason (``up`` passes ``--runtime`` only when the user gave one). The readiness
-    signal ``up`` waits for.
-``kubeconfig``, ``kuberya.log``
-    the admin kubeconfig, and the server's stdout/stderr when it runs in the background.
+the server keeps in its data directory. Those names and the ``ready`` file's format are defined
+once, in :mod:`kuberya.meta.datadir`, for both sides. A held lock on ``kuberya.pid`` — not the
+file's existence — is what "running" means, so a pid file left by ``kill -9`` is harmless, and
+``down`` never signals a pid that a dead server left behind. ``ready`` is the readiness signal
+``up`` waits for; it names the runtime the server chose and why (``up`` passes ``--runtime`` only
+when the user gave one).
 
 Only stdlib ``ssl`` + ``http.client`` talk to the API here: ``kuberya up`` is on the clock
 (API ready in < 0.5 s), and an aiohttp import costs more than the whole readiness probe.
@@ -32,10 +24,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
+
+from kuberya.meta.datadir import DataDirLayout
+from kuberya.meta.datadir import ReadyInfo as ReadyInfo  # re-exported for the commands
 
 POLL_INTERVAL = 0.01
 """How often ``up`` looks for the ready file: short, because it is most of ``up``'s latency budget."""
@@ -45,60 +40,8 @@ class ClusterError(Exception):
     """Something the user should know about the cluster; the message says what to do."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterFiles:
-    root: Path
-
-    @property
-    def pid_file(self) -> Path:
-        return self.root / "kuberya.pid"
-
-    @property
-    def ready_file(self) -> Path:
-        return self.root / "ready"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.root / "kubeconfig"
-
-    @property
-    def log_file(self) -> Path:
-        return self.root / "kuberya.log"
-
-
-@dataclass(frozen=True, slots=True)
-class ReadyInfo:
-    """The server's ``ready`` file."""
-
-    pid: int
-    port: int
-    url: str
-    started_at: dt.datetime
-    kubeconfig: Path
-    context: str
-    ca_file: Path
-    client_cert_file: Path
-    client_key_file: Path
-    runtime: str = ""
-    """The container runtime the server chose (``runc`` or ``process``)."""
-    runtime_reason: str = ""
-    """Why, in one line (``runc: running as root with runc at /usr/sbin/runc``)."""
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ReadyInfo:
-        return cls(
-            pid=int(data["pid"]),
-            port=int(data["port"]),
-            url=str(data["url"]),
-            started_at=dt.datetime.fromisoformat(str(data["started_at"])),
-            kubeconfig=Path(data["kubeconfig"]),
-            context=str(data["context"]),
-            ca_file=Path(data["ca_file"]),
-            client_cert_file=Path(data["client_cert_file"]),
-            client_key_file=Path(data["client_key_file"]),
-            runtime=str(data.get("runtime") or ""),
-            runtime_reason=str(data.get("runtime_reason") or ""),
-        )
+ClusterFiles = DataDirLayout
+"""The data directory's files, by the names the server uses (:mod:`kuberya.meta.datadir`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from kuberya.nl import DeploymentFacts, ImageFacts, Request, StaticFacts, facts_
 
 if TYPE_CHECKING:
     from kuberya.client import KubeClient
-    from kuberya.images.store import Image
+    from kuberya.images.image import Image
 
 
 class ImageLookup(Protocol):

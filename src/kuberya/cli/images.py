@@ -28,8 +28,9 @@ import click
 from kuberya.cli.exiting import exit_fast_when_done
 
 if TYPE_CHECKING:
+    from kuberya.images.image import Image
+    from kuberya.images.leases import Lease
     from kuberya.images.service import ImageService
-    from kuberya.images.store import Image, Lease
     from kuberya.images.transfer import Progress
 
 _F = TypeVar("_F", bound=Callable[..., Any])

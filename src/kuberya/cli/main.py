@@ -136,7 +136,7 @@ class LazyGroup(click.Group):
 
     LAZY_COMMANDS: ClassVar[dict[str, str]] = {
         "ask": "kuberya.cli.ask:ask_command",
-        "demo": "kuberya.cli.demo:demo_command",
+        "demo": "kuberya.demo.command:demo_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

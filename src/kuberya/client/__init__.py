@@ -20,7 +20,8 @@ from kuberya.client.errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from kuberya.client.informer import Informer, Store
+from kuberya.client.factory import SharedInformer, SharedInformerFactory
+from kuberya.client.informer import HandlerRegistration, Informer, Store
 from kuberya.client.interface import KubeClient
 from kuberya.client.resources import ResourceRef, object_key, split_key
 from kuberya.client.watch import WatchEvent
@@ -38,6 +39,7 @@ __all__ = [
     "FakeClock",
     "ForbiddenError",
     "GoneError",
+    "HandlerRegistration",
     "Informer",
     "InvalidError",
     "KubeClient",
@@ -45,6 +47,8 @@ __all__ = [
     "MethodNotAllowedError",
     "NotFoundError",
     "ResourceRef",
+    "SharedInformer",
+    "SharedInformerFactory",
     "Store",
     "TooManyRequestsError",
     "UnauthorizedError",

@@ -14,14 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_MAX_TEXT = 300
-
-
-def truncate(text: str, limit: int = _MAX_TEXT) -> str:
-    """Cut ``text`` to ``limit`` characters, saying how much was left out."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… ({len(text) - limit} more chars)"
+# Re-exported: the layer's modules quote payloads through it.
+from kuberya.meta.text import truncate as truncate
 
 
 class ApiError(Exception):

@@ -7,9 +7,14 @@ The counterpart of client-go's fake clientset for sample-controller-style tests:
 It keeps just enough of the server's semantics for controllers to be tested honestly: uids and
 resourceVersions, 404/409 errors, resourceVersion conflicts and delete preconditions, finalizers
 (a delete with finalizers only sets ``deletionTimestamp``; removing the last one deletes),
-propagation policies as finalizers, status and finalize subresources, merge patches (strategic and
-apply are treated as merge: enough for the maps controllers patch). It does no garbage
-collection and emits no watch events by itself: tests push those with :meth:`push_watch`.
+propagation policies as finalizers, status and finalize subresources (the main resource ignores
+``status``), ``generation`` bumped by spec changes only, equality- and set-based label selectors, and
+merge patches (a strategic patch also merges lists of named items, such as containers, by name;
+apply is treated as merge: enough for what controllers patch). It does no garbage collection and
+emits no watch events by itself unless ``watch_events``: tests push those with :meth:`push_watch`.
+
+``tests/integration/test_client_contract.py`` runs the same calls against the fake and the real API
+server; where they disagree, the server is right.
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ from kuberya.client.errors import (
 from kuberya.client.prepare import PatchType, PropagationPolicy
 from kuberya.client.resources import BUILTIN, ResourceRef
 from kuberya.client.watch import WatchEvent
-
-Obj = dict[str, Any]
+from kuberya.meta.labels import parse_label_selector
+from kuberya.meta.patch import json_merge_patch
+from kuberya.meta.types import Obj
 
 _WITH_STATUS = frozenset(
     {
@@ -73,8 +79,23 @@ Reactor = Callable[[Action], Any]
 """Called before the fake acts; raise to inject an error, return non-None to answer instead."""
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON Merge Patch."""
+def strategic_merge_patch(target: Any, patch: Any) -> Any:
+    """A merge patch that merges lists of named objects item by item, by ``name``.
+
+    Upstream's strategic merge patch takes the merge key of each list from the kind's schema; the
+    lists controllers patch (containers, init containers, volumes, env) are keyed by ``name``, so
+    the fake merges any list whose items all carry one and replaces every other list whole.
+    Directives (``$patch``, ``$retainKeys``…) are not supported.
+    """
+    if isinstance(patch, list) and isinstance(target, list) and _named_items(patch) and _named_items(target):
+        merged = [copy.deepcopy(item) for item in target]
+        index = {item["name"]: i for i, item in enumerate(merged)}
+        for item in patch:
+            if item["name"] in index:
+                merged[index[item["name"]]] = strategic_merge_patch(merged[index[item["name"]]], item)
+            else:
+                merged.append(copy.deepcopy(item))
+        return merged
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     result = dict(target) if isinstance(target, dict) else {}
@@ -82,8 +103,12 @@ def merge_patch(target: Any, patch: Any) -> Any:
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = merge_patch(result.get(key), value)
+            result[key] = strategic_merge_patch(result.get(key), value)
     return result
+
+
+def _named_items(items: builtins.list[Any]) -> bool:
+    return bool(items) and all(isinstance(item, dict) and isinstance(item.get("name"), str) for item in items)
 
 
 def _status(code: int, reason: str, message: str, **details: str) -> Obj:
@@ -244,11 +269,12 @@ class FakeApiClient:
             new.setdefault("spec", {})["finalizers"] = (obj.get("spec") or {}).get("finalizers") or []
         else:
             new = obj
-            if "status" in current and ref.group_resource in _WITH_STATUS:
-                new["status"] = copy.deepcopy(current["status"])
+            if ref.group_resource in _WITH_STATUS:
+                _keep_status(new, current)
             for kept in ("uid", "creationTimestamp", "deletionTimestamp"):
                 if kept in current["metadata"]:
                     new.setdefault("metadata", {})[kept] = current["metadata"][kept]
+            new.setdefault("metadata", {})["generation"] = _generation(current, new)
         return self._store_or_finish(ref, new, dry_run=dry_run)
 
     async def update_status(
@@ -294,11 +320,15 @@ class FakeApiClient:
         patch = dict(body)
         if subresource == "status":
             patch = {"status": patch.get("status"), "metadata": patch.get("metadata") or {}}
-        new = merge_patch(current, patch)
+        new = strategic_merge_patch(current, patch) if patch_type == "strategic" else json_merge_patch(current, patch)
         self._check_rv(ref, current, (patch.get("metadata") or {}).get("resourceVersion"))
         for kept in ("uid", "name", "namespace", "creationTimestamp"):
             if kept in current["metadata"]:
                 new["metadata"][kept] = current["metadata"][kept]
+        if subresource is None:
+            if ref.group_resource in _WITH_STATUS:
+                _keep_status(new, current)
+            new["metadata"]["generation"] = _generation(current, new)
         return self._store_or_finish(ref, new, dry_run=dry_run)
 
     async def delete(
@@ -452,20 +482,30 @@ class FakeApiClient:
         return self.add(ref, new)
 
 
+def _keep_status(new: Obj, current: Obj) -> None:
+    """The main resource of a kind with a status subresource keeps the stored status."""
+    if "status" in current:
+        new["status"] = copy.deepcopy(current["status"])
+    else:
+        new.pop("status", None)
+
+
+def _generation(current: Obj, new: Obj) -> int:
+    """``current``'s generation, plus one when anything but metadata and status changed."""
+    generation = int(current["metadata"].get("generation") or 1)
+
+    def spec(obj: Obj) -> Obj:
+        return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+    return generation + 1 if spec(current) != spec(new) else generation
+
+
 def _matches_labels(obj: Obj, selector: str | None) -> bool:
+    """Whether ``obj``'s labels satisfy ``selector``, parsed and matched as the API server does."""
     if not selector:
         return True
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    for term in selector.split(","):
-        key, sep, value = term.partition("=")
-        if not sep:
-            if (key.startswith("!") and key[1:] in labels) or (not key.startswith("!") and key not in labels):
-                return False
-            continue
-        name, wanted = key.rstrip("!"), value.lstrip("=")
-        if (labels.get(name) == wanted) == key.endswith("!"):
-            return False
-    return True
+    return parse_label_selector(selector).matches(labels)
 
 
 def _matches_fields(obj: Obj, selector: str | None) -> bool:

@@ -10,6 +10,9 @@ their last known state.
 
 Handlers are plain callables that should only enqueue keys (sample-controller style); one that
 raises is logged and does not stop the informer. Tests seed :attr:`Informer.store` directly.
+
+In a process, components do not build these themselves: they share one per resource and scope
+through :class:`kuberya.client.factory.SharedInformerFactory`.
 """
 
 from __future__ import annotations
@@ -20,17 +23,16 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from kuberya.client.clock import Clock, LoopClock
 from kuberya.client.errors import GoneError
 from kuberya.client.interface import KubeClient
 from kuberya.client.resources import ResourceRef, object_key
 from kuberya.client.watch import WatchEvent
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 IndexFunc = Callable[[Obj], Iterable[str]]
 
 
@@ -46,8 +48,14 @@ class Store:
         self._filed: dict[str, dict[str, tuple[str, ...]]] = {}
 
     def add_index(self, name: str, fn: IndexFunc) -> None:
-        """Index every object under each value ``fn(obj)`` returns; existing objects are indexed now."""
+        """Index every object under each value ``fn(obj)`` returns; existing objects are indexed now.
+
+        Adding the same function under the same name again is a no-op (consumers of a shared
+        informer each add the indexes they read); another function under a taken name is an error.
+        """
         if name in self._index_funcs:
+            if self._index_funcs[name] is fn:
+                return
             raise ValueError(f"index {name!r} already exists")
         self._index_funcs[name] = fn
         self._indexes[name] = {}
@@ -113,8 +121,10 @@ class Store:
                         del index[value]
 
 
-@dataclass(frozen=True, slots=True)
-class _Handlers:
+@dataclass(frozen=True, slots=True, eq=False)
+class HandlerRegistration:
+    """One consumer's handlers, as :meth:`Informer.add_handlers` returns them (to remove them later)."""
+
     on_add: Callable[[Obj], None] | None
     on_update: Callable[[Obj, Obj], None] | None
     on_delete: Callable[[Obj], None] | None
@@ -148,7 +158,7 @@ class Informer:
         self._clock: Clock = clock or LoopClock()
         self._page_size = page_size
         self._max_backoff = max_backoff
-        self._handlers: builtins.list[_Handlers] = []
+        self._handlers: builtins.list[HandlerRegistration] = []
 
     def __repr__(self) -> str:
         return f"Informer({self.ref.group_resource}, namespace={self.namespace!r})"
@@ -159,8 +169,15 @@ class Informer:
         on_add: Callable[[Obj], None] | None = None,
         on_update: Callable[[Obj, Obj], None] | None = None,
         on_delete: Callable[[Obj], None] | None = None,
-    ) -> None:
-        self._handlers.append(_Handlers(on_add, on_update, on_delete))
+    ) -> HandlerRegistration:
+        registration = HandlerRegistration(on_add, on_update, on_delete)
+        self._handlers.append(registration)
+        return registration
+
+    def remove_handlers(self, registration: HandlerRegistration) -> None:
+        """Stop calling the handlers ``registration`` names (absent ones are ignored)."""
+        if registration in self._handlers:
+            self._handlers.remove(registration)
 
     def add_index(self, name: str, fn: IndexFunc) -> None:
         self.store.add_index(name, fn)

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kuberya.client.errors import ApiError
+from kuberya.meta.types import Obj
 
-Obj = dict[str, Any]
 Shape = Callable[[Any, str], None]
 """Checks a value found at a field path; raises :class:`MalformedObjectError` if it is wrong."""
 

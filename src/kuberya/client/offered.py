@@ -7,8 +7,9 @@ offers (:meth:`OfferedEndpoints.publish`); the node agent, once the slices no lo
 as ready, waits here until the proxy's rules agree (:meth:`OfferedEndpoints.wait_withdrawn`)
 instead of guessing a propagation delay - a guess a loaded machine can outrun.
 
-The server makes one and hands it to both components (they may not import each other). It is
-here, with the other machinery the components share, because it knows nothing of either.
+The server makes one and hands it to both components (they may not import each other); each
+depends only on its side's protocol in :mod:`kuberya.meta.handover` (:class:`EndpointPublisher`
+for the proxy, :class:`OfferedEndpointsView` for the node agent), which this class satisfies.
 """
 
 from __future__ import annotations

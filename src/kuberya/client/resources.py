@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Re-exported: caches and work queues key objects this way.
+from kuberya.meta.objects import object_key as object_key
+from kuberya.meta.objects import split_key as split_key
+
 
 @dataclass(frozen=True, slots=True)
 class ResourceRef:
@@ -62,20 +66,6 @@ class ResourceRef:
     def object_key(self, obj: dict[str, Any]) -> str:
         """Return the cache key of ``obj``: ``namespace/name`` when namespaced, else ``name``."""
         return object_key(obj) if self.namespaced else str(obj.get("metadata", {}).get("name", ""))
-
-
-def object_key(obj: dict[str, Any]) -> str:
-    """``namespace/name`` for an object with a namespace, else ``name`` (client-go's key function)."""
-    meta = obj.get("metadata") or {}
-    name = str(meta.get("name") or "")
-    namespace = meta.get("namespace")
-    return f"{namespace}/{name}" if namespace else name
-
-
-def split_key(key: str) -> tuple[str | None, str]:
-    """Split a cache key into ``(namespace, name)``; namespace is None for a cluster-scoped key."""
-    namespace, sep, name = key.partition("/")
-    return (namespace, name) if sep else (None, key)
 
 
 PODS = ResourceRef("", "v1", "pods", True, "Pod")

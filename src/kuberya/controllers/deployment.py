@@ -38,10 +38,10 @@ from kuberya.client import (
     ApiError,
     Clock,
     ConflictError,
-    Informer,
     KubeClient,
     LoopClock,
     NotFoundError,
+    SharedInformerFactory,
     WorkQueue,
     malformed,
     object_key,
@@ -51,7 +51,6 @@ from kuberya.client import (
 from kuberya.client.resources import DEPLOYMENTS, PODS, REPLICASETS
 from kuberya.controllers import deployment_status as ds
 from kuberya.controllers import rollout as ro
-from kuberya.controllers import selectors
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.ownership import (
@@ -64,39 +63,19 @@ from kuberya.controllers.ownership import (
 )
 from kuberya.controllers.pods import phase
 from kuberya.controllers.wallclock import WallClock, utc_now
+from kuberya.meta import labels as selectors
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 COMPONENT = "deployment-controller"
 NAMESPACE_INDEX = "namespace"
 CONTROLLER_INDEX = "controller-uid"
-STATUS_FIELDS = (
-    "observedGeneration",
-    "replicas",
-    "updatedReplicas",
-    "readyReplicas",
-    "availableReplicas",
-    "unavailableReplicas",
-    "collisionCount",
-    "conditions",
-)
 
 
 def _name(obj: Obj) -> str:
     return str(meta(obj).get("name") or "")
-
-
-def status_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Compare two statuses as the API stores them: an absent count is a zero count."""
-    for field in STATUS_FIELDS:
-        x, y = a.get(field), b.get(field)
-        if x in (None, 0, []) and y in (None, 0, []):
-            continue
-        if x != y:
-            return False
-    return True
 
 
 @dataclass
@@ -116,21 +95,23 @@ class DeploymentController:
         *,
         workers: int = 4,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         now: WallClock | None = None,
         events: EventRecorder | None = None,
     ) -> None:
         self.client = client
         self.workers = workers
         self._clock: Clock = clock or LoopClock()
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
         self._now: WallClock = now or utc_now
         self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
         self.queue: WorkQueue[str] = WorkQueue(name="deployment", clock=self._clock)
-        self.deployments = Informer(client, DEPLOYMENTS, clock=self._clock)
+        self.deployments = shared.informer(DEPLOYMENTS)
         self.invalid = InvalidObjects(
             name="deployment", queue=self.queue, events=self.events, lookup=self.deployments.get
         )
-        self.replicasets = Informer(client, REPLICASETS, clock=self._clock)
-        self.pods = Informer(client, PODS, clock=self._clock)
+        self.replicasets = shared.informer(REPLICASETS)
+        self.pods = shared.informer(PODS)
         self.deployments.add_index(NAMESPACE_INDEX, namespace_index)
         self.replicasets.add_index(NAMESPACE_INDEX, namespace_index)
         self.pods.add_index(CONTROLLER_INDEX, controller_uid_index)
@@ -159,7 +140,7 @@ class DeploymentController:
             try:
                 if selectors.matches(ro.spec(d).get("selector"), meta(rs).get("labels")):
                     self._enqueue(d)
-            except selectors.InvalidSelectorError:
+            except selectors.SelectorError:
                 continue
 
     def _on_rs_add(self, rs: Obj) -> None:
@@ -572,7 +553,7 @@ class DeploymentController:
     async def _sync_status(self, state: _State, all_rss: Sequence[Obj | None], new_rs: Obj | None) -> None:
         """``syncDeploymentStatus``: counts and availability, written only if changed."""
         new_status = ds.calculate_status(state.d, all_rss, new_rs, self._now())
-        if not status_equal(ro.status(state.d), new_status):
+        if not ds.status_equal(ro.status(state.d), new_status):
             state.d["status"] = new_status
             await self._write_status(state.d)
 
@@ -581,7 +562,7 @@ class DeploymentController:
         d = state.d
         now = self._now()
         new_status = ds.rollout_status(d, all_rss, new_rs, now)
-        if status_equal(d["status"], new_status):
+        if ds.status_equal(d["status"], new_status):
             after = ds.stuck_requeue_after(d, new_status, now)
             if after is not None:
                 self.queue.add_after(object_key(d), after)
@@ -590,7 +571,7 @@ class DeploymentController:
         await self._write_status(d)
 
     async def _write_status(self, d: Obj) -> None:
-        patch: dict[str, Any] = {field: None for field in STATUS_FIELDS}
+        patch: dict[str, Any] = {field: None for field in ds.STATUS_FIELDS}
         patch.update(copy.deepcopy(d["status"]))
         try:
             answer = await self.client.patch(

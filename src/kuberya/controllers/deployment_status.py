@@ -13,6 +13,9 @@ The counts come from the ReplicaSets' own statuses; the conditions are
 
 Conditions change as ``SetDeploymentCondition`` changes them: the same status and reason is no
 change at all, and the same status keeps its ``lastTransitionTime``.
+
+:func:`status_equal` compares two statuses as the API stores them, so the controller writes only a
+status that changed.
 """
 
 from __future__ import annotations
@@ -42,8 +45,29 @@ from kuberya.controllers.rollout import (
     total_replicas,
 )
 from kuberya.controllers.wallclock import format_time, parse_time
+from kuberya.meta.types import Obj
 
-Obj = dict[str, Any]
+STATUS_FIELDS = (
+    "observedGeneration",
+    "replicas",
+    "updatedReplicas",
+    "readyReplicas",
+    "availableReplicas",
+    "unavailableReplicas",
+    "collisionCount",
+    "conditions",
+)
+
+
+def status_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Compare two statuses as the API stores them: an absent count is a zero count."""
+    for field in STATUS_FIELDS:
+        x, y = a.get(field), b.get(field)
+        if x in (None, 0, []) and y in (None, 0, []):
+            continue
+        if x != y:
+            return False
+    return True
 
 
 def get_condition(st: dict[str, Any], ctype: str) -> dict[str, Any] | None:

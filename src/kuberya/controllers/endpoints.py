@@ -42,6 +42,7 @@ from kuberya.client import (
     KubeClient,
     LoopClock,
     NotFoundError,
+    SharedInformerFactory,
     WorkQueue,
     malformed,
     object_key,
@@ -51,12 +52,12 @@ from kuberya.client import (
 from kuberya.client.resources import ENDPOINTS, PODS, SERVICES
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.failures import InvalidObjects
-from kuberya.controllers.ownership import meta
+from kuberya.controllers.ownership import meta, namespace_index
 from kuberya.controllers.pods import is_ready, phase
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 COMPONENT = "endpoint-controller"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
@@ -192,9 +193,9 @@ def selected_pods(pods: Iterable[Obj], selector: Mapping[str, str]) -> list[Obj]
     return sorted(picked, key=lambda p: str(meta(p).get("name") or ""))
 
 
-def pod_namespace_index(obj: Obj) -> list[str]:
-    namespace = meta(obj).get("namespace")
-    return [str(namespace)] if namespace else []
+# The pod and service informers are shared with the other controllers, which file objects under
+# the same index name with this very function: one index in the process, not one per controller.
+pod_namespace_index = namespace_index
 
 
 # -- the desired subsets ---------------------------------------------------------------------------
@@ -293,17 +294,19 @@ class EndpointsController:
         *,
         workers: int = 2,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         events: EventRecorder | None = None,
     ) -> None:
         self.client = client
         self.workers = workers
         self._clock: Clock = clock or LoopClock()
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
         self.events = events or EventRecorder(client, component=COMPONENT)
         self.queue: WorkQueue[str] = WorkQueue(name="endpoints", clock=self._clock)
-        self.services = Informer(client, SERVICES, clock=self._clock)
+        self.services = shared.informer(SERVICES)
         self.invalid = InvalidObjects(name="endpoints", queue=self.queue, events=self.events, lookup=self.services.get)
-        self.pods = Informer(client, PODS, clock=self._clock)
-        self.endpoints = Informer(client, ENDPOINTS, clock=self._clock)
+        self.pods = shared.informer(PODS)
+        self.endpoints = shared.informer(ENDPOINTS)
         self.pods.add_index(NAMESPACE_INDEX, pod_namespace_index)
         self.services.add_index(NAMESPACE_INDEX, pod_namespace_index)
         self.services.add_handlers(

@@ -37,10 +37,10 @@ from typing import Any
 from kuberya.client import (
     Clock,
     ConflictError,
-    Informer,
     KubeClient,
     LoopClock,
     NotFoundError,
+    SharedInformerFactory,
     WorkQueue,
     malformed,
     object_key,
@@ -67,10 +67,10 @@ from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.ownership import meta, owner_reference
 from kuberya.controllers.pods import is_ready
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
@@ -203,6 +203,7 @@ class EndpointSliceController:
         workers: int = 2,
         max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         events: EventRecorder | None = None,
     ) -> None:
         self.client = client
@@ -213,15 +214,14 @@ class EndpointSliceController:
         """How soon a sync that found the cache behind our own writes looks again."""
         self.written = WrittenSlices()
         self._clock: Clock = clock or LoopClock()
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
         self.queue: WorkQueue[str] = WorkQueue(name="endpointslice", clock=self._clock)
-        self.services = Informer(client, SERVICES, clock=self._clock)
+        self.services = shared.informer(SERVICES)
         self.invalid = InvalidObjects(
             name="endpointslice", queue=self.queue, events=self.events, lookup=self.services.get
         )
-        self.pods = Informer(client, PODS, clock=self._clock)
-        self.slices = Informer(
-            client, ENDPOINTSLICES, label_selector=f"{MANAGED_BY_LABEL}={CONTROLLER_NAME}", clock=self._clock
-        )
+        self.pods = shared.informer(PODS)
+        self.slices = shared.informer(ENDPOINTSLICES, label_selector=f"{MANAGED_BY_LABEL}={CONTROLLER_NAME}")
         self.services.add_index(NAMESPACE_INDEX, pod_namespace_index)
         self.pods.add_index(NAMESPACE_INDEX, pod_namespace_index)
         self.slices.add_index(SERVICE_INDEX, slice_service_index)

@@ -21,16 +21,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from kuberya.client import WorkQueue
 from kuberya.client.malformed import REASON, MalformedObjectError, describe, is_malformed
 from kuberya.controllers.events import EventRecorder
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
-Obj = dict[str, Any]
 
 
 class InvalidObjects(Generic[K]):

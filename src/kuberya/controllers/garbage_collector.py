@@ -34,11 +34,13 @@ from typing import Any
 
 from kuberya.client import (
     Clock,
+    HandlerRegistration,
     Informer,
     KubeClient,
     LoopClock,
     NotFoundError,
     ResourceRef,
+    SharedInformerFactory,
     WorkQueue,
     malformed,
     run_workers,
@@ -47,10 +49,10 @@ from kuberya.client.prepare import PropagationPolicy
 from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.failures import InvalidObjects
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 COMPONENT = "garbage-collector-controller"
 ORPHAN = "orphan"
@@ -104,6 +106,16 @@ def _finalizers(obj: Obj) -> list[str]:
     return list(_meta(obj).get("finalizers") or [])
 
 
+# Module functions, not lambdas: the informers are shared, and an index added again with the
+# same function (a resource dropped from discovery, then served again) is the same index.
+def _uid_index(obj: Obj) -> list[str]:
+    return [str(_meta(obj).get("uid", ""))]
+
+
+def _owner_uid_index(obj: Obj) -> list[str]:
+    return [str(r["uid"]) for r in _owner_refs(obj)]
+
+
 _OBJECT = malformed.fields(metadata=malformed.METADATA)
 
 
@@ -122,6 +134,7 @@ class GarbageCollector:
         discovery_interval: float = 30.0,
         initial_sync_timeout: float = 30.0,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         events: EventRecorder | None = None,
     ) -> None:
         self.client = client
@@ -130,6 +143,7 @@ class GarbageCollector:
         self.discovery_interval = discovery_interval
         self.initial_sync_timeout = initial_sync_timeout
         self._clock: Clock = clock or LoopClock()
+        self._shared = informers or SharedInformerFactory(client, clock=self._clock)
         self.queue: WorkQueue[ObjectKey] = WorkQueue(name="garbage-collector", clock=self._clock)
         self.invalid = InvalidObjects(
             name="garbage-collector", queue=self.queue, events=self.events, lookup=self._cached
@@ -139,6 +153,8 @@ class GarbageCollector:
         self._kinds: dict[tuple[str, str], ResourceRef] = {}
         """(group, kind) → the resource serving it, to look owners up by their reference."""
         self._informer_tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._registrations: dict[tuple[str, str], HandlerRegistration] = {}
+        """Our handlers on each (shared) informer, taken off when its resource is dropped."""
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -157,7 +173,10 @@ class GarbageCollector:
         }
         for gr in list(self.informers):
             if gr not in wanted:
-                del self.informers[gr]
+                dropped = self.informers.pop(gr)
+                registration = self._registrations.pop(gr, None)
+                if registration is not None:
+                    dropped.remove_handlers(registration)
                 task = self._informer_tasks.pop(gr, None)
                 if task is not None:
                     task.cancel()
@@ -166,6 +185,7 @@ class GarbageCollector:
             if gr not in self.informers:
                 informer = self._make_informer(ref)
                 self.informers[gr] = informer
+                self._registrations[gr] = self._add_handlers(informer, ref)
                 created.append(informer)
         return created
 
@@ -173,15 +193,17 @@ class GarbageCollector:
         return self.informers[(ref.group, ref.resource)]
 
     def _make_informer(self, ref: ResourceRef) -> Informer:
-        informer = Informer(self.client, ref, clock=self._clock)
-        informer.add_index(UID_INDEX, lambda obj: [str(_meta(obj).get("uid", ""))])
-        informer.add_index(OWNER_INDEX, lambda obj: [str(r["uid"]) for r in _owner_refs(obj)])
-        informer.add_handlers(
+        informer = self._shared.informer(ref)
+        informer.add_index(UID_INDEX, _uid_index)
+        informer.add_index(OWNER_INDEX, _owner_uid_index)
+        return informer
+
+    def _add_handlers(self, informer: Informer, ref: ResourceRef) -> HandlerRegistration:
+        return informer.add_handlers(
             on_add=lambda obj: self._on_change(ref, obj),
             on_update=lambda _old, new: self._on_change(ref, new),
             on_delete=lambda obj: self._on_delete(ref, obj),
         )
-        return informer
 
     def _on_change(self, ref: ResourceRef, obj: Obj) -> None:
         meta = _meta(obj)

@@ -36,10 +36,10 @@ from typing import Any
 
 from kuberya.client import (
     ApiError,
-    Informer,
     KubeClient,
     NotFoundError,
     ResourceRef,
+    SharedInformerFactory,
     WorkQueue,
     malformed,
     object_key,
@@ -59,10 +59,10 @@ from kuberya.controllers.hpa_replicas import (
     resource_replicas,
 )
 from kuberya.controllers.wallclock import WallClock, format_time, utc_now
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 COMPONENT = "horizontal-pod-autoscaler"
 POD_METRICS = ResourceRef("metrics.k8s.io", "v1beta1", "pods", True, "PodMetrics")
@@ -113,6 +113,7 @@ class HorizontalPodAutoscalerController:
         downscale_stabilization: float | None = None,
         workers: int = 2,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         now: WallClock | None = None,
         events: EventRecorder | None = None,
     ) -> None:
@@ -125,11 +126,12 @@ class HorizontalPodAutoscalerController:
         self.client = client
         self.workers = workers
         self._clock: Clock = clock or LoopClock()
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
         self._now: WallClock = now or utc_now
         self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
         self.normalizer = Normalizer(settings)
         self.queue: WorkQueue[str] = WorkQueue(name="hpa", clock=self._clock)
-        self.hpas = Informer(client, HPA, clock=self._clock)
+        self.hpas = shared.informer(HPA)
         self.invalid = InvalidObjects(name="hpa", queue=self.queue, events=self.events, lookup=self.hpas.get)
         self.hpas.add_handlers(
             on_add=lambda hpa: self.queue.add(object_key(hpa)),

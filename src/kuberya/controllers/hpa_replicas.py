@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuberya.controllers.pods import condition
-from kuberya.controllers.scheduling import parse_quantity
 from kuberya.controllers.wallclock import parse_time
+from kuberya.meta.quantity import parse_quantity
+from kuberya.meta.types import Obj
 
-Obj = dict[str, Any]
 Condition = tuple[str, str, str, str]
 """(type, status, reason, message) of an HPA condition."""
 

@@ -24,12 +24,12 @@ from kuberya.client import (
     Clock,
     ConflictError,
     ForbiddenError,
-    Informer,
     KubeClient,
     LoopClock,
     MethodNotAllowedError,
     NotFoundError,
     ResourceRef,
+    SharedInformerFactory,
     WorkQueue,
     malformed,
     run_controller,
@@ -37,10 +37,10 @@ from kuberya.client import (
 from kuberya.client.resources import NAMESPACES, SERVICEACCOUNTS
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.failures import InvalidObjects
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 FINALIZER = "kubernetes"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -68,6 +68,7 @@ class NamespaceController:
         recheck_seconds: float = 0.5,
         system_namespaces: Sequence[str] = SYSTEM_NAMESPACES,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         events: EventRecorder | None = None,
     ) -> None:
         self.client = client
@@ -77,16 +78,14 @@ class NamespaceController:
         """How soon a namespace whose contents are still going away is looked at again."""
         self.system_namespaces = tuple(system_namespaces)
         self._clock: Clock = clock or LoopClock()
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
         self.queue: WorkQueue[str] = WorkQueue(name="namespace", clock=self._clock)
-        self.namespaces = Informer(client, NAMESPACES, clock=self._clock)
+        self.namespaces = shared.informer(NAMESPACES)
         self.invalid = InvalidObjects(
             name="namespace", queue=self.queue, events=self.events, lookup=self.namespaces.get
         )
-        self.service_accounts = Informer(
-            client,
-            SERVICEACCOUNTS,
-            field_selector=f"metadata.name={DEFAULT_SERVICE_ACCOUNT}",
-            clock=self._clock,
+        self.service_accounts = shared.informer(
+            SERVICEACCOUNTS, field_selector=f"metadata.name={DEFAULT_SERVICE_ACCOUNT}"
         )
         self.namespaces.add_handlers(
             on_add=self._enqueue,

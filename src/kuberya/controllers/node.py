@@ -14,32 +14,31 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import datetime
 import logging
 import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kuberya.client import (
     AlreadyExistsError,
     ApiError,
     Clock,
-    Informer,
     KubeClient,
     LoopClock,
     NotFoundError,
+    SharedInformerFactory,
     WorkQueue,
     run_workers,
 )
 from kuberya.client.resources import NODES
 from kuberya.client.tasks import start_task
+from kuberya.meta.timefmt import now_rfc3339
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 DEFAULT_KUBELET_VERSION = "v1.37.0-kuberya"
 CONTAINER_RUNTIME_VERSION = "kuberya://0.1.0"
@@ -107,10 +106,6 @@ def read_host_info(*, data_dir: Path = Path("/"), proc: Path = Path("/proc"), et
     )
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 _CONDITIONS = (
     ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
     ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
@@ -131,6 +126,7 @@ class NodeController:
         host: HostInfo | None = None,
         kubelet_version: str | None = None,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         now: Callable[[], str] | None = None,
     ) -> None:
         self.client = client
@@ -140,10 +136,11 @@ class NodeController:
         self.kubelet_version = kubelet_version
         """Reported as ``nodeInfo.kubeletVersion``; None: the server's version, else the default."""
         self._clock: Clock = clock or LoopClock()
-        self._now: Callable[[], str] = now or _now
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
+        self._now: Callable[[], str] = now or now_rfc3339
         """Clock for condition timestamps (RFC 3339); tests pin it."""
         self.queue: WorkQueue[str] = WorkQueue(name="node", clock=self._clock)
-        self.nodes = Informer(client, NODES, field_selector=f"metadata.name={node_name}", clock=self._clock)
+        self.nodes = shared.informer(NODES, field_selector=f"metadata.name={node_name}")
         self.nodes.add_handlers(on_delete=lambda _obj: self.queue.add(self.node_name))
 
     @property

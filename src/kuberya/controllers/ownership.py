@@ -23,23 +23,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from kuberya.client import KubeClient, NotFoundError, ResourceRef
+from kuberya.meta.objects import controller_ref as controller_ref  # re-exported
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 
 def meta(obj: Obj) -> dict[str, Any]:
     found = obj.get("metadata")
     return found if isinstance(found, dict) else {}
-
-
-def controller_ref(obj: Obj) -> dict[str, Any] | None:
-    """The owner reference with ``controller: true``, if any (``metav1.GetControllerOf``)."""
-    for ref in meta(obj).get("ownerReferences") or []:
-        if isinstance(ref, dict) and ref.get("controller"):
-            return ref
-    return None
 
 
 def is_controlled_by(obj: Obj, owner: Obj) -> bool:

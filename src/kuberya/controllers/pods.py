@@ -13,8 +13,7 @@ from typing import Any
 
 from kuberya.controllers.ownership import meta
 from kuberya.controllers.wallclock import parse_time
-
-Obj = dict[str, Any]
+from kuberya.meta.types import Obj
 
 _PHASE_ORDER = {"Pending": 0, "Unknown": 1, "Running": 2}
 

@@ -31,10 +31,10 @@ from typing import Any
 from kuberya.client import (
     ApiError,
     Clock,
-    Informer,
     KubeClient,
     LoopClock,
     NotFoundError,
+    SharedInformerFactory,
     WorkQueue,
     malformed,
     object_key,
@@ -42,7 +42,6 @@ from kuberya.client import (
     split_key,
 )
 from kuberya.client.resources import PODS, REPLICASETS
-from kuberya.controllers import selectors
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.expectations import Expectations
 from kuberya.controllers.failures import InvalidObjects
@@ -56,10 +55,11 @@ from kuberya.controllers.ownership import (
 )
 from kuberya.controllers.pods import deletion_order_key, is_active, is_available, is_ready
 from kuberya.controllers.wallclock import WallClock, format_time, utc_now
+from kuberya.meta import labels as selectors
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 COMPONENT = "replicaset-controller"
 BURST_REPLICAS = 500
@@ -135,6 +135,7 @@ class ReplicaSetController:
         workers: int = 4,
         burst_replicas: int = BURST_REPLICAS,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         now: WallClock | None = None,
         events: EventRecorder | None = None,
     ) -> None:
@@ -142,15 +143,16 @@ class ReplicaSetController:
         self.workers = workers
         self.burst_replicas = burst_replicas
         self._clock: Clock = clock or LoopClock()
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
         self._now: WallClock = now or utc_now
         self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
         self.expectations = Expectations(self._clock)
         self.queue: WorkQueue[str] = WorkQueue(name="replicaset", clock=self._clock)
-        self.replicasets = Informer(client, REPLICASETS, clock=self._clock)
+        self.replicasets = shared.informer(REPLICASETS)
         self.invalid = InvalidObjects(
             name="replicaset", queue=self.queue, events=self.events, lookup=self.replicasets.get
         )
-        self.pods = Informer(client, PODS, clock=self._clock)
+        self.pods = shared.informer(PODS)
         self.replicasets.add_index(NAMESPACE_INDEX, namespace_index)
         self.replicasets.add_index(CONTROLLER_INDEX, controller_uid_index)
         self.pods.add_index(NAMESPACE_INDEX, namespace_index)
@@ -187,7 +189,7 @@ class ReplicaSetController:
             try:
                 if selectors.matches((rs.get("spec") or {}).get("selector"), meta(pod).get("labels")):
                     self._enqueue(rs)
-            except selectors.InvalidSelectorError:
+            except selectors.SelectorError:
                 continue
 
     def _on_pod_add(self, pod: Obj) -> None:
@@ -263,7 +265,7 @@ class ReplicaSetController:
 
         try:
             match({"metadata": {}})
-        except selectors.InvalidSelectorError as exc:
+        except selectors.SelectorError as exc:
             logger.warning("replicaset %s: invalid selector: %s", key, exc)
             return
         candidates = [p for p in self.pods.by_index(NAMESPACE_INDEX, namespace or "") if is_active(p)]

@@ -25,8 +25,7 @@ from typing import Any
 
 from kuberya.controllers.ownership import meta, owner_reference
 from kuberya.controllers.wallclock import parse_time
-
-Obj = dict[str, Any]
+from kuberya.meta.types import Obj
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"

@@ -30,11 +30,11 @@ from kuberya.client import (
     ApiError,
     Clock,
     ConflictError,
-    Informer,
     InvalidError,
     KubeClient,
     LoopClock,
     NotFoundError,
+    SharedInformerFactory,
     WorkQueue,
     malformed,
     object_key,
@@ -47,10 +47,10 @@ from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.ownership import meta
 from kuberya.controllers.pods import condition, phase
 from kuberya.controllers.wallclock import WallClock, format_time, utc_now
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 SCHEDULER_NAME = "default-scheduler"
 
@@ -84,20 +84,20 @@ class Scheduler:
         *,
         node_name: str | None = None,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         now: WallClock | None = None,
         events: EventRecorder | None = None,
     ) -> None:
         self.client = client
         self.node_name = node_name
         self._clock: Clock = clock or LoopClock()
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
         self._now: WallClock = now or utc_now
         self.events = events or EventRecorder(client, component=SCHEDULER_NAME, now=self._now)
         self.queue: WorkQueue[str] = WorkQueue(name="scheduler", clock=self._clock)
-        self.pods = Informer(client, PODS, clock=self._clock)
+        self.pods = shared.informer(PODS)
         self.invalid = InvalidObjects(name="scheduler", queue=self.queue, events=self.events, lookup=self.pods.get)
-        self.nodes = Informer(
-            client, NODES, field_selector=f"metadata.name={node_name}" if node_name else None, clock=self._clock
-        )
+        self.nodes = shared.informer(NODES, field_selector=f"metadata.name={node_name}" if node_name else None)
         self._binding_supported: bool | None = None
         self.assumed: dict[str, tuple[str, dict[str, int]]] = {}
         """Pods bound by us that the cache does not show bound yet: key → (node, requests)."""

@@ -22,16 +22,15 @@ counted in millicores, everything else in whole units (bytes for memory), rounde
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from fractions import Fraction
 from typing import Any
 
-from kuberya.controllers import selectors
 from kuberya.controllers.ownership import meta
+from kuberya.meta.labels import SelectorError, node_selector_requirement
+from kuberya.meta.quantity import parse_quantity
+from kuberya.meta.types import Obj
 
-Obj = dict[str, Any]
 Resources = dict[str, int]
 
 NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
@@ -39,44 +38,6 @@ UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoS
 UNSCHEDULABLE = "node(s) were unschedulable"
 AFFINITY_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 TOO_MANY_PODS = "Too many pods"
-
-_SUFFIXES = {
-    "Ki": Fraction(2**10),
-    "Mi": Fraction(2**20),
-    "Gi": Fraction(2**30),
-    "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50),
-    "Ei": Fraction(2**60),
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 1000),
-    "": Fraction(1),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-}
-_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?)")
-
-
-def parse_quantity(value: Any) -> Fraction:
-    """A ``resource.Quantity`` (``"250m"``, ``"1.5Gi"``, ``"1e3"``, ``2``) as an exact number."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a quantity: {value!r}")
-    if isinstance(value, int | float):
-        return Fraction(value)
-    match = _QUANTITY.fullmatch(str(value).strip())
-    if match is None:
-        raise ValueError(
-            f"quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {value!r}"
-        )
-    number, exponent, suffix = match.groups()
-    base = Fraction(number)
-    if exponent:
-        return base * Fraction(10) ** int(exponent[1:])
-    return base * _SUFFIXES[suffix or ""]
 
 
 def to_units(resource: str, value: Any) -> int:
@@ -161,12 +122,12 @@ def _term_matches(term: Mapping[str, Any], node: Obj) -> bool:
     if not expressions and not fields:
         return False  # an empty term selects nothing
     labels = meta(node).get("labels") or {}
-    field_values = {"metadata.name": meta(node).get("name")}
+    field_values = {"metadata.name": str(meta(node).get("name") or "")}
     try:
-        return all(selectors.requirement_matches(r, labels) for r in expressions) and all(
-            selectors.requirement_matches(r, field_values) for r in fields
+        return all(node_selector_requirement(r).matches(labels) for r in expressions) and all(
+            node_selector_requirement(r).matches(field_values) for r in fields
         )
-    except selectors.InvalidSelectorError:
+    except SelectorError:
         return False
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from kuberya.client import (
     Clock,
-    Informer,
     KubeClient,
     LoopClock,
     NotFoundError,
+    SharedInformerFactory,
     WorkQueue,
     malformed,
     object_key,
@@ -31,10 +30,10 @@ from kuberya.client.resources import SERVICES
 from kuberya.client.tasks import start_task
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.failures import InvalidObjects
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 LOAD_BALANCER_CLASS = "kuberya.io/servicelb"
 COMPONENT = "service-lb-controller"
@@ -55,6 +54,7 @@ class ServiceLBController:
         node_ip: str = "127.0.0.1",
         workers: int = 1,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         events: EventRecorder | None = None,
     ) -> None:
         self.client = client
@@ -63,8 +63,9 @@ class ServiceLBController:
         """What LoadBalancer Services are reachable at: where the proxy binds NodePorts."""
         self.workers = workers
         self._clock: Clock = clock or LoopClock()
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
         self.queue: WorkQueue[str] = WorkQueue(name="servicelb", clock=self._clock)
-        self.services = Informer(client, SERVICES, clock=self._clock)
+        self.services = shared.informer(SERVICES)
         self.invalid = InvalidObjects(name="servicelb", queue=self.queue, events=self.events, lookup=self.services.get)
         self.services.add_handlers(
             on_add=lambda svc: self.queue.add(object_key(svc)),

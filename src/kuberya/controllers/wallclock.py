@@ -11,25 +11,13 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
+# Re-exported: the controllers read and write timestamps through this module.
+from kuberya.meta.timefmt import format_time as format_time
+from kuberya.meta.timefmt import parse_time as parse_time
+
 WallClock = Callable[[], datetime.datetime]
 """Returns the current time, timezone-aware (UTC)."""
 
 
 def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def format_time(when: datetime.datetime) -> str:
-    """RFC 3339 with second precision, as ``metav1.Time`` serializes."""
-    return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: object) -> datetime.datetime | None:
-    """Parse an RFC 3339 timestamp (``Z`` or an offset, optional fractions); None if absent or bad."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
 from kuberya.images.errors import ArchiveError, DigestMismatchError, ImageError
+from kuberya.images.image import Image
 from kuberya.images.layers import compression_of, diff_id_of
 from kuberya.images.oci import (
     INDEX_TYPES,
@@ -51,7 +52,7 @@ from kuberya.images.oci import (
     platform_matches,
 )
 from kuberya.images.reference import parse_reference
-from kuberya.images.store import Image, ImageStore
+from kuberya.images.store import ImageStore
 
 CONTAINERD_NAME = "io.containerd.image.name"
 _LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'

@@ -41,8 +41,10 @@ from pathlib import Path
 
 from kuberya.images.archive import Named, export_oci_layout, load_archive
 from kuberya.images.errors import BuildahMissingError, BuildError, InvalidReferenceError
+from kuberya.images.files import remove_tree
+from kuberya.images.image import Image
 from kuberya.images.reference import parse_reference
-from kuberya.images.store import Image, ImageStore, remove_tree
+from kuberya.images.store import ImageStore
 from kuberya.images.transfer import Cancel
 
 INSTALL_HINT = "install it with `sudo apt-get install buildah` (Debian/Ubuntu) or `sudo dnf install buildah` (Fedora)"

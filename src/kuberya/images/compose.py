@@ -17,6 +17,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from kuberya.images.image import Image
 from kuberya.images.oci import (
     OCI_CONFIG,
     OCI_LAYER,
@@ -28,7 +29,7 @@ from kuberya.images.oci import (
     canonical_json,
     host_platform,
 )
-from kuberya.images.store import Image, ImageStore
+from kuberya.images.store import ImageStore
 
 EPOCH = "1970-01-01T00:00:00Z"
 

@@ -6,7 +6,7 @@ top: pull policies (Kubernetes' ``Always``/``IfNotPresent``/``Never``), per-call
 of concurrent pulls of the same image in one process (ten pods starting from one image make one
 pull). All settings are passed in (:class:`ImageSettings`); nothing here reads the environment.
 
-Pulls and pushes block (:mod:`kuberya.images.registry`): the CLI calls :meth:`ImageService.pull_blocking`
+Pulls and pushes block (:mod:`kuberya.images.pullpush`): the CLI calls :meth:`ImageService.pull_blocking`
 and never imports asyncio (~60 ms of its start-up); the server awaits :meth:`ImageService.pull`, which
 runs the same code on a thread of its own - not the loop's default executor, which a slow pull
 would hold for minutes - and cancels it (sockets shut, partial blobs kept) when its task is cancelled.
@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 from kuberya.images.auth import Credentials, registry_key
 from kuberya.images.errors import ImageError, ImageNotFoundError
+from kuberya.images.image import Image, UnpackedImage
 from kuberya.images.oci import Digest
 from kuberya.images.reference import DEFAULT_TAG, Reference, parse_reference
-from kuberya.images.store import GcResult, Image, ImageStore, UnpackedImage
+from kuberya.images.store import GcResult, ImageStore
 from kuberya.images.transfer import Cancel, NoProgress, Progress, RegistrySettings
 
 if TYPE_CHECKING:
@@ -205,7 +206,8 @@ class ImageService:
     ) -> Image:
         """Pull ``ref`` from its registry (blocks; blobs move on threads of their own)."""
         parsed = parse_reference(ref)
-        from kuberya.images.registry import RegistryClient, pull_image  # the HTTP client, only when needed
+        from kuberya.images.pullpush import pull_image  # the HTTP client, only when needed
+        from kuberya.images.registry import RegistryClient
 
         with RegistryClient(self._registry(auth), cancel=cancel) as client:
             return pull_image(client, parsed, self.store, progress=progress or NoProgress())
@@ -263,7 +265,8 @@ class ImageService:
         target: Reference = parse_reference(dest or ref)
         if target.digest and not target.tag:
             raise ImageError(f"push needs a tag to push to, not a digest: {dest or ref}")
-        from kuberya.images.registry import RegistryClient, push_image  # the HTTP client, only when needed
+        from kuberya.images.pullpush import push_image  # the HTTP client, only when needed
+        from kuberya.images.registry import RegistryClient
 
         with RegistryClient(self._registry(auth), cancel=cancel) as client:
             digest = push_image(client, image, target, self.store, progress=progress or NoProgress())
@@ -342,7 +345,8 @@ async def _on_own_thread(work: Callable[[Cancel], _T], name: str) -> _T:
         else:
             loop.call_soon_threadsafe(done.set_result, result)
 
-    threading.Thread(target=run, name=f"kuberya-{name}", daemon=True).start()
+    thread = threading.Thread(target=run, name=f"kuberya-{name}", daemon=True)
+    thread.start()
     try:
         return await asyncio.shield(done)
     except asyncio.CancelledError:
@@ -350,6 +354,11 @@ async def _on_own_thread(work: Callable[[Cancel], _T], name: str) -> _T:
         await asyncio.wait([done])
         done.exception()  # retrieved: the cancellation is what the caller gets
         raise
+    finally:
+        if done.done():
+            # The thread settles ``done`` as its last statement, so this join returns at once;
+            # without it the caller could still see the thread alive for a moment.
+            thread.join(timeout=1)
 
 
 def _is_name(ref: str) -> bool:

@@ -35,19 +35,19 @@ stale, and gc deletes it with the content only it kept.
 Images are found by name (normalised: ``busybox`` is ``docker.io/library/busybox:latest``), by
 ``name@digest`` or bare manifest digest, or by image id (the config digest, or a prefix of its hex
 of at least 4 digits, as ``docker`` accepts).
+
+What the store hands out is defined beside it: :mod:`kuberya.images.image` (images and unpacked
+layers) and :mod:`kuberya.images.leases`; the locking and atomic-write primitives are in
+:mod:`kuberya.images.files`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import json
 import os
-import re
-import shutil
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +60,9 @@ from kuberya.images.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
 )
+from kuberya.images.files import atomic_write, flock, remove_tree
+from kuberya.images.image import Image, UnpackedImage, UnpackedLayer
+from kuberya.images.leases import LEASE_ID, Lease, release_lease
 from kuberya.images.oci import (
     INDEX_TYPES,
     Descriptor,
@@ -77,75 +80,6 @@ from kuberya.images.reference import parse_reference
 
 _INDEX_VERSION = 1
 _MIN_ID_PREFIX = 4
-_LEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-@dataclass(frozen=True, slots=True)
-class Image:
-    """One image in the store: a manifest, its config and the names pointing at it."""
-
-    digest: Digest
-    """The manifest's digest: what a registry calls this image (``name@digest``)."""
-    manifest: Manifest
-    media_type: str
-    config: ImageConfig
-    names: tuple[str, ...] = ()
-
-    @property
-    def id(self) -> Digest:
-        """The config's digest: Docker's image id, equal for the same image however it was shipped."""
-        return Digest(self.manifest["config"]["digest"])
-
-    @property
-    def short_id(self) -> str:
-        return hex_of(self.id)[:12]
-
-    @property
-    def size(self) -> int:
-        """Bytes of the blobs as stored (compressed layers + config)."""
-        return self.manifest["config"]["size"] + sum(d["size"] for d in self.manifest["layers"])
-
-    @property
-    def diff_ids(self) -> tuple[Digest, ...]:
-        return tuple(Digest(d) for d in self.config["rootfs"]["diff_ids"])
-
-    @property
-    def created(self) -> dt.datetime | None:
-        text = self.config.get("created")
-        if not text:
-            return None
-        with contextlib.suppress(ValueError):
-            return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class UnpackedLayer:
-    diff_id: Digest
-    path: Path
-    """The layer's root directory (``…/layers/sha256/<hex>/rootfs``)."""
-    whiteouts: tuple[str, ...] = ()
-    opaque_dirs: tuple[str, ...] = ()
-    overlay_ready: bool = True
-    """Whiteouts are materialised for overlayfs; when False use :func:`layers.flatten_layers`."""
-
-
-@dataclass(frozen=True, slots=True)
-class UnpackedImage:
-    """What a runtime needs to make a root filesystem: the layer directories and the config."""
-
-    image: Image
-    layers: tuple[UnpackedLayer, ...]
-    """Lowest first, in the manifest's order."""
-
-    @property
-    def lower_dirs(self) -> tuple[Path, ...]:
-        """Overlayfs ``lowerdir`` order: the topmost layer first."""
-        return tuple(layer.path for layer in reversed(self.layers))
-
-    @property
-    def config(self) -> ImageConfig:
-        return self.image.config
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,50 +92,6 @@ class GcResult:
     """Containers whose image content was kept because they still exist."""
     leases_removed: int = 0
     """Stale leases deleted: their holder (the container's directory) was gone."""
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """A record that a container uses an image's content; gc keeps that content while the holder exists."""
-
-    id: str
-    """Unique in the store and usable as a file name (the runtime's container id, prefixed)."""
-    holder: Path
-    """An absolute path that exists exactly as long as the container (its state directory)."""
-    image: str = ""
-    """The manifest digest of the image; gc keeps its manifest, config and layer blobs. Empty if unknown."""
-    image_id: str = ""
-    """The image's config digest (Docker's image id), to match the image however it is named."""
-    layers: tuple[Digest, ...] = ()
-    """diff_ids of the unpacked layer directories the container's rootfs is stacked from."""
-    reference: str = ""
-    """The image as the pod named it (``busybox:1.36``), for messages."""
-    description: str = ""
-    """Who holds it, for messages: ``container app of pod default/web``."""
-    created: float = 0.0
-
-    @property
-    def alive(self) -> bool:
-        """False once the holder is gone: the container was deleted and the lease is garbage."""
-        return self.holder.exists()
-
-    def to_json(self) -> bytes:
-        doc = {"id": self.id, "holder": str(self.holder), "image": self.image, "image_id": self.image_id,
-               "layers": list(self.layers), "reference": self.reference, "description": self.description,
-               "created": self.created}  # fmt: skip
-        return json.dumps(doc, indent=1).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes, what: str) -> Lease:
-        doc = load_json(data, what)
-        try:
-            return cls(id=str(doc["id"]), holder=Path(doc["holder"]), image=str(doc.get("image") or ""),
-                       image_id=str(doc.get("image_id") or ""),
-                       layers=tuple(check_digest(d) for d in doc.get("layers") or ()),
-                       reference=str(doc.get("reference") or ""), description=str(doc.get("description") or ""),
-                       created=float(doc.get("created") or 0.0))  # fmt: skip
-        except (KeyError, TypeError, ValueError) as e:
-            raise ImageError(f"{what} is not a lease record: {e}") from e
 
 
 @dataclass
@@ -231,7 +121,7 @@ class ImageStore:
         A short-lived hold for one write sequence; what a container uses for its whole life is a
         :class:`Lease` (:meth:`add_lease`).
         """
-        with _flock(self.root / "gc.lock", fcntl.LOCK_SH):
+        with flock(self.root / "gc.lock", fcntl.LOCK_SH):
             yield
 
     # -- blobs ---------------------------------------------------------------------------------------
@@ -322,11 +212,11 @@ class ImageStore:
 
     @contextlib.contextmanager
     def _update_index(self) -> Iterator[_Index]:
-        with _flock(self.root / "index.lock", fcntl.LOCK_EX):
+        with flock(self.root / "index.lock", fcntl.LOCK_EX):
             index = self._read_index()
             yield index
             doc = {"version": _INDEX_VERSION, "images": dict(sorted(index.names.items()))}
-            _atomic_write(self._index_path, json.dumps(doc, indent=1).encode(), tmp_dir=self.tmp)
+            atomic_write(self._index_path, json.dumps(doc, indent=1).encode(), tmp_dir=self.tmp)
 
     def names(self) -> dict[str, Digest]:
         """Every image name and the manifest digest it points at."""
@@ -507,18 +397,18 @@ class ImageStore:
         either ran before (and the check fails: resolve the image again) or runs after and sees the
         lease: never one that deletes a layer between the check and the record.
         """
-        if not _LEASE_ID.fullmatch(lease.id):
+        if not LEASE_ID.fullmatch(lease.id):
             raise ImageError(f"lease id {lease.id!r} must be letters, digits, '.', '_' or '-' (at most 128)")
         if not lease.holder.is_absolute():
             raise ImageError(f"lease holder {lease.holder} must be an absolute path (gc may run in another directory)")
-        with _flock(self.root / "gc.lock", fcntl.LOCK_SH):
+        with flock(self.root / "gc.lock", fcntl.LOCK_SH):
             for diff_id in lease.layers:
                 if not (self.layer_dir(diff_id) / "layer.json").exists():
                     raise ImageError(
                         f"layer {diff_id} of image {lease.reference or lease.image} was garbage-collected while "
                         "the container was being created: pull or load the image again"
                     )
-            _atomic_write(self._lease_path(lease.id), lease.to_json(), tmp_dir=self.tmp)
+            atomic_write(self._lease_path(lease.id), lease.to_json(), tmp_dir=self.tmp)
 
     def remove_lease(self, lease_id: str) -> None:
         """Forget a lease (the container is deleted); its content goes at the next gc. Idempotent."""
@@ -547,7 +437,7 @@ class ImageStore:
 
     def gc(self) -> GcResult:
         """Delete what neither a name nor a live lease reaches (blobs, layer dirs), stale leases, temp files."""
-        with _flock(self.root / "gc.lock", fcntl.LOCK_EX), _flock(self.root / "index.lock", fcntl.LOCK_EX):
+        with flock(self.root / "gc.lock", fcntl.LOCK_EX), flock(self.root / "index.lock", fcntl.LOCK_EX):
             keep_blobs: set[str] = set()
             keep_layers: set[str] = set()
             for digest in set(self._read_index().names.values()):
@@ -603,55 +493,3 @@ class ImageStore:
         keep_blobs.update(hex_of(layer["digest"]) for layer in doc.get("layers", ()))
         config = json.loads(self.read_blob(doc["config"]["digest"]))
         keep_layers.update(hex_of(d) for d in config.get("rootfs", {}).get("diff_ids", ()))
-
-
-def release_lease(store_root: Path, lease_id: str) -> None:
-    """:meth:`ImageStore.remove_lease` without opening the store (which would re-create a deleted one)."""
-    if _LEASE_ID.fullmatch(lease_id):
-        with contextlib.suppress(FileNotFoundError):
-            (store_root / "leases" / f"{lease_id}.json").unlink()
-
-
-@contextlib.contextmanager
-def _flock(path: Path, mode: int) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, mode)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _atomic_write(path: Path, data: bytes, *, tmp_dir: Path) -> None:
-    tmp = tmp_dir / f"{path.name}.{os.urandom(8).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def remove_tree(path: Path) -> None:
-    """``rm -rf`` that also copes with the read-only directories an image may contain."""
-
-    def make_writable(func: Any, failed: str, _exc: Any) -> None:
-        parent = os.path.dirname(failed)
-        with contextlib.suppress(OSError):
-            os.chmod(parent, stat.S_IRWXU)
-        if os.path.isdir(failed) and not os.path.islink(failed):
-            with contextlib.suppress(OSError):
-                os.chmod(failed, stat.S_IRWXU)
-        func(failed)
-
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, onerror=make_writable)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()

@@ -23,8 +23,9 @@ from pathlib import Path
 
 from kuberya.images.archive import Named, export_oci_layout
 from kuberya.images.compose import compose_image, tar_of
+from kuberya.images.image import Image
 from kuberya.images.oci import Platform
-from kuberya.images.store import Image, ImageStore
+from kuberya.images.store import ImageStore
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "ls", "cat", "echo", "env", "true", "mkdir", "httpd", "sleep", "wget")

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from kuberya.meta.timefmt import format_time
 from kuberya.nl.errors import CannotPlan
 from kuberya.nl.facts import ClusterFacts, DeploymentFacts, ImageFacts
 from kuberya.nl.plan import DNS_LABEL, Intent, JSONDict, Operation, Plan, Request, Step, Verb
@@ -381,7 +382,7 @@ def _plan_rollback(b: _Builder) -> None:
 
 def _plan_restart(b: _Builder) -> None:
     b.existing_deployment()
-    stamp = b.now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = format_time(b.now)
     patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
     b.add(
         b.say(

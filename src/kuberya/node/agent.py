@@ -36,14 +36,16 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock, malformed
-from kuberya.client.offered import OfferedEndpoints
+from kuberya.client import ApiError, Clock, KubeClient, LoopClock, SharedInformerFactory, malformed
 from kuberya.client.resources import NODES, PODS
 from kuberya.client.tasks import cancel_and_wait, start_task
+from kuberya.meta.handover import OfferedEndpointsView
+from kuberya.meta.types import Obj
+from kuberya.node.adoption import Adoptable
 from kuberya.node.events import EventRecorder
 from kuberya.node.logs import ROTATE_CHECK_SECONDS, container_log_path, remove_pod_logs, rotate_if_large
 from kuberya.node.metrics import MetricsPublisher
-from kuberya.node.pods import Adoptable, PodSyncer, SyncSettings
+from kuberya.node.pods import PodSyncer, SyncSettings
 from kuberya.node.pulling import ImageManager, ImageSource, StoreImages
 from kuberya.node.registry import ContainerRegistry
 from kuberya.node.sources import ConfigSources
@@ -56,7 +58,6 @@ from kuberya.runtime.base import ContainerEvent, ContainerRuntime
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 _IGNORED_META = ("resourceVersion", "managedFields", "generation")
 IMAGE_RUNTIMES = frozenset({"runc"})
 """Runtimes that run containers from their images: the agent pulls for them."""
@@ -100,14 +101,18 @@ class NodeAgent:
         host_ip: str | None = None,
         registry: ContainerRegistry | None = None,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         wall: Callable[[], float] = time.time,
         log_max_bytes: int | None = None,
         serve_streaming: bool = True,
         images: ImageSource | None = None,
         stop_pods_on_exit: bool = False,
-        offered_endpoints: OfferedEndpoints | None = None,
+        offered_endpoints: OfferedEndpointsView | None = None,
+        plugin_path: str | None = None,
     ) -> None:
         self.client = client
+        self.plugin_path = plugin_path
+        """``PATH`` for the pod network's CNI plugins when the agent opens its runtime by name."""
         self.offered_endpoints = offered_endpoints
         """What the service proxy in this process has applied (the server shares it), for draining."""
         self.node_name = node_name
@@ -131,9 +136,11 @@ class NodeAgent:
         self._runtime_name = runtime if isinstance(runtime, str) else None
         self.runtime: ContainerRuntime | None = None if isinstance(runtime, str) else runtime
         self.recorder = EventRecorder(client, node_name=node_name, wall=wall)
-        self.sources = ConfigSources(client, clock=self.clock, on_change=self._source_changed)
+        # The process's shared informers (the server's factory), or this agent's own.
+        shared = informers or SharedInformerFactory(client, clock=self.clock)
+        self.sources = ConfigSources(client, informers=shared, on_change=self._source_changed)
         self.volumes = VolumeManager(self.data_dir, self.sources)
-        self.pods = Informer(client, PODS, field_selector=f"spec.nodeName={node_name}", clock=self.clock)
+        self.pods = shared.informer(PODS, field_selector=f"spec.nodeName={node_name}")
         self.pods.add_handlers(
             on_add=lambda pod: self.workers.update(pod),
             on_update=lambda old, new: self.workers.update(new, wake=_wants_sync(old, new)),
@@ -230,7 +237,7 @@ class NodeAgent:
     def _open_runtime(self, name: str) -> ContainerRuntime:
         state_dir = self.data_dir / "runtime"
         if name not in IMAGE_RUNTIMES:
-            return open_runtime(name, state_dir=state_dir)
+            return open_runtime(name, state_dir=state_dir, plugin_path=self.plugin_path)
         from kuberya.images.service import ImageService, ImageSettings
         from kuberya.runtime.runc import image_service_resolver
 
@@ -239,7 +246,9 @@ class NodeAgent:
         else:
             service = ImageService(ImageSettings(root=self.data_dir / "images"))
             self.images = self.images or StoreImages(service)
-        return open_runtime(name, state_dir=state_dir, image_resolver=image_service_resolver(service))
+        return open_runtime(
+            name, state_dir=state_dir, image_resolver=image_service_resolver(service), plugin_path=self.plugin_path
+        )
 
     def _image_manager(self) -> ImageManager | None:
         if self.images is None:

@@ -15,13 +15,12 @@ what it finds (:mod:`kuberya.node.state` names the labels).
 from __future__ import annotations
 
 import signal
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from kuberya.client.servicelinks import pod_dns_config
+from kuberya.meta.quantity import parse_quantity
+from kuberya.meta.types import Obj
 from kuberya.node.env import ContainerConfigError, PodFacts, SourceLookup, container_env, expand_command
-from kuberya.node.env import parse_quantity as _quantity
 from kuberya.node.state import (
     LABEL_CONTAINER_KIND,
     LABEL_CONTAINER_NAME,
@@ -36,8 +35,6 @@ from kuberya.node.state import (
 from kuberya.node.termination import DEFAULT_PATH as DEFAULT_TERMINATION_PATH
 from kuberya.node.volumes import container_mounts
 from kuberya.runtime.base import ContainerConfig, Mount, PortMapping, Resources, SandboxConfig
-
-Obj = dict[str, Any]
 
 NO_COMMAND = "process runtime needs a command: set spec.containers[].command"
 
@@ -114,7 +111,7 @@ def _amount(values: Obj, key: str, scale: int) -> int:
     if value is None:
         return 0
     try:
-        return int(_quantity(str(value)) * Decimal(scale))
+        return int(parse_quantity(str(value)) * scale)
     except ValueError:
         return 0
 

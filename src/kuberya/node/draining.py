@@ -7,7 +7,7 @@ and the node agent stops its containers. Upstream leaves the order to chance (an
 closed its listening socket is refused. kuberya puts them in order: before any ``preStop`` hook
 or stop signal, :func:`leave_endpoints` waits — at most :data:`WAIT_SECONDS` — until no
 EndpointSlice of the pod's namespace still offers it for new connections, then until the
-in-process service proxy has applied that (:class:`~kuberya.client.offered.OfferedEndpoints`;
+in-process service proxy has applied that (:class:`~kuberya.meta.handover.OfferedEndpointsView`;
 without one, a fixed :data:`PROPAGATION_SECONDS`), then :data:`IN_FLIGHT_SECONDS` more: a
 connection the proxy sent the pod just before has completed its handshake in the pod's kernel
 and waits in the accept queue, and a server that closes its listening socket on SIGTERM resets
@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from kuberya.client import ApiError, Clock, KubeClient
-from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import ENDPOINTSLICES
+from kuberya.meta.handover import OfferedEndpointsView
+from kuberya.meta.types import Obj
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,6 @@ the rest is watch latency - on an idle machine)."""
 
 IN_FLIGHT_SECONDS = 0.25
 """Once no proxy sends the pod new connections: time for its server to accept the ones already sent."""
-
-Obj = dict[str, Any]
 
 
 def _lists(endpoint: Obj, *, pod_uid: str, pod_ip: str) -> bool:
@@ -80,7 +78,7 @@ async def leave_endpoints(
     pod_uid: str,
     pod_ip: str,
     timeout: float = WAIT_SECONDS,
-    proxy: OfferedEndpoints | None = None,
+    proxy: OfferedEndpointsView | None = None,
 ) -> float:
     """Wait (bounded) until the pod is out of its Services' endpoints; the seconds it took."""
     started = clock.now()

@@ -18,33 +18,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from fractions import Fraction
+from typing import Protocol
 
 from kuberya.client.servicelinks import pod_service_env
-
-Obj = dict[str, Any]
+from kuberya.meta.quantity import parse_quantity
+from kuberya.meta.types import Obj
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_SUFFIXES = {
-    "": Decimal(1),
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal(10**3),
-    "M": Decimal(10**6),
-    "G": Decimal(10**9),
-    "T": Decimal(10**12),
-    "P": Decimal(10**15),
-    "E": Decimal(10**18),
-    "Ki": Decimal(2**10),
-    "Mi": Decimal(2**20),
-    "Gi": Decimal(2**30),
-    "Ti": Decimal(2**40),
-    "Pi": Decimal(2**50),
-    "Ei": Decimal(2**60),
-}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
 
 
 class ContainerConfigError(Exception):
@@ -71,17 +52,6 @@ class PodFacts:
     node_cpu_millis: int = 1000
     """Node allocatable CPU: the value of a CPU ``resourceFieldRef`` when the container has no limit."""
     node_memory_bytes: int = 0
-
-
-def parse_quantity(text: str) -> Decimal:
-    """``250m`` → 0.25, ``64Mi`` → 67108864; ValueError for anything else."""
-    match = _QUANTITY.match(str(text).strip())
-    if not match or match.group(2) not in _SUFFIXES:
-        raise ValueError(f"not a quantity: {text!r}")
-    try:
-        return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]
-    except InvalidOperation as exc:
-        raise ValueError(f"not a quantity: {text!r}") from exc
 
 
 def expand(text: str, mapping: Mapping[str, str]) -> str:
@@ -173,14 +143,14 @@ def resource_value(pod: Obj, container_name: str, ref: Obj, facts: PodFacts) -> 
     if declared is not None:
         amount = parse_quantity(str(declared))
     elif what == "cpu":
-        amount = Decimal(facts.node_cpu_millis) / 1000 if kind == "limits" else Decimal(0)
+        amount = Fraction(facts.node_cpu_millis, 1000) if kind == "limits" else Fraction(0)
     elif what == "memory":
-        amount = Decimal(facts.node_memory_bytes) if kind == "limits" else Decimal(0)
+        amount = Fraction(facts.node_memory_bytes) if kind == "limits" else Fraction(0)
     else:
-        amount = Decimal(0)
+        amount = Fraction(0)
     divisor = parse_quantity(str(ref.get("divisor") or "1"))
     if divisor == 0:
-        divisor = Decimal(1)
+        divisor = Fraction(1)
     return str(math.ceil(amount / divisor))
 
 

@@ -3,29 +3,26 @@
 :meth:`EventRecorder.record` only queues; one task (:meth:`EventRecorder.run`) writes them in order,
 so a pod worker never waits on the API for an event. An event equal to an earlier one (same pod,
 container, type, reason and message) is not created again: the earlier object gets ``count + 1``
-and a new ``lastTimestamp``, as client-go's event correlator does. Failures are logged and dropped:
-events are best-effort, like upstream's.
+and a new ``lastTimestamp`` (:class:`kuberya.client.events.EventCorrelator`, which the controllers'
+recorder shares). Failures are logged and dropped: events are best-effort, like upstream's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from kuberya.client import ApiError, KubeClient, NotFoundError
-from kuberya.client.resources import EVENTS
-from kuberya.node.timefmt import rfc3339
+from kuberya.client import ApiError, KubeClient
+from kuberya.client.events import EventCorrelator
+from kuberya.meta.timefmt import rfc3339
+from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 COMPONENT = "kubelet"
-_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +42,7 @@ class EventRecorder:
         self.node_name = node_name
         self._wall = wall
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._seen: collections.OrderedDict[tuple[str, ...], tuple[str, int, str]] = collections.OrderedDict()
-        """Correlation key → (event name, count, firstTimestamp)."""
+        self._correlator = EventCorrelator(client, component=COMPONENT, host=node_name)
 
     def record(self, pod: Obj, type_: str, reason: str, message: str, *, container: str | None = None) -> None:
         """Queue an event about ``pod`` (or one of its containers); returns at once."""
@@ -82,47 +78,14 @@ class EventRecorder:
                 self._queue.task_done()
 
     async def _write(self, ev: _Pending) -> None:
-        inv = ev.involved
-        namespace = str(inv.get("namespace") or "default")
-        key = (str(inv.get("uid")), str(inv.get("fieldPath", "")), ev.type, ev.reason, ev.message)
-        stamp = rfc3339(ev.at)
-        seen = self._seen.get(key)
-        if seen is not None:
-            name, count, first = seen
-            try:
-                await self.client.patch(
-                    EVENTS,
-                    name,
-                    {"count": count + 1, "lastTimestamp": stamp},
-                    namespace=namespace,
-                    patch_type="merge",
-                )
-            except NotFoundError:
-                pass  # deleted (or expired) meanwhile: create a fresh one below
-            else:
-                self._seen[key] = (name, count + 1, first)
-                self._seen.move_to_end(key)
-                return
-        name = f"{inv.get('name')}.{time.time_ns():x}"
-        body: Obj = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": namespace},
-            "involvedObject": inv,
-            "reason": ev.reason,
-            "message": ev.message,
-            "type": ev.type,
-            "source": {"component": COMPONENT, "host": self.node_name},
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "reportingComponent": COMPONENT,
-            "reportingInstance": self.node_name,
-        }
-        await self.client.create(EVENTS, body, namespace=namespace)
-        self._seen[key] = (name, 1, stamp)
-        if len(self._seen) > _CACHE_SIZE:
-            self._seen.popitem(last=False)
+        await self._correlator.write(
+            ev.involved,
+            type=ev.type,
+            reason=ev.reason,
+            message=ev.message,
+            stamp=rfc3339(ev.at),
+            name_ns=time.time_ns(),
+        )
 
 
 def _field_path(pod: Obj, container: str) -> str:

@@ -29,16 +29,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from kuberya.client import ApiError, Clock, KubeClient
+from kuberya.meta.timefmt import go_duration, rfc3339
+from kuberya.meta.types import Obj
 from kuberya.runtime.base import ContainerRuntime, ContainerState, ContainerStatus, ResourceUsage, SandboxStatus
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 API_PREFIX = "/apis/metrics.k8s.io/v1beta1"
 API_VERSION = "metrics.k8s.io/v1beta1"
@@ -66,21 +65,6 @@ def memory_quantity(size: int) -> str:
         if size and size % unit == 0:
             return f"{size // unit}{suffix}"
     return str(size)
-
-
-def go_duration(seconds: float) -> str:
-    """A window as ``metav1.Duration`` prints it: ``"5.002s"``, ``"1m30s"``."""
-    millis = round(seconds * 1000)
-    minutes, millis = divmod(millis, 60_000)
-    hours, minutes = divmod(minutes, 60)
-    text = f"{millis / 1000:.3f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{text}"
-    return f"{minutes}m{text}" if minutes else text
-
-
-def _timestamp(when: float) -> str:
-    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +182,8 @@ class MetricsPublisher:
                 "kind": "NodeMetrics",
                 "apiVersion": API_VERSION,
                 "metadata": {"name": self.node_name},
-                "timestamp": _timestamp(node_sample.timestamp),
-                "window": go_duration(node_sample.window),
+                "timestamp": rfc3339(node_sample.timestamp),
+                "window": go_duration(round(node_sample.window, 3)),
                 "usage": node_sample.usage(),
             }
             await self.client.raw("PUT", f"{API_PREFIX}/nodes/{self.node_name}", body=body)
@@ -249,7 +233,7 @@ class MetricsPublisher:
             "kind": "PodMetrics",
             "apiVersion": API_VERSION,
             "metadata": {"name": sandbox.name, "namespace": sandbox.namespace, "uid": sandbox.pod_uid},
-            "timestamp": _timestamp(first.timestamp),
-            "window": go_duration(first.window),
+            "timestamp": rfc3339(first.timestamp),
+            "window": go_duration(round(first.window, 3)),
             "containers": [{"name": container.name, "usage": sample.usage()} for container, sample in samples],
         }

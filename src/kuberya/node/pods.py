@@ -20,7 +20,8 @@ change (the pod, one of its containers, a probe result, a back-off timer). One p
 
 Re-adoption: when the agent starts it hands :attr:`PodSyncer.adoptable` what the runtime still
 holds; a pod's first sync takes its sandbox and containers over (the newest instance of each
-container by restart count is current, the one before it previous) without restarting anything.
+container by restart count is current, the one before it previous) without restarting anything
+(:mod:`kuberya.node.adoption`). Probe workers are :mod:`kuberya.node.probing`'s.
 """
 
 from __future__ import annotations
@@ -30,93 +31,43 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from kuberya.client import ApiError, Clock, ConflictError, KubeClient, NotFoundError, malformed
-from kuberya.client.offered import OfferedEndpoints
 from kuberya.client.resources import PODS
-from kuberya.client.tasks import cancel_and_wait, start_task
+from kuberya.meta.handover import OfferedEndpointsView
+from kuberya.meta.timefmt import go_duration
+from kuberya.meta.types import Obj
+from kuberya.node.adoption import Adoptable, adopt_containers
 from kuberya.node.containers import container_config, sandbox_config, stop_signal
 from kuberya.node.draining import WAIT_SECONDS as ENDPOINT_WAIT_SECONDS
 from kuberya.node.draining import leave_endpoints
 from kuberya.node.env import ContainerConfigError, PodFacts, SourceLookup
 from kuberya.node.events import EventRecorder
+from kuberya.node.hostports import busy_host_ports, declared_tcp_ports
 from kuberya.node.logs import container_log_path, prune_container_logs, remove_pod_logs
-from kuberya.node.probes import ProbeTarget, ProbeWorker, run_action
+from kuberya.node.probes import run_action
+from kuberya.node.probing import ContainerProbes
 from kuberya.node.pulling import WAITING_REASONS as IMAGE_WAITING_REASONS
 from kuberya.node.pulling import ImageManager
 from kuberya.node.registry import ContainerRef, ContainerRegistry
-from kuberya.node.state import LABEL_CONTAINER_NAME, LABEL_RESTART_COUNT, ContainerRecord, PodState
+from kuberya.node.state import LABEL_RESTART_COUNT, ContainerRecord, PodState
 from kuberya.node.status import changed, pod_status, terminated_state
 from kuberya.node.termination import create_termination_log, termination_log_path, termination_message
-from kuberya.node.timefmt import go_duration
 from kuberya.node.volumes import MountError, VolumeManager
-from kuberya.runtime.base import (
-    ContainerRuntime,
-    ContainerState,
-    ContainerStatus,
-    RuntimeError_,
-    SandboxStatus,
-)
-from kuberya.runtime.base import (
-    NotFoundError as RuntimeNotFound,
-)
+from kuberya.runtime.base import ContainerRuntime, ContainerState, ContainerStatus, RuntimeError_
+from kuberya.runtime.base import NotFoundError as RuntimeNotFound
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 MIN_GRACE_AFTER_HOOK = 2.0
 """Upstream's minimum grace left for the stop signal after a preStop hook used the rest."""
 MOUNT_RETRY_SECONDS = 2.0
 _NOT_CREATED = frozenset({"CreateContainerConfigError", "CreateContainerError", *IMAGE_WAITING_REASONS})
+"""Waiting reasons of a restart that failed before a container existed: its crash back-off was served."""
 PORT_RETRY_SECONDS = 5.0
 """How soon a container waiting for a host port to free up is tried again."""
-PROBE_STOP_SECONDS = 5.0
-"""How long stopping a container waits for its probe workers to end. One that ignores its cancel
-(as a worker on Python 3.11's ``asyncio.wait_for`` could) is logged and left behind rather than
-keep the pod Terminating for ever."""
-
-
-def declared_tcp_ports(state: PodState, container_name: str) -> list[int]:
-    spec = state.pod.get("spec") or {}
-    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-        if container.get("name") == container_name:
-            return [
-                int(p["containerPort"])
-                for p in container.get("ports") or []
-                if p.get("containerPort") and str(p.get("protocol") or "TCP") == "TCP"
-            ]
-    return []
-
-
-def busy_host_ports(ports: list[int]) -> list[int]:
-    """Which of ``ports`` some socket on this host listens on (``/proc/net/tcp{,6}``, state 0A)."""
-    if not ports:
-        return []
-    listening: set[int] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A":
-                listening.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return [port for port in ports if port in listening]
-
-
-"""Waiting reasons of a restart that failed before a container existed: its crash back-off was served."""
-
-
-@dataclass
-class Adoptable:
-    """What the runtime still holds for one pod uid when the agent starts."""
-
-    sandboxes: list[SandboxStatus] = field(default_factory=list)
-    containers: list[ContainerStatus] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +98,7 @@ class PodSyncer:
         wake: Callable[[str], None],
         wall: Callable[[], float] = time.time,
         images: ImageManager | None = None,
-        offered: OfferedEndpoints | None = None,
+        offered: OfferedEndpointsView | None = None,
     ) -> None:
         self.offered = offered
         """What the in-process service proxy has applied, when there is one (:mod:`kuberya.node.draining`)."""
@@ -164,6 +115,7 @@ class PodSyncer:
         self.wall = wall
         self.images = images
         """Set for runtimes that run images (runc): pulls first, and termination-message files."""
+        self.probes = ContainerProbes(runtime=runtime, recorder=recorder, clock=clock, wake=wake)
         self.adoptable: dict[str, Adoptable] = {}
         self.sandbox_owner: dict[str, str] = {}
         """Sandbox id → pod uid, to route runtime events to the pod's worker."""
@@ -298,7 +250,7 @@ class PodSyncer:
         rec.termination_message = self._termination_message(state, rec)
         if rec.container_id is not None:
             self.registry.set_running(state.namespace, state.name, rec.name, rec.container_id, False)
-        await self._stop_probes(rec)
+        await self.probes.stop(rec)
 
     async def _ensure(self, state: PodState, rec: ContainerRecord) -> None:
         """Start the container's first instance, or restart an exited one when policy and back-off allow."""
@@ -424,14 +376,14 @@ class PodSyncer:
                 )
                 await self._kill(state, rec, f"FailedPostStartHook: {message}")
                 return
-        self._start_probes(state, rec)
+        self.probes.start(state, rec)
 
     async def _kill(self, state: PodState, rec: ContainerRecord, why: str) -> None:
         """Stop the current instance now (failed liveness/startup probe or postStart hook)."""
         assert rec.container_id is not None
         self.recorder.record(state.pod, "Normal", "Killing", why, container=rec.name)
         rec.kill_requested = ""
-        await self._stop_probes(rec)
+        await self.probes.stop(rec)
         grace = self._grace(state)
         probe_grace = (rec.spec.get("livenessProbe") or {}).get("terminationGracePeriodSeconds")
         if probe_grace is not None:
@@ -461,7 +413,7 @@ class PodSyncer:
             await self.clock.sleep(min(float(sleep.get("seconds") or 0), timeout))
             return True, ""
         try:
-            return await run_action(hook, self._probe_target(state, rec), max(timeout, 0.001))
+            return await run_action(hook, self.probes.target(state, rec), max(timeout, 0.001))
         except Exception as exc:
             return False, str(exc)
 
@@ -482,77 +434,6 @@ class PodSyncer:
             await self.runtime.remove_container(container_id)
         except RuntimeError_ as exc:
             logger.debug("cannot remove container %s: %s", container_id, exc)
-
-    # -- probes ------------------------------------------------------------------------------
-
-    def _probe_target(self, state: PodState, rec: ContainerRecord) -> ProbeTarget:
-        ip = state.sandbox.ip if state.sandbox is not None and state.sandbox.ip else "127.0.0.1"
-        ports = {str(p["name"]): int(p["containerPort"]) for p in rec.spec.get("ports") or [] if p.get("name")}
-        return ProbeTarget(
-            host="127.0.0.1" if state.host_network else ip,
-            container_id=str(rec.container_id),
-            runtime=self.runtime,
-            ports=ports,
-        )
-
-    def _start_probes(self, state: PodState, rec: ContainerRecord, *, after_startup: bool = False) -> None:
-        spec = rec.spec
-        if not after_startup and spec.get("startupProbe"):
-            rec.started = False
-            self._spawn_probe(state, rec, "startup")
-            return
-        rec.started = True
-        if spec.get("livenessProbe"):
-            self._spawn_probe(state, rec, "liveness")
-        if spec.get("readinessProbe"):
-            rec.ready = rec.probe_ready
-            self._spawn_probe(state, rec, "readiness")
-        else:
-            rec.ready = True
-
-    def _spawn_probe(self, state: PodState, rec: ContainerRecord, kind: str) -> None:
-        container_id = rec.container_id
-
-        def on_failure(kind: str, message: str) -> None:
-            if rec.container_id == container_id:
-                label = kind.capitalize()
-                self.recorder.record(
-                    state.pod, "Warning", "Unhealthy", f"{label} probe failed: {message}", container=rec.name
-                )
-
-        def on_result(kind: str, ok: bool) -> None:
-            if rec.container_id != container_id or not rec.running:
-                return
-            if kind == "readiness":
-                if rec.ready != ok or rec.probe_ready != ok:
-                    rec.ready = rec.probe_ready = ok
-                    self.wake(state.uid)
-            elif kind == "startup" and ok:
-                self._start_probes(state, rec, after_startup=True)
-                self.wake(state.uid)
-            elif not ok:
-                rec.kill_requested = f"Container {rec.name} failed {kind} probe, will be restarted"
-                self.wake(state.uid)
-
-        worker = ProbeWorker(
-            kind,
-            rec.spec[f"{kind}Probe"],
-            self._probe_target(state, rec),
-            clock=self.clock,
-            started_at=rec.running_since if rec.running_since is not None else self.clock.now(),
-            on_failure=on_failure,
-            on_result=on_result,
-        )
-        rec.probes.append(start_task(worker.run(), name=f"probe-{kind}-{state.key}-{rec.name}"))
-
-    async def _stop_probes(self, rec: ContainerRecord) -> None:
-        tasks, rec.probes = rec.probes, []
-        current = asyncio.current_task()
-        pending = await cancel_and_wait(*[t for t in tasks if t is not current], timeout=PROBE_STOP_SECONDS)
-        if pending:
-            logger.warning("%d probe worker(s) of container %s did not stop within %.0fs of their cancel; "
-                           "stopping the container anyway", len(pending), rec.name, PROBE_STOP_SECONDS)  # fmt: skip
-        rec.probe_ready = False
 
     # -- termination ---------------------------------------------------------------------------
 
@@ -580,7 +461,7 @@ class PodSyncer:
         """Stop every container (preStop, then the stop signal, all at once) and remove the sandbox."""
         await self._refresh(state)
         for rec in state.records():
-            await self._stop_probes(rec)
+            await self.probes.stop(rec)
         live = [r for r in state.records() if r.container_id is not None and not r.exited]
         for rec in live:
             self.recorder.record(state.pod, "Normal", "Killing", f"Stopping container {rec.name}", container=rec.name)
@@ -620,61 +501,18 @@ class PodSyncer:
         sandbox = ready[0]
         state.sandbox, state.adopted = sandbox, True
         self.sandbox_owner[sandbox.id] = state.uid
-        by_name: dict[str, list[ContainerStatus]] = {}
-        for status in found.containers:
-            if status.sandbox_id == sandbox.id:
-                by_name.setdefault(status.labels.get(LABEL_CONTAINER_NAME, status.name), []).append(status)
-        posted = {
-            s.get("name"): s
-            for key in ("containerStatuses", "initContainerStatuses")
-            for s in (state.pod.get("status") or {}).get(key) or []
-        }
-        for rec in state.records():
-            instances = sorted(by_name.get(rec.name, []), key=lambda s: int(s.labels.get(LABEL_RESTART_COUNT, "0")))
-            if not instances:
-                continue
-            current = instances[-1]
-            rec.container_id, rec.status = current.id, current
-            rec.restart_count = int(current.labels.get(LABEL_RESTART_COUNT, "0"))
-            log_path = current.log_path or container_log_path(
-                self.settings.data_dir, state.namespace, state.name, state.uid, rec.name, rec.restart_count
-            )
-            if len(instances) > 1:
-                previous = instances[-2]
-                rec.previous_id = previous.id
-                rec.status = previous
-                rec.termination_message = self._termination_message(state, rec)
-                rec.last_terminated = terminated_state(rec, self.runtime.name)
-                rec.status, rec.termination_message = current, ""
-                if previous.log_path is not None:
-                    self.registry.record_previous(
-                        state.namespace,
-                        state.name,
-                        rec.name,
-                        ContainerRef(previous.id, previous.log_path, self.runtime, False),
-                        pod_uid=state.uid,
-                    )
-            running = current.state is ContainerState.RUNNING
-            self.registry.record(
-                state.namespace,
-                state.name,
-                rec.name,
-                ContainerRef(current.id, log_path, self.runtime, running),
-                pod_uid=state.uid,
-            )
-            if running:
-                before = posted.get(rec.name) or {}
-                rec.running_since = self.clock.now() - max(self.wall() - (current.started_at or self.wall()), 0.0)
-                rec.probe_ready = bool(before.get("ready"))
-                rec.started = bool(before.get("started", True))
-                if rec.started:
-                    self._start_probes(state, rec, after_startup=True)
-                else:
-                    self._start_probes(state, rec)
-            elif current.state is ContainerState.EXITED:
-                rec.exit_handled = True
-                rec.exited_at = self.clock.now()
-                rec.termination_message = self._termination_message(state, rec)
+        adopt_containers(
+            state,
+            sandbox,
+            found,
+            runtime=self.runtime,
+            registry=self.registry,
+            probes=self.probes,
+            clock=self.clock,
+            wall=self.wall,
+            data_dir=self.settings.data_dir,
+            termination_message=self._termination_message,
+        )
         logger.info("adopted pod %s (sandbox %s)", state.key, sandbox.id)
 
     async def _remove_sandbox_quietly(self, sandbox_id: str) -> None:

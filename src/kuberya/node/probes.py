@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kuberya.client import Clock
+from kuberya.meta.types import Obj
 from kuberya.runtime.base import ContainerRuntime, RuntimeError_
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 USER_AGENT = "kube-probe/1.37"
 KINDS = ("startup", "liveness", "readiness")
 

@@ -31,21 +31,21 @@ import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from kuberya.client import Clock
 from kuberya.images.auth import Credentials, parse_docker_config
 from kuberya.images.errors import ImageError
 from kuberya.images.reference import Reference, parse_reference
 from kuberya.images.service import ImageService, PullPolicy, default_pull_policy
+from kuberya.meta.timefmt import go_duration
+from kuberya.meta.types import Obj
 from kuberya.node.env import SourceLookup
 from kuberya.node.events import EventRecorder
 from kuberya.node.state import ContainerRecord, PodState
-from kuberya.node.timefmt import go_duration
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 ERR_IMAGE_PULL = "ErrImagePull"
 IMAGE_PULL_BACKOFF = "ImagePullBackOff"

@@ -1,6 +1,6 @@
 """ConfigMaps and Secrets for env and volumes: informer caches, with the API as a fallback.
 
-Pods read their sources from two informers (so a pod sync costs no API round trip), and every
+Pods read their sources from two informers (the process's shared ones, so a pod sync costs no API round trip), and every
 change to a ConfigMap or Secret is reported to ``on_change(kind, namespace, name)`` so the agent
 can re-sync the pods using it (projected files follow their sources; a pod waiting in
 ``CreateContainerConfigError`` starts as soon as its ConfigMap appears). An object the cache does
@@ -13,24 +13,24 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from kuberya.client import Clock, Informer, KubeClient, NotFoundError
+from kuberya.client import Informer, KubeClient, NotFoundError, SharedInformerFactory
 from kuberya.client.resources import CONFIGMAPS, SECRETS, SERVICES, ResourceRef
 from kuberya.client.tasks import start_task
+from kuberya.meta.types import Obj
 
-Obj = dict[str, Any]
 ChangeHandler = Callable[[str, str, str], None]
 
 
 class ConfigSources:
     """Implements :class:`kuberya.node.env.SourceLookup` over two informers."""
 
-    def __init__(self, client: KubeClient, *, clock: Clock, on_change: ChangeHandler) -> None:
+    def __init__(self, client: KubeClient, *, informers: SharedInformerFactory, on_change: ChangeHandler) -> None:
         self.client = client
-        self.config_maps = Informer(client, CONFIGMAPS, clock=clock)
-        self.secrets = Informer(client, SECRETS, clock=clock)
+        self.config_maps = informers.informer(CONFIGMAPS)
+        self.secrets = informers.informer(SECRETS)
         # Services only feed the service-link env of containers started later (upstream does not
         # restart running containers when services change), so no change handler.
-        self.services_informer = Informer(client, SERVICES, clock=clock)
+        self.services_informer = informers.informer(SERVICES)
         for kind, informer in (("configmap", self.config_maps), ("secret", self.secrets)):
             informer.add_handlers(**_handlers(kind, on_change))
 

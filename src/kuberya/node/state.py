@@ -12,9 +12,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from kuberya.meta.types import Obj
 from kuberya.runtime.base import ContainerState, ContainerStatus, SandboxStatus
-
-Obj = dict[str, Any]
 
 # Labels on runtime sandboxes and containers: a restarted agent maps them back to pods with these.
 LABEL_POD_UID = "io.kubernetes.pod.uid"

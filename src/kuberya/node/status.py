@@ -15,12 +15,10 @@ was last written.
 
 from __future__ import annotations
 
-from typing import Any
-
+from kuberya.meta.timefmt import rfc3339
+from kuberya.meta.types import Obj
 from kuberya.node.state import LABEL_IMAGE_ID, ContainerRecord, PodState
-from kuberya.node.timefmt import rfc3339
 
-Obj = dict[str, Any]
 OWNED_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")
 _OWNED_FIELDS = (
     "phase",

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
+from kuberya.meta.types import Obj
 from kuberya.runtime.crilog import parse_cri_line
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 DEFAULT_PATH = "/dev/termination-log"
 MAX_MESSAGE_BYTES = 4096

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kuberya.meta.types import Obj
 from kuberya.node.env import PodFacts, SourceLookup, field_value, resource_value
 from kuberya.runtime.base import Mount
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
 _PLUGINS = {
     "emptyDir": "kubernetes.io~empty-dir",

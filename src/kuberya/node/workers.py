@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from kuberya.client import Clock
 from kuberya.client.malformed import MalformedObjectError
 from kuberya.client.tasks import cancel_and_wait, start_task
+from kuberya.meta.types import Obj
 from kuberya.node.state import PodState
 
 logger = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 SyncFunc = Callable[[PodState], Awaitable[bool]]
 RETRY_BASE = 0.1
 RETRY_CAP = 30.0

@@ -14,7 +14,7 @@ endpoints are the other pods' published ``127.1.x.y`` ports. Inside the namespac
 connection comes from the ClusterIP itself, so the client address the balancer sees (for
 ``sessionAffinity: ClientIP``) is the pod's IP instead.
 
-Namespaces come and go with sandboxes (:class:`~kuberya.proxy.podnamespaces.PodNamespaces`, given by the server);
+Namespaces come and go with sandboxes (:class:`~kuberya.meta.handover.PodNamespaces`, given by the server);
 the listener set follows both the namespaces and the table, and a listener that cannot be made
 (the holder is gone, the pod bound that address itself) is logged and tried again at the next apply.
 A new namespace's listeners are made before its pod's containers start
@@ -31,7 +31,7 @@ import socket
 from collections.abc import Callable
 
 from kuberya.client.tasks import start_task
-from kuberya.proxy.podnamespaces import NamespaceSockets, PodNamespaces
+from kuberya.meta.handover import NamespaceSockets, PodNamespaces
 from kuberya.proxy.table import ServicePort
 from kuberya.proxy.userspace import Listener, UserspaceProxy
 

@@ -57,12 +57,15 @@ import logging
 import shutil
 import socket
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
-from kuberya.client import ApiError, Clock, Informer, KubeClient, LoopClock, malformed
-from kuberya.client.offered import OfferedEndpoints
-from kuberya.client.resources import ENDPOINTSLICES, EVENTS, SERVICES
+from kuberya.client import ApiError, Clock, KubeClient, LoopClock, SharedInformerFactory, malformed
+from kuberya.client.events import EventCorrelator
+from kuberya.client.resources import ENDPOINTSLICES, SERVICES
 from kuberya.client.tasks import start_task
+from kuberya.meta.handover import EndpointPublisher, PodNamespaces
+from kuberya.meta.timefmt import format_time
+from kuberya.meta.types import Obj
 from kuberya.proxy.kernel import (
     LOOPBACK,
     POD_BRIDGE,
@@ -74,14 +77,11 @@ from kuberya.proxy.kernel import (
     within,
 )
 from kuberya.proxy.netdev import DEVICE_NAME, LinkError, ServiceAddressDevice, can_manage_links
-from kuberya.proxy.podnamespaces import PodNamespaces
 from kuberya.proxy.podside import PodSideFrontends
 from kuberya.proxy.table import SERVICE_NAME_LABEL, ServicePort, build_table
 from kuberya.proxy.userspace import UserspaceProxy
 
 logger = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 
 UNSERVED_REASON = "ProtocolNotProxied"
@@ -157,8 +157,9 @@ class ServiceProxy:
         drain_timeout: float = 30.0,
         shutdown_drain: float = 2.0,
         clock: Clock | None = None,
+        informers: SharedInformerFactory | None = None,
         pod_namespaces: PodNamespaces | None = None,
-        offered: OfferedEndpoints | None = None,
+        offered: EndpointPublisher | None = None,
     ) -> None:
         self.client = client
         self.offered = offered
@@ -187,8 +188,9 @@ class ServiceProxy:
         self.podside = PodSideFrontends(self.userspace, pod_namespaces) if pod_namespaces is not None else None
         """ClusterIPs inside rootless pods' namespaces: those pods' only way to a Service."""
         self.device = ServiceAddressDevice(device_name) if self.cluster_ips else None
-        self.services = Informer(client, SERVICES, clock=self._clock)
-        self.slices = Informer(client, ENDPOINTSLICES, label_selector=SERVICE_NAME_LABEL, clock=self._clock)
+        shared = informers or SharedInformerFactory(client, clock=self._clock)
+        self.services = shared.informer(SERVICES)
+        self.slices = shared.informer(ENDPOINTSLICES, label_selector=SERVICE_NAME_LABEL)
         self._dirty = asyncio.Event()
         for informer in (self.services, self.slices):
             informer.add_handlers(
@@ -201,6 +203,7 @@ class ServiceProxy:
         """The pod bridge's subnets, as last read (see :meth:`_kernel_loopback`)."""
         self._warned: set[tuple[str, str, str]] = set()
         """(service uid, port key, message) already reported: one event per cause, not one per sync."""
+        self._events = EventCorrelator(client, component="kuberya-proxy")
 
     async def run(self) -> None:
         if not self.cluster_ips:
@@ -350,28 +353,21 @@ class ServiceProxy:
         await self._record(involved, malformed.REASON, message)
 
     async def _record(self, involved: Obj, reason: str, message: str) -> None:
-        namespace, name = str(involved.get("namespace") or "default"), str(involved.get("name"))
         now = datetime.datetime.now(datetime.UTC)
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            # Upstream's naming (the object's name and the time in nanoseconds, in hex).
-            "metadata": {"name": f"{name}.{int(now.timestamp() * 1e9):x}", "namespace": namespace},
-            "involvedObject": involved,
-            "type": "Warning",
-            "reason": reason,
-            "message": message,
-            "source": {"component": "kuberya-proxy"},
-            "reportingComponent": "kuberya-proxy",
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-        }
         try:
-            await self.client.create(EVENTS, event, namespace=namespace)
+            # Upstream names an Event after the object and the time in nanoseconds.
+            await self._events.write(
+                involved,
+                type="Warning",
+                reason=reason,
+                message=message,
+                stamp=format_time(now),
+                name_ns=int(now.timestamp() * 1e9),
+            )
         except ApiError as e:  # best effort: the log line above already says it
-            logger.warning("proxy: cannot record the event for %s/%s: %s", namespace, name, e)
+            logger.warning(
+                "proxy: cannot record the event for %s/%s: %s", involved.get("namespace"), involved.get("name"), e
+            )
 
     async def shutdown(self) -> None:
         if self.offered is not None:

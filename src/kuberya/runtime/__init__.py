@@ -1,9 +1,10 @@
 """Container runtimes behind one protocol (:mod:`kuberya.runtime.base`), chosen by name.
 
 Like uvicorn's ``Config.load()``, a small registry maps a runtime's name to ``"module:Class"``
-and imports it only when asked for, so choosing ``fake`` never loads the process runtime's
-machinery. ``runc`` is the default where it can run (root, and ``runc`` on PATH); otherwise
-``process``, and :func:`runtime_choice_reason` says why, for ``kuberya up`` to print.
+and imports it only when asked for, so choosing ``process`` never loads runc's machinery. The
+registry holds the production runtimes only: a test double (:mod:`kuberya.runtime.fake`) is
+registered by the tests that want it by name. ``runc`` is the default where it can run (root,
+and ``runc`` on PATH); otherwise ``process``, and :func:`runtime_choice_reason` says why, for ``kuberya up`` to print.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ __all__ = [
 RUNTIMES: dict[str, str] = {
     "runc": "kuberya.runtime.runc:open_runc_runtime",
     "process": "kuberya.runtime.process:open_process_runtime",
-    "fake": "kuberya.runtime.fake:FakeRuntime",
 }
-"""Name → ``module:factory``; each factory takes the keyword arguments of :func:`open_runtime`."""
+"""Name → ``module:factory``. ``runc`` and ``process`` take the keyword arguments of
+:func:`open_runtime` that concern them; any other registered factory (a test's double) takes none."""
 
 
 class UnknownRuntimeError(RuntimeError_):
@@ -68,13 +69,15 @@ def open_runtime(
     pod_cidr: str | None = None,
     image_resolver: ImageResolver | None = None,
     rootless_network: bool = False,
+    plugin_path: str | None = None,
 ) -> ContainerRuntime:
     """Make (but don't start) the runtime called ``name``; its state lives under ``state_dir``.
 
     ``image_resolver`` (runc only) turns an image reference into its layers and config; without one
     runc reads the image store next to ``state_dir`` (``<state_dir>/../images``).
     ``rootless_network`` (process only) gives pods the rootless network even as root
-    (:mod:`kuberya.runtime.rootless`; without root it is the default anyway).
+    (:mod:`kuberya.runtime.rootless`; without root it is the default anyway). ``plugin_path`` is
+    the ``PATH`` the pod network's CNI plugins run with (the server's; None: a standard one).
     """
     target = RUNTIMES.get(name)
     if target is None:
@@ -84,10 +87,15 @@ def open_runtime(
         raise RuntimeError_(f"the rootless pod network is the process runtime's, not {name}'s")
     module_name, _, factory_name = target.partition(":")
     factory: Any = getattr(importlib.import_module(module_name), factory_name)
-    if name == "fake":
-        runtime: ContainerRuntime = factory()
-    elif name == "runc":
-        runtime = factory(state_dir=state_dir, pod_cidr=pod_cidr, image_resolver=image_resolver)
+    runtime: ContainerRuntime
+    if name == "runc":
+        runtime = factory(
+            state_dir=state_dir, pod_cidr=pod_cidr, image_resolver=image_resolver, plugin_path=plugin_path
+        )
+    elif name == "process":
+        runtime = factory(
+            state_dir=state_dir, pod_cidr=pod_cidr, rootless_network=rootless_network, plugin_path=plugin_path
+        )
     else:
-        runtime = factory(state_dir=state_dir, pod_cidr=pod_cidr, rootless_network=rootless_network)
+        runtime = factory()
     return runtime

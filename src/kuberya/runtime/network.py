@@ -87,6 +87,10 @@ class SandboxNetwork(Protocol):
         """Whether something of the sandbox's network is left to remove."""
 
 
+DEFAULT_PLUGIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+"""The CNI plugins' ``PATH`` when the server was given none."""
+
+
 class PodNetwork:
     """A bridge network for pods; see the module docstring."""
 
@@ -97,8 +101,12 @@ class PodNetwork:
         subnet: str | None = None,
         bridge: str = DEFAULT_BRIDGE,
         cni_path: Path = CNI_PATH,
+        plugin_path: str | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.plugin_path = plugin_path or DEFAULT_PLUGIN_PATH
+        """``PATH`` for the CNI plugins (they run ``ip``, ``iptables``…): the server's own, passed
+        down from its entry point; nothing below it reads the environment."""
         self.requested_subnet = subnet
         self.bridge = bridge
         self.cni_path = cni_path
@@ -216,7 +224,7 @@ class PodNetwork:
             "CNI_NETNS": netns,
             "CNI_IFNAME": ifname,
             "CNI_PATH": str(self.cni_path),
-            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "PATH": self.plugin_path,
         }
         process = await asyncio.create_subprocess_exec(
             str(self.cni_path / plugin),

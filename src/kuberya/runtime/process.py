@@ -46,14 +46,8 @@ from kuberya.runtime.network import PodNetwork, SandboxNetwork
 from kuberya.runtime.nsconnect import namespace_ready
 from kuberya.runtime.podfiles import PodFiles, pod_files, write_pod_files
 from kuberya.runtime.rootless import RootlessNetwork
-from kuberya.runtime.supervised import (
-    DEFAULT_PATH,
-    ContainerRecord,
-    PreparedContainer,
-    SandboxRecord,
-    ShimRuntime,
-    read_json,
-)
+from kuberya.runtime.statefiles import ContainerRecord, PreparedContainer, SandboxRecord, read_json
+from kuberya.runtime.supervised import DEFAULT_PATH, ShimRuntime
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +58,7 @@ NAMESPACE_SETUP_TIMEOUT = 5.0
 
 
 def open_process_runtime(
-    *, state_dir: Path, pod_cidr: str | None = None, rootless_network: bool = False
+    *, state_dir: Path, pod_cidr: str | None = None, rootless_network: bool = False, plugin_path: str | None = None
 ) -> ProcessRuntime:
     """The registry's factory: a pod network and cgroups where this machine allows them.
 
@@ -73,7 +67,7 @@ def open_process_runtime(
     """
     network: SandboxNetwork | None = None
     if not rootless_network and PodNetwork.available():
-        network = PodNetwork(state_dir=state_dir / "network", subnet=pod_cidr)
+        network = PodNetwork(state_dir=state_dir / "network", subnet=pod_cidr, plugin_path=plugin_path)
     elif RootlessNetwork.available():
         network = RootlessNetwork(state_dir=state_dir / "rootless-network")
     elif rootless_network:

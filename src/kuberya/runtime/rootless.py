@@ -64,8 +64,8 @@ from typing import Any
 from kuberya.runtime import nsholder
 from kuberya.runtime.network import NetworkError, PodAttachment
 from kuberya.runtime.nsconnect import SocketFactory, register_socket_factory, unregister_socket_factory
+from kuberya.runtime.pipes import read_line
 from kuberya.runtime.procstat import is_same_process, read_stat
-from kuberya.runtime.supervised import read_line
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ hierarchies kuberya does not use itself.
 
 The image's unpacked layers are the overlay's lower dirs, so they must outlive any image name:
 before mounting, a container takes a lease on its image and layers in the image store
-(:class:`kuberya.images.store.Lease`, held by the container's state directory), and the lease is
+(:class:`kuberya.images.leases.Lease`, held by the container's state directory), and the lease is
 dropped after the unmount when the container is removed. ``kuberya rmi`` + gc while a pod runs
 then untags the image but keeps its content until the pod is gone.
 
@@ -62,13 +62,8 @@ from kuberya.runtime.network import PodNetwork
 from kuberya.runtime.oci_spec import PodContext, build_spec, own_capabilities
 from kuberya.runtime.podfiles import pod_files, write_pod_files
 from kuberya.runtime.rootfs import mount_overlay, unmount
-from kuberya.runtime.supervised import (
-    DEFAULT_PATH,
-    ContainerRecord,
-    PreparedContainer,
-    SandboxRecord,
-    ShimRuntime,
-)
+from kuberya.runtime.statefiles import ContainerRecord, PreparedContainer, SandboxRecord
+from kuberya.runtime.supervised import DEFAULT_PATH, ShimRuntime
 
 if TYPE_CHECKING:
     from kuberya.images.service import ImageService
@@ -135,7 +130,11 @@ def image_service_resolver(service: ImageService) -> ImageResolver:
 
 
 def open_runc_runtime(
-    *, state_dir: Path, pod_cidr: str | None = None, image_resolver: ImageResolver | None = None
+    *,
+    state_dir: Path,
+    pod_cidr: str | None = None,
+    image_resolver: ImageResolver | None = None,
+    plugin_path: str | None = None,
 ) -> RuncRuntime:
     """The registry's factory.
 
@@ -146,7 +145,11 @@ def open_runc_runtime(
         from kuberya.images.service import ImageService, ImageSettings
 
         image_resolver = image_service_resolver(ImageService(ImageSettings(root=state_dir.parent / "images")))
-    network = PodNetwork(state_dir=state_dir / "network", subnet=pod_cidr) if PodNetwork.available() else None
+    network = (
+        PodNetwork(state_dir=state_dir / "network", subnet=pod_cidr, plugin_path=plugin_path)
+        if PodNetwork.available()
+        else None
+    )
     return RuncRuntime(
         state_dir=state_dir, network=network, cgroups=CgroupManager.detect(), image_resolver=image_resolver
     )
@@ -289,8 +292,8 @@ class RuncRuntime(ShimRuntime):
         if image.store is None:
             return None
         from kuberya.images.errors import ImageError
+        from kuberya.images.leases import Lease
         from kuberya.images.oci import check_digest
-        from kuberya.images.store import Lease
 
         pod = f"{sandbox.config['namespace']}/{sandbox.config['name']}"
         try:
@@ -312,7 +315,7 @@ class RuncRuntime(ShimRuntime):
     @staticmethod
     async def _release_lease(lease: Mapping[str, str] | None) -> None:
         if lease:
-            from kuberya.images.store import release_lease
+            from kuberya.images.leases import release_lease
 
             await asyncio.to_thread(release_lease, Path(lease["store"]), lease["id"])
 

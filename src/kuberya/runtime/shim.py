@@ -85,6 +85,8 @@ _DRAIN_SECONDS = 0.5
 
 def format_cri_line(timestamp_ns: int, stream: str, partial: bool, text: bytes) -> bytes:
     """One CRI log line (with its newline) for ``text`` (which holds no newline)."""
+    # The shim runs as a bare script (``python -I -S``) and may import only the standard library,
+    # so it cannot use kuberya.meta.timefmt.rfc3339_nano; the format is the same (a test pins it).
     seconds, nanos = divmod(timestamp_ns, 1_000_000_000)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     tag = b" P " if partial else b" F "

@@ -15,6 +15,8 @@ pod's cgroups (:mod:`kuberya.runtime.cgroups`), each where this machine allows t
 detached shim that starts the container's process (the process runtime: the command itself; runc:
 ``runc run --detach``) and outlives the agent.
 
+The records and their atomic reads and writes are in :mod:`kuberya.runtime.statefiles`.
+
 A container's state is read from those files: ``status.json`` → exited; ``started.json`` and
 its process alive (same pid *and* start time, so a reused pid is not mistaken for it) → running;
 neither → created. When a shim was killed before recording an exit, the exit code is lost and
@@ -43,7 +45,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +66,16 @@ from kuberya.runtime.cgroups import CgroupManager, PodCgroup, PodLimits
 from kuberya.runtime.events import EventHub
 from kuberya.runtime.execution import ExecContext, ProcessExecSession, exec_sync
 from kuberya.runtime.network import SandboxNetwork
+from kuberya.runtime.pipes import read_line
 from kuberya.runtime.procstat import is_same_process, tree_usage
+from kuberya.runtime.statefiles import (
+    ContainerRecord,
+    PreparedContainer,
+    SandboxRecord,
+    int_or_none,
+    read_json,
+    write_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,72 +88,6 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 START_TIMEOUT = 30.0
 KILL_WAIT = 10.0
 POLL_INTERVAL = 0.1
-
-
-@dataclass
-class SandboxRecord:
-    """``sandbox.json``."""
-
-    id: str
-    config: dict[str, Any]
-    ip: str
-    netns_path: str | None
-    created_at: float
-    ready: bool
-    cgroup: dict[str, Any] | None
-    userns_path: str | None = None
-    """The user namespace that owns ``netns_path`` (rootless network): containers join both."""
-
-    def status(self) -> SandboxStatus:
-        return SandboxStatus(
-            id=self.id,
-            pod_uid=self.config["pod_uid"],
-            name=self.config["name"],
-            namespace=self.config["namespace"],
-            ready=self.ready,
-            ip=self.ip or None,
-            netns_path=self.netns_path,
-            created_at=self.created_at,
-        )
-
-    @property
-    def pod_cgroup(self) -> PodCgroup | None:
-        return PodCgroup(version=self.cgroup["version"], paths=self.cgroup["paths"]) if self.cgroup else None
-
-    @property
-    def cgroup_relative(self) -> str:
-        """The pod cgroup's path relative to the runtime's own cgroup (``kuberya/pod<uid>``)."""
-        return str(self.config.get("cgroup_parent") or CgroupManager.pod_path(self.config["pod_uid"]))
-
-
-@dataclass
-class ContainerRecord:
-    """``config.json``."""
-
-    id: str
-    sandbox_id: str
-    name: str
-    image: str
-    log_path: str
-    labels: dict[str, str]
-    created_at: float
-    stop_signal: int
-    resources: dict[str, int]
-    exec_context: dict[str, Any]
-    """The process runtime's :class:`ExecContext`; empty for runc."""
-    image_id: str = ""
-    runtime_data: dict[str, Any] = field(default_factory=dict)
-    """What the runtime itself needs again (runc: the bundle, the runc id, the rootfs mount)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedContainer:
-    """What :meth:`ShimRuntime._prepare_container` made: the shim's spec and the record's extras."""
-
-    shim_spec: dict[str, Any]
-    image_id: str
-    exec_context: dict[str, Any] = field(default_factory=dict)
-    runtime_data: dict[str, Any] = field(default_factory=dict)
 
 
 class ShimRuntime:
@@ -567,7 +512,7 @@ class ShimRuntime:
         if container_id in self._watched or not hasattr(os, "pidfd_open"):
             return
         started = read_json(self._dir(container_id) / "started.json") or {}
-        shim_pid = _int_or_none(self._dir(container_id) / "shim.pid") or started.get("shim_pid")
+        shim_pid = int_or_none(self._dir(container_id) / "shim.pid") or started.get("shim_pid")
         for pid, start_ticks in ((shim_pid, started.get("shim_start")), (started.get("pid"), started.get("pid_start"))):
             if pid is None:
                 continue
@@ -651,48 +596,3 @@ def _signal_process(started: dict[str, Any], signum: int, *, group: bool = False
 def _shim_alive(started: dict[str, Any]) -> bool:
     shim_pid = started.get("shim_pid")
     return shim_pid is not None and is_same_process(shim_pid, started.get("shim_start"))
-
-
-async def read_line(fd: int) -> str:
-    """Read up to the first newline (or EOF) from a pipe, without blocking the loop."""
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    data = bytearray()
-    done: asyncio.Future[None] = loop.create_future()
-
-    def readable() -> None:
-        try:
-            chunk = os.read(fd, 4096)
-        except BlockingIOError:
-            return
-        data.extend(chunk)
-        if (not chunk or b"\n" in data) and not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, readable)
-    try:
-        await done
-    finally:
-        loop.remove_reader(fd)
-    return data.split(b"\n", 1)[0].decode(errors="replace")
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        record: dict[str, Any] = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return record
-
-
-def _int_or_none(path: Path) -> int | None:
-    try:
-        return int(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def write_json(path: Path, record: dict[str, Any]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(record, default=str))
-    os.replace(temporary, path)

@@ -1,6 +1,7 @@
 """``python -m kuberya.server``: what ``kuberya up`` runs (see :mod:`kuberya.server.main`)."""
 
 import gc
+import os
 
 from kuberya.server import trust_store
 
@@ -8,7 +9,7 @@ from kuberya.server import trust_store
 # it is wasted time on `kuberya up`'s critical path (~10%). The server re-enables it once ready.
 gc.disable()
 
-with trust_store.deferred():
+with trust_store.deferred(os.environ):
     from kuberya.server.main import main
 
 raise SystemExit(main())

@@ -5,10 +5,9 @@
 ``kuberya.server.main`` turns names (``storage_url``, ``runtime``) into implementations. Nothing
 here reads the environment: the CLI does that and passes values down.
 
-``DataDirLayout`` names every file the server keeps in its data directory. The CLI, which may not
-import this package, relies on the same names (``kuberya.pid``, ``ready``, ``kubeconfig``,
-``kuberya.log``); they are part of the contract between ``kuberya up`` and the server process,
-and ``ready`` is the readiness signal: it appears, atomically, once the API answers.
+``DataDirLayout`` (:mod:`kuberya.meta.datadir`, shared with the CLI, which may not import this
+package) names every file the server keeps in its data directory; ``ready`` is the readiness
+signal: it appears, atomically, once the API answers.
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+
+from kuberya.meta.datadir import DataDirLayout as DataDirLayout  # re-exported for the server
 
 DEFAULT_PORT = 6443
 """Upstream's API server port, so that muscle memory (and docs) carry over."""
@@ -31,39 +32,6 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 class ConfigError(ValueError):
     """A configuration that cannot or must not be served; the message says what to change."""
-
-
-@dataclass(frozen=True, slots=True)
-class DataDirLayout:
-    """The files of one data directory. One running server owns one data directory."""
-
-    root: Path
-
-    @property
-    def pid_file(self) -> Path:
-        """Holds the server's pid and an exclusive ``flock`` for as long as the server runs."""
-        return self.root / "kuberya.pid"
-
-    @property
-    def ready_file(self) -> Path:
-        """JSON ``{pid, port, url, started_at, kubeconfig}``; written once the API listens."""
-        return self.root / "ready"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.root / "kubeconfig"
-
-    @property
-    def log_file(self) -> Path:
-        return self.root / "kuberya.log"
-
-    @property
-    def pki_dir(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def database(self) -> Path:
-        return self.root / "state.db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +53,11 @@ class ServerConfig:
     """Components not to start (``--disable service-proxy,cluster-dns``): a second cluster on one
     host, say, that must not program the host's service addresses a first one already owns."""
     """Listening beyond loopback exposes the cluster to the network; it must be asked for."""
+    hpa_sync_period: float | None = None
+    """Seconds between the HPA controller's rounds; None: upstream's 15 s. Only tests shorten it."""
+    plugin_path: str | None = None
+    """``PATH`` for the helper binaries the runtime runs (CNI plugins); the server's own, filled in
+    by its entry point (None: a standard one)."""
     node_name: str = "kuberya"
     """The name of the one Node; the node controller registers it and pods are bound to it."""
     retain_revisions: int = 1000

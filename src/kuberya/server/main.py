@@ -12,10 +12,13 @@ startup
     4. API: listen with TLS (a busy port stops here, exit 1);
     5. write ``DATA_DIR/kubeconfig``, then ``DATA_DIR/ready`` — *the* readiness signal the CLI
        waits for: it appears, atomically, only once the API answers;
-    6. controllers: in-process API clients started as named, guarded tasks.
+    6. controllers: in-process API clients started as named, guarded tasks, all reading one
+       shared informer per resource (one watch and one cache of each, not one per component);
+       which there are and how they are supervised is :mod:`kuberya.server.components`.
 
 shutdown (SIGTERM/SIGINT, or an essential component crashed)
-    remove ``ready`` (we no longer promise to answer) → stop the controllers → close the listener
+    remove ``ready`` (we no longer promise to answer) → stop the controllers and their shared
+    informers → close the listener
     and drain open requests for ``shutdown_timeout_seconds`` → close storage → remove the pid
     file and unlock.
 
@@ -31,26 +34,30 @@ import contextlib
 import datetime as dt
 import errno
 import gc
-import hashlib
-import importlib
 import json
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from kuberya.apiserver.app import create_app
 from kuberya.apiserver.settings import APIServerSettings, AuthSettings
-from kuberya.client.offered import OfferedEndpoints
+from kuberya.meta.datadir import ReadyInfo
 from kuberya.runtime import default_runtime_name, runtime_choice_reason
-from kuberya.server import trust_store
+from kuberya.server.components import (
+    COMPONENTS,
+    ComponentContext,
+    Supervisor,
+    describe_error,
+    import_components,
+)
 from kuberya.server.config import DEFAULT_PORT, RUNTIMES, STORAGE_CHECKS, ConfigError, ServerConfig
 from kuberya.server.kubeconfig import CONTEXT, write_kubeconfig
 from kuberya.server.lock import DataDirInUseError, DataDirLock
@@ -67,6 +74,7 @@ from kuberya.storage import (
 
 if TYPE_CHECKING:
     from kuberya.client.api import ApiClient
+    from kuberya.client.factory import SharedInformerFactory
 
 logger = logging.getLogger("kuberya.server")
 
@@ -81,224 +89,6 @@ behind outlives the cluster; `kuberya down` waits longer than this before its SI
 
 class StartupError(Exception):
     """A step of startup failed in a way the user can fix; the message says how."""
-
-
-# -- components -------------------------------------------------------------------------------------
-
-
-class Component(Protocol):
-    """A long-lived part of the cluster: runs until cancelled."""
-
-    async def run(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentContext:
-    """What a component may be built from: the API client and a few cluster-wide names."""
-
-    client: ApiClient
-    node_name: str
-    runtime: str
-    data_dir: Path
-    rootless_network: bool = False
-    """The hidden ``--rootless-network``: the process runtime's rootless pod network even as root (tests)."""
-    offered: OfferedEndpoints = field(default_factory=OfferedEndpoints)
-    """The proxy publishes what it applied, the node agent waits on it before stopping a pod."""
-
-
-def _no_options(_: ComponentContext) -> dict[str, Any]:
-    return {}
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentSpec:
-    """One in-process component, found by import path so that a missing one is skipped, not fatal.
-
-    To add a component, append a spec to :data:`COMPONENTS`: ``factory`` names a callable (usually
-    the class) called as ``factory(client, **options(context))`` that returns something with
-    ``async def run()``.
-    """
-
-    name: str
-    """Used for the task's name and in every log line about it."""
-    factory: str
-    """``"package.module:Attribute"``."""
-    options: Callable[[ComponentContext], dict[str, Any]] = _no_options
-    """Keyword arguments for the factory beyond the client."""
-    essential: bool = True
-    """An essential component that crashes stops the whole server (k3s's rule: fail loudly rather
-    than run half a cluster); a non-essential one is logged and left stopped."""
-
-
-COMPONENTS: tuple[ComponentSpec, ...] = (
-    ComponentSpec("garbage-collector", "kuberya.controllers.garbage_collector:GarbageCollector"),
-    ComponentSpec("namespace-controller", "kuberya.controllers.namespace:NamespaceController"),
-    ComponentSpec(
-        "node-controller",
-        "kuberya.controllers.node:NodeController",
-        options=lambda ctx: {"node_name": ctx.node_name},
-    ),
-    ComponentSpec("deployment-controller", "kuberya.controllers.deployment:DeploymentController"),
-    ComponentSpec("replicaset-controller", "kuberya.controllers.replicaset:ReplicaSetController"),
-    # Upstream's 15 s sync period; the hidden KUBERYA_HPA_SYNC_PERIOD (seconds) shortens it for tests.
-    ComponentSpec(
-        "hpa-controller",
-        "kuberya.controllers.hpa:HorizontalPodAutoscalerController",
-        options=lambda _: {"sync_period": float(v)} if (v := os.environ.get("KUBERYA_HPA_SYNC_PERIOD")) else {},
-    ),
-    ComponentSpec(
-        "scheduler",
-        "kuberya.controllers.scheduler:Scheduler",
-        options=lambda ctx: {"node_name": ctx.node_name},
-    ),
-    ComponentSpec(
-        "node-agent",
-        "kuberya.node.agent:NodeAgent",
-        options=lambda ctx: {
-            "node_name": ctx.node_name,
-            "runtime": _node_runtime(ctx),
-            "data_dir": ctx.data_dir,
-            "stop_pods_on_exit": True,
-            "offered_endpoints": ctx.offered,
-        },
-    ),
-    ComponentSpec("endpoints-controller", "kuberya.controllers.endpoints:EndpointsController"),
-    ComponentSpec("endpointslice-controller", "kuberya.controllers.endpointslices:EndpointSliceController"),
-    ComponentSpec("servicelb-controller", "kuberya.controllers.servicelb:ServiceLBController"),
-    # Not essential: they bind host addresses another kuberya on this machine may hold; the API
-    # and the controllers are worth keeping up without them (each logs what it could not do).
-    ComponentSpec(
-        "service-proxy",
-        "kuberya.proxy.serviceproxy:ServiceProxy",
-        # One nftables table per cluster (by data dir), so that two clusters never rewrite each other's.
-        options=lambda ctx: {
-            "nft_table": "kuberya-" + hashlib.sha256(str(ctx.data_dir).encode()).hexdigest()[:8],
-            "pod_namespaces": _pod_namespaces(),
-            "offered": ctx.offered,
-        },
-        essential=False,
-    ),
-    ComponentSpec(
-        "cluster-dns",
-        "kuberya.proxy.dns:ClusterDNS",
-        options=lambda _: {"pod_namespaces": _pod_namespaces()},
-        essential=False,
-    ),
-)
-
-
-def _pod_namespaces() -> Any:
-    """The rootless pod namespaces of this process, for the components that listen inside them.
-
-    The proxy may not import the runtime; the module satisfies ``kuberya.proxy.podnamespaces.PodNamespaces``.
-    """
-    from kuberya.runtime import nsconnect
-
-    return nsconnect
-
-
-def _node_runtime(ctx: ComponentContext) -> Any:
-    """The node agent's runtime: its name, or with ``--rootless-network`` the runtime itself, opened so.
-
-    Where the agent would put it (``DATA_DIR/runtime``); the agent does not close a runtime it was
-    given, and this one needs no closing beyond the process's end (its pods are stopped by the agent).
-    """
-    if not ctx.rootless_network:
-        return ctx.runtime
-    from kuberya.runtime import open_runtime
-
-    return open_runtime(ctx.runtime, state_dir=ctx.data_dir / "runtime", rootless_network=True)
-
-
-def load_symbol(target: str) -> Any | None:
-    """Return the attribute named by ``"module:attr"``, or None when that module does not exist (yet).
-
-    Only the *named* module being absent counts as "not there": a module that exists but fails to
-    import is a bug, and its error propagates.
-    """
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name is not None and (module_name == e.name or module_name.startswith(f"{e.name}.")):
-            return None
-        raise
-    return getattr(module, attr)
-
-
-def _import_components(
-    specs: Sequence[ComponentSpec],
-) -> list[tuple[ComponentSpec, Callable[..., Component]]]:
-    available: list[tuple[ComponentSpec, Callable[..., Component]]] = []
-    for spec in specs:
-        factory = load_symbol(spec.factory)
-        if factory is None:
-            logger.info("component %s is not available in this build; skipped", spec.name)
-            continue
-        available.append((spec, factory))
-    if available:
-        importlib.import_module("kuberya.client.api")
-    # The API server loads these on first use so that `up` does not wait for them; warm them
-    # here, off the event loop, so the first kubectl request does not pay for them either.
-    for module in WARM_UP_MODULES:
-        importlib.import_module(module)
-    trust_store.load_deferred()
-    return available
-
-
-WARM_UP_MODULES = (
-    "yaml",
-    "kuberya.resources.patching",
-    "kuberya.resources.schema",
-)
-"""Not warmed: ``kuberya.resources.protobuf`` (~9 MB of descriptors, for kubectl's typed creates
-only); the first protobuf body pays ~0.1 s to load it instead of every idle cluster paying in memory."""
-
-
-class Supervisor:
-    """Runs components as named tasks and reports the first essential crash."""
-
-    def __init__(self, on_fatal: Callable[[str], None]) -> None:
-        self._on_fatal = on_fatal
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._stopping = False
-
-    @property
-    def running(self) -> bool:
-        return bool(self._tasks)
-
-    def start(self, spec: ComponentSpec, component: Component) -> None:
-        task = asyncio.create_task(self._guard(spec, component), name=f"kuberya:{spec.name}")
-        self._tasks[spec.name] = task
-
-    async def _guard(self, spec: ComponentSpec, component: Component) -> None:
-        try:
-            await component.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            # Logged here, at once, with the traceback: a crash must never wait for shutdown to surface.
-            logger.exception("component %s crashed", spec.name)
-            reason = f"{spec.name} crashed: {_describe(e)}"
-        else:
-            if self._stopping:
-                return
-            logger.error("component %s returned; it should run until stopped", spec.name)
-            reason = f"{spec.name} stopped unexpectedly"
-        if spec.essential:
-            self._on_fatal(reason)
-
-    async def stop(self, timeout: float) -> None:
-        """Cancel every component and wait up to ``timeout`` for them to finish."""
-        self._stopping = True
-        for task in self._tasks.values():
-            task.cancel()
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(self._tasks.values(), timeout=timeout)
-        for task in pending:
-            logger.warning("component %s did not stop within %.0fs; leaving it", task.get_name(), timeout)
-        self._tasks.clear()
 
 
 # -- the server --------------------------------------------------------------------------------------
@@ -316,6 +106,7 @@ class Server:
         self._backend: Backend | None = None
         self._runner: web.AppRunner | None = None
         self._client: ApiClient | None = None
+        self._informers: SharedInformerFactory | None = None
         self._supervisor = Supervisor(self._fatal)
 
     def _fatal(self, reason: str) -> None:
@@ -344,7 +135,7 @@ class Server:
         except Exception as e:
             # A bug rather than a user error: keep the traceback in the log, then stop in order.
             logger.exception("startup failed")
-            self._failure = f"startup failed: {_describe(e)}"
+            self._failure = f"startup failed: {describe_error(e)}"
         finally:
             await self._shutdown()
         logger.info("kuberya stopped")
@@ -423,20 +214,19 @@ class Server:
         return int(runner.addresses[0][1])
 
     def _write_ready(self, *, port: int, url: str, pki: ClusterPKI) -> None:
-        ready = {
-            "pid": os.getpid(),
-            "port": port,
-            "url": url,
-            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            "kubeconfig": str(self.layout.kubeconfig),
-            "context": CONTEXT,
-            # So that the CLI can check /readyz itself without knowing the PKI's layout.
-            "ca_file": str(pki.paths.ca_cert),
-            "client_cert_file": str(pki.paths.admin_cert),
-            "client_key_file": str(pki.paths.admin_key),
-            "runtime": self.config.runtime,
-            "runtime_reason": runtime_reason(self.config.runtime),
-        }
+        ready = ReadyInfo(
+            pid=os.getpid(),
+            port=port,
+            url=url,
+            started_at=dt.datetime.now(dt.UTC),
+            kubeconfig=self.layout.kubeconfig,
+            context=CONTEXT,
+            ca_file=pki.paths.ca_cert,
+            client_cert_file=pki.paths.admin_cert,
+            client_key_file=pki.paths.admin_key,
+            runtime=self.config.runtime,
+            runtime_reason=runtime_reason(self.config.runtime),
+        ).to_json()
         write_file_atomic(self.layout.ready_file, json.dumps(ready, indent=2).encode() + b"\n", mode=0o644)
 
     async def _start_components(self) -> None:
@@ -450,24 +240,27 @@ class Server:
         wanted = [spec for spec in COMPONENTS if spec.name not in self.config.disabled_components]
         for name in sorted(self.config.disabled_components):
             logger.info("component %s disabled (--disable)", name)
-        available = await asyncio.to_thread(_import_components, wanted)
+        available = await asyncio.to_thread(import_components, wanted)
         if not available:
             return
         from kuberya.client.api import ApiClient
+        from kuberya.client.factory import SharedInformerFactory
 
         # The components are clients like any other: they reach the API through the kubeconfig
         # just written, over TLS, as the admin (DESIGN.md, decision 2).
         client = ApiClient.from_kubeconfig(self.layout.kubeconfig, context=CONTEXT)
         self._client = client
+        self._informers = informers = SharedInformerFactory(client)
         context = ComponentContext(
-            client=client, node_name=self.config.node_name, runtime=self.config.runtime,
+            client=client, informers=informers, node_name=self.config.node_name, runtime=self.config.runtime,
             data_dir=self.config.data_dir, rootless_network=self.rootless_network,
+            hpa_sync_period=self.config.hpa_sync_period, plugin_path=self.config.plugin_path,
         )  # fmt: skip
         for spec, factory in available:
             try:
-                component = factory(client, **spec.options(context))
+                component = factory(client, informers=informers, **spec.options(context))
             except Exception as e:
-                raise StartupError(f"cannot build component {spec.name}: {_describe(e)}") from e
+                raise StartupError(f"cannot build component {spec.name}: {describe_error(e)}") from e
             self._supervisor.start(spec, component)
             logger.info("component %s started", spec.name)
 
@@ -478,6 +271,11 @@ class Server:
         if self._supervisor.running:
             with _step("stopping components"):
                 await self._supervisor.stop(CONTROLLER_STOP_TIMEOUT)
+        if self._informers is not None:
+            # Each informer stopped with its last component; this ends those of a component that
+            # did not stop in time, before the client they watch through is closed.
+            with _step("stopping the shared informers"):
+                await self._informers.stop()
         if self._client is not None:
             with _step("closing the API client"):
                 await self._client.close()
@@ -504,13 +302,6 @@ def stored_object_problem(value: bytes) -> str | None:
     if not isinstance(obj.get("metadata"), dict):
         return "is an object without metadata"
     return None
-
-
-def _describe(error: BaseException) -> str:
-    """Name the first real error: a TaskGroup's ``ExceptionGroup`` says only "1 sub-exception"."""
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    return f"{type(error).__name__}: {error}"
 
 
 @contextlib.contextmanager
@@ -612,8 +403,16 @@ def _parse(argv: Sequence[str] | None) -> tuple[ServerConfig, argparse.Namespace
     return config, args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """The server process's entry point: the only place below the CLI that reads the environment.
+
+    ``environ`` (default: ``os.environ``) gives the ``PATH`` the runtime's helpers run with and
+    the hidden ``KUBERYA_HPA_SYNC_PERIOD`` (seconds; tests shorten the HPA period with it).
+    """
     config, args = _parse(argv)
+    env = os.environ if environ is None else environ
+    period = env.get("KUBERYA_HPA_SYNC_PERIOD")
+    config = replace(config, hpa_sync_period=float(period) if period else None, plugin_path=env.get("PATH") or None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         config.validate()

@@ -12,28 +12,31 @@ relies on the system trust store fails verification — it fails closed, never o
 from __future__ import annotations
 
 import contextlib
-import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 
 _OPENSSL_PATH_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 _NOWHERE = "/nonexistent/kuberya-deferred-trust-store"
 
 
 @contextlib.contextmanager
-def deferred() -> Iterator[None]:
-    """Import under this context to skip loading the system trust store."""
-    saved = {name: os.environ.get(name) for name in _OPENSSL_PATH_VARIABLES}
+def deferred(environ: MutableMapping[str, str]) -> Iterator[None]:
+    """Import under this context to skip loading the system trust store.
+
+    ``environ`` is the process's environment (``os.environ``), which OpenSSL reads: the entry
+    point passes it, so that nothing below it touches the environment on its own.
+    """
+    saved = {name: environ.get(name) for name in _OPENSSL_PATH_VARIABLES}
     for name in _OPENSSL_PATH_VARIABLES:
-        os.environ[name] = _NOWHERE
+        environ[name] = _NOWHERE
     try:
         yield
     finally:
         for name, value in saved.items():
             if value is None:
-                os.environ.pop(name, None)
+                environ.pop(name, None)
             else:
-                os.environ[name] = value
+                environ[name] = value
 
 
 def load_deferred() -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from kuberya.cli.demo_apps import DemoApp
+from kuberya.demo.apps import DemoApp
 
 PULL_TIMEOUT = 120.0
 """Seconds to give a registry for one base image before giving up on pulling."""

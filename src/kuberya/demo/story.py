@@ -1,24 +1,27 @@
-"""``kuberya demo``: the talk's demo, end to end on the embedded cluster, narrated step by step.
+"""The talk's demo, end to end on the embedded cluster, narrated step by step (``kuberya demo``).
 
 Nine numbered sections, each with what a person would type for the same effect and how long it
-took (output: :mod:`kuberya.cli.demo_output`):
+took (output: :mod:`kuberya.demo.output`):
 
-1. the cluster — started if needed, with the runtime chosen and why (:mod:`kuberya.cli.demo_cluster`);
+1. the cluster — started if needed, with the runtime chosen and why (:mod:`kuberya.demo.cluster`);
 2. the images — the offline bases, then ``payment:v1``/``v2`` and ``marvel-collection:v1`` built
-   with buildah (:mod:`kuberya.cli.demo_images`); with the process runtime the apps run from source;
+   with buildah (:mod:`kuberya.demo.images`); with the process runtime the apps run from source;
 3. "쿠버야 payment 앱을 3개 실행해줘" and 4. "쿠버야 marvel-collection 파드 1개 실행해 줘" — through
    ``kuberya ask``'s own pipeline (:class:`kuberya.cli.ask.TargetRun`), shaped by one hook
-   (:class:`kuberya.cli.demo_apps.DemoPreparer`: the example manifests' probes, and the command from
+   (:class:`kuberya.demo.apps.DemoPreparer`: the example manifests' probes, and the command from
    source when images cannot run);
 5. pods and services as tables; 6. thirty requests through the payment Service, counted per pod,
    and one purchase on marvel-collection that reaches payment by its Service name
-   (:mod:`kuberya.cli.demo_traffic`); 7. scale to 5 and back to 3 by asking;
+   (:mod:`kuberya.demo.serving`, over :mod:`kuberya.demo.traffic`); 7. scale to 5 and back to 3 by asking;
 8. ``set image payment:v2`` and "payment 롤백해줘", each under a bounded load, with the requests,
-   failures, p99 and versions seen; 9. a summary: what was shown, how long, what next.
+   failures, p99 and versions seen (:mod:`kuberya.demo.serving`); 9. a summary: what was shown, how
+   long, what next.
+
+The command line around it (options, help, language) is :mod:`kuberya.demo.command`.
 
 The apps stay running afterwards (``--keep``, the default) so that the user can explore them with
 kubectl; ``--clean-up`` deletes them at the end. Either way the next run first removes what an
-earlier demo left (objects carry :data:`kuberya.cli.demo_apps.DEMO_ANNOTATION`); objects of the
+earlier demo left (objects carry :data:`kuberya.demo.apps.DEMO_ANNOTATION`); objects of the
 same names that a demo did not create are never touched: the demo stops and says so.
 
 Every failure ends the demo with a message and a hint, never a traceback (exit status 1).
@@ -29,49 +32,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from kuberya.cli.demo_output import Narrator
-from kuberya.cli.options import default_data_dir
+from kuberya.demo.output import Narrator
 
 if TYPE_CHECKING:
-    from kuberya.cli.demo_apps import DemoApp, DemoImages, DemoPreparer
-    from kuberya.cli.demo_cluster import Started
     from kuberya.cli.output import AskOutput
     from kuberya.cli.targets import Target
     from kuberya.client import KubeClient
+    from kuberya.demo.apps import DemoApp, DemoImages, DemoPreparer
+    from kuberya.demo.cluster import Started
 
 NAMESPACE = "default"
 WAIT = 120.0
 """Seconds to wait for any one thing to become ready."""
-
-DEMO_HELP = """\
-Run the talk's demo end to end on the local cluster, narrated step by step.
-
-\b
-Starts the cluster if needed, builds the two example apps into images (real containers with
-runc; --fast runs them from source instead), then, as the talk does:
-  쿠버야 payment 앱을 3개 실행해줘            → Deployment ×3 + Service
-  쿠버야 marvel-collection 파드 1개 실행해 줘  → one Pod
-sends requests through the payment Service (spread over the 3 pods), scales to 5 and back,
-rolls out payment:v2 under load with zero failed requests, and rolls back. Every step shows the
-kubectl / kuberya commands that do the same. Needs a kuberya checkout's examples/ (--examples).
-
-\b
-The apps keep running afterwards (explore: kubectl --context kuberya get all); --clean-up
-removes them at the end; `kuberya down` stops the cluster.
-
-\b
-Examples:
-  kuberya demo                    # the full demo (~1-2 minutes after setup)
-  kuberya demo --fast --lang ko   # no image builds, process runtime, Korean narration
-"""
 
 
 class DemoFailed(Exception):
@@ -103,7 +80,7 @@ class Demo:
     # -- the edge ---------------------------------------------------------------------------------
 
     def run(self) -> int:
-        from kuberya.cli.demo_apps import demo_apps
+        from kuberya.demo.apps import demo_apps
 
         n = self.narrator
         began = time.monotonic()
@@ -143,6 +120,7 @@ class Demo:
         import aiohttp
 
         from kuberya.client import ApiClient, ApiError
+        from kuberya.demo import serving
 
         client = ApiClient.from_kubeconfig(self.data_dir / "kubeconfig")
         try:
@@ -152,9 +130,9 @@ class Demo:
             await self.step_payment(client)
             await self.step_marvel(client)
             await self.step_tables(client)
-            await self.step_requests(client)
+            await serving.step_requests(self, client)
             await self.step_scale(client)
-            await self.step_rollout(client)
+            await serving.step_rollout(self, client)
             await self.step_summary(client, began)
         except ApiError as e:
             raise DemoFailed(f"the API refused a request: {e}", f"see {self.data_dir / 'kuberya.log'}") from e
@@ -168,7 +146,7 @@ class Demo:
     # -- 1. cluster -------------------------------------------------------------------------------
 
     def step_cluster(self) -> None:
-        from kuberya.cli.demo_cluster import DemoClusterError, choose_runtime, ensure_cluster
+        from kuberya.demo.cluster import DemoClusterError, choose_runtime, ensure_cluster
 
         n = self.narrator
         n.section(1, "클러스터 시작", "Start the cluster")
@@ -204,7 +182,7 @@ class Demo:
         self._kubeconfig_note()
 
     def _kubeconfig_note(self) -> None:
-        from kuberya.cli.demo_cluster import merge_into_user_kubeconfig
+        from kuberya.demo.cluster import merge_into_user_kubeconfig
 
         n = self.narrator
         merged = merge_into_user_kubeconfig(self.data_dir, self.home) if self.merge_kubeconfig else None
@@ -223,9 +201,9 @@ class Demo:
 
     async def remove_previous(self, client: KubeClient) -> None:
         """Delete what an earlier demo left, after checking that a demo made it."""
-        from kuberya.cli.demo_apps import is_demo_object
         from kuberya.client import NotFoundError
         from kuberya.client.resources import DEPLOYMENTS, PODS, SERVICES
+        from kuberya.demo.apps import is_demo_object
 
         n = self.narrator
         found = []
@@ -272,7 +250,7 @@ class Demo:
     # -- 2. images --------------------------------------------------------------------------------
 
     async def step_images(self) -> None:
-        from kuberya.cli.demo_images import BuiltImage, ImagesUnavailable, build_images, ensure_bases
+        from kuberya.demo.images import BuiltImage, ImagesUnavailable, build_images, ensure_bases
 
         n = self.narrator
         n.section(2, "이미지 빌드", "Build the images")
@@ -336,7 +314,7 @@ class Demo:
         )
 
     async def _fall_back(self, why: str, hint: str) -> None:
-        from kuberya.cli.demo_cluster import DemoClusterError, restart
+        from kuberya.demo.cluster import DemoClusterError, restart
 
         n = self.narrator
         n.warning(f"이미지를 만들 수 없어요: {why}", f"cannot build the images: {why}")
@@ -371,13 +349,13 @@ class Demo:
             raise DemoFailed(str(e)) from e
 
     def _hooks(self) -> tuple[DemoImages, DemoPreparer]:
-        from kuberya.cli.demo_apps import DemoImages, DemoPreparer
         from kuberya.cli.facts import StoreImages
+        from kuberya.demo.apps import DemoImages, DemoPreparer
 
         store = None if self.from_source else StoreImages(self.data_dir / "images")
         return DemoImages(self.apps, store), DemoPreparer(self.apps, from_source=self.from_source)
 
-    def _ask_output(self) -> AskOutput:
+    def ask_output(self) -> AskOutput:
         from kuberya.cli.output import AskOutput
 
         n = self.narrator
@@ -397,7 +375,7 @@ class Demo:
         except NLError as e:
             raise DemoFailed(f"kuberya ask did not understand {korean!r}: {e.message}") from e
         request = replace(request, language=n.language)
-        out = self._ask_output()
+        out = self.ask_output()
         target = self._target()
         out.understanding(describe_request(request, target.namespace))
         images, prepare = self._hooks()
@@ -465,102 +443,6 @@ class Demo:
             n.table(headers, rows)
         n.elapsed()
 
-    # -- 6. requests ------------------------------------------------------------------------------
-
-    async def _service_address(self, client: KubeClient, name: str) -> tuple[str, int, str]:
-        """``(host, port, how)``: the ClusterIP where this machine reaches it, else a NodePort on loopback."""
-        from kuberya.cli.demo_traffic import request
-        from kuberya.client.resources import SERVICES
-
-        svc = await client.get(SERVICES, name, namespace=NAMESPACE)
-        spec = svc.get("spec") or {}
-        port = spec["ports"][0]
-        cluster_ip = str(spec.get("clusterIP") or "")
-        # Only a ClusterIP this host holds (the proxy puts them on a link of ours, as root): without
-        # root the address is routed like any other, out of the machine, to whoever answers there.
-        if cluster_ip and cluster_ip != "None" and _held_here(cluster_ip):
-            try:
-                await request(cluster_ip, int(port["port"]), "/", timeout=2.0)
-                return cluster_ip, int(port["port"]), "ClusterIP"
-            except (OSError, TimeoutError, ValueError):
-                pass
-        if not port.get("nodePort"):
-            self.narrator.note(
-                "ClusterIP에 닿지 않아 NodePort로 열어요.", "the ClusterIP is not reachable here: opening a NodePort"
-            )
-            self.narrator.command(f'kubectl patch service {name} -p \'{{"spec":{{"type":"NodePort"}}}}\'')
-            svc = await client.patch(
-                SERVICES, name, {"spec": {"type": "NodePort"}}, namespace=NAMESPACE, patch_type="merge"
-            )
-            port = (svc.get("spec") or {})["ports"][0]
-            await asyncio.sleep(0.5)  # the proxy opens the port on its next sync
-        return "127.0.0.1", int(port["nodePort"]), "NodePort"
-
-    async def step_requests(self, client: KubeClient) -> None:
-        from kuberya.cli.demo_traffic import spread
-
-        n = self.narrator
-        n.section(6, "서비스로 요청 보내기: 부하 분산", "Requests through the Service: load balancing")
-        host, port, how = await self._service_address(client, "payment")
-        self.payment_address = (host, port)
-        n.command(f"for i in $(seq 30); do curl -s http://{host}:{port}/ | jq -r .pod; done | sort | uniq -c")
-        with n.spinner(f"{how} {host}:{port}로 요청 30개…", f"30 requests to the {how} {host}:{port}…"):
-            pods, failed = await spread(host, port, count=30)
-        rows = [[pod, str(count), "█" * count] for pod, count in sorted(pods.items())]
-        n.table([n.say("파드", "POD"), n.say("응답", "ANSWERED"), ""], rows)
-        if len(pods) >= 3 and not failed:
-            n.success(f"파드 {len(pods)}개가 나눠서 응답했어요.", f"{len(pods)} pods answered the 30 requests")
-        else:
-            n.warning(
-                f"응답한 파드 {len(pods)}개, 실패 {failed}개", f"{len(pods)} pods answered, {failed} requests failed"
-            )
-        self.shown.append(n.say(f"요청 30개를 파드 {len(pods)}개가 나눠 응답", f"30 requests over {len(pods)} pods"))
-        if "marvel-collection" in self.apps:
-            await self._buy(client)
-        n.elapsed()
-
-    async def _buy(self, client: KubeClient) -> None:
-        from kuberya.cli.demo_traffic import request
-        from kuberya.client.resources import PODS
-
-        n = self.narrator
-        pod = await client.get(PODS, "marvel-collection", namespace=NAMESPACE)
-        ip = str((pod.get("status") or {}).get("podIP") or "")
-        if not ip:
-            n.warning("marvel-collection 파드에 IP가 없어요.", "the marvel-collection pod has no IP yet")
-            return
-        n.text(
-            "marvel-collection은 payment를 서비스 이름으로 찾아 결제해요:",
-            "marvel-collection pays through payment, found by its Service name:",
-        )
-        n.command(f"curl -s -X POST http://{ip}:3000/characters/1/buy")
-        try:
-            info = (await request(ip, 3000, "/")).json()
-            reply = await request(ip, 3000, "/characters/1/buy", method="POST", body={})
-            answer = reply.json()
-        except (OSError, TimeoutError, ValueError) as e:
-            n.warning(f"marvel-collection에 닿지 않아요: {e}", f"marvel-collection did not answer: {e}")
-            return
-        url = str((info or {}).get("payment") or (info or {}).get("paymentUrl") or "")
-        if reply.status != 200 or not isinstance(answer, dict):
-            n.warning(
-                f"구매 실패: HTTP {reply.status} {str(answer)[:200]}",
-                f"the purchase failed: HTTP {reply.status} {str(answer)[:200]}",
-            )
-            return
-        name = (answer.get("character") or {}).get("name", "?")
-        receipt = answer.get("receipt") or {}
-        paid_by, receipt_id = receipt.get("pod", "?"), receipt.get("id", "?")
-        n.success(
-            f"{name} 구매: 영수증 {receipt_id}, payment 파드 {paid_by}가 결제",
-            f"bought {name}: receipt {receipt_id} from payment pod {paid_by}",
-        )
-        if url:
-            n.note(f"marvel-collection이 쓴 payment 주소: {url}", f"the payment URL marvel-collection used: {url}")
-        self.shown.append(
-            n.say("marvel-collection → payment (서비스 디스커버리)", "marvel-collection → payment by Service name")
-        )
-
     # -- 7. scale ---------------------------------------------------------------------------------
 
     async def step_scale(self, client: KubeClient) -> None:
@@ -570,91 +452,6 @@ class Demo:
         await self.ask("payment 3개로 줄여줘", "scale payment back to 3")
         self.shown.append(n.say("5개로 늘렸다가 3개로", "scaled to 5 and back to 3"))
         n.elapsed()
-
-    # -- 8. rollout -------------------------------------------------------------------------------
-
-    async def step_rollout(self, client: KubeClient) -> None:
-        from kuberya.cli.demo_apps import set_image_patch
-        from kuberya.cli.demo_traffic import Load
-        from kuberya.cli.plan_runner import Touched
-        from kuberya.cli.rollout import WaitTimeout, wait_until_ready
-        from kuberya.client.resources import DEPLOYMENTS
-
-        n = self.narrator
-        n.section(8, "부하 중 무중단 배포 (v2), 그리고 롤백", "Roll out v2 under load, then roll back")
-        host, port = self.payment_address
-        n.text(
-            f"{host}:{port}에 요청을 계속 보내면서 (클라이언트 4개, 최대 60초) 이미지를 바꿔요.",
-            f"While 4 clients keep sending requests to {host}:{port} (60 s at most), the image changes.",
-        )
-        n.command("kubectl set image deployment/payment payment=payment:v2")
-        if self.from_source:
-            n.command("kubectl set env deployment/payment VERSION=v2   # process runtime: the version is an env var")
-        n.command("kubectl rollout status deployment/payment")
-        out = self._ask_output()
-        async with Load(host, port) as load:
-            started = time.monotonic()
-            await client.patch(
-                DEPLOYMENTS,
-                "payment",
-                set_image_patch("payment", "payment:v2", from_source=self.from_source),
-                namespace=NAMESPACE,
-                patch_type="strategic",
-            )
-            with out.progress("payment v2") as view:
-                try:
-                    final = await wait_until_ready(
-                        client,
-                        Touched("deployment", NAMESPACE, "payment"),
-                        timeout=WAIT,
-                        on_progress=lambda r: view.update(r.ready, r.desired),
-                    )
-                except WaitTimeout as e:
-                    raise DemoFailed(
-                        "payment v2 did not roll out in time",
-                        "kubectl rollout status deploy/payment; kubectl describe pods -l app=payment",
-                    ) from e
-            if final.failed:
-                raise DemoFailed(f"the rollout failed: {final.failed}", "kubectl describe deploy/payment")
-            seconds = time.monotonic() - started
-            await asyncio.sleep(1.0)  # a moment more on the new pods only
-            report = await load.stop()
-        n.success(f"v2 배포 완료 ({seconds:.1f}초)", f"v2 rolled out in {seconds:.1f}s")
-        self._report_load("v2", report)
-
-        n.text("이제 말로 롤백해요, 역시 부하 중에:", "Now roll back by asking, under load again:")
-        async with Load(host, port) as load:
-            await self.ask("payment 롤백해줘", "roll payment back")
-            await asyncio.sleep(1.0)
-            report = await load.stop()
-        self._report_load(n.say("롤백", "rollback"), report)
-        n.command("kubectl rollout history deployment/payment")
-        n.elapsed()
-
-    def _report_load(self, what: str, report: Any) -> None:
-        n = self.narrator
-        versions = ", ".join(f"{v} {c}" for v, c in sorted(report.versions.items()))
-        n.table(
-            [
-                n.say("단계", "STEP"),
-                n.say("요청", "REQUESTS"),
-                n.say("실패", "FAILED"),
-                "P99",
-                n.say("버전별 응답", "VERSIONS SEEN"),
-            ],
-            [[what, str(report.requests), str(report.failures), f"{report.p99_ms:.0f}ms", versions]],
-        )
-        if report.failures == 0:
-            n.success(
-                f"{what}: 요청 {report.requests}개 중 실패 0개", f"{what}: 0 failed requests out of {report.requests}"
-            )
-        else:
-            reasons = ", ".join(f"{k} ×{v}" for k, v in report.reasons.most_common())
-            n.warning(
-                f"{what}: 실패 {report.failures}개 ({reasons})",
-                f"{what}: {report.failures} failed requests ({reasons})",
-            )
-        self.load_reports.append((what, report))
 
     # -- 9. summary -------------------------------------------------------------------------------
 
@@ -729,97 +526,8 @@ class Demo:
         )
 
 
-# -- the command ------------------------------------------------------------------------------------
-
-
 def _relative(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def language_from_env(env: dict[str, str] | os._Environ[str]) -> str:
-    """Korean when the locale is (``LC_ALL``, ``LC_MESSAGES``, ``LANG``, first set wins), else English."""
-    for key in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = env.get(key, "")
-        if value:
-            return "ko" if value.lower().startswith("ko") else "en"
-    return "en"
-
-
-@click.command("demo", help=DEMO_HELP)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="The cluster's data dir [default: $KUBERYA_DATA_DIR, else ~/.local/share/kuberya].",
-)
-@click.option(
-    "--lang",
-    type=click.Choice(["ko", "en"]),
-    default=None,
-    help="Narration language [default: ko when $LANG starts with ko, else en]; the talk's lines are Korean.",
-)
-@click.option(
-    "--fast", is_flag=True, help="Skip the slow parts: no image builds; apps run from source (process runtime)."
-)
-@click.option(
-    "--keep/--clean-up",
-    default=True,
-    show_default=True,
-    help="Leave the demo's apps running at the end (the default), or delete them.",
-)
-@click.option("--no-color", is_flag=True, help="No colours (also: $NO_COLOR).")
-@click.option(
-    "--examples",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="The examples/ directory with payment and marvel-collection [default: found from here or the package].",
-)
-def demo_command(
-    data_dir: Path | None, lang: str | None, fast: bool, keep: bool, no_color: bool, examples: Path | None
-) -> None:
-    from kuberya.cli.demo_apps import find_examples
-
-    language = lang or language_from_env(os.environ)
-    if no_color:
-        os.environ["NO_COLOR"] = "1"  # the ask output's consoles read it too
-    narrator = Narrator(language=language, color=not no_color and not os.environ.get("NO_COLOR"))
-    default = default_data_dir(os.environ, Path.home())
-    root = data_dir.expanduser().absolute() if data_dir else default
-    found = examples.absolute() if examples else find_examples(Path.cwd(), Path(__file__).resolve().parent)
-    if found is None:
-        narrator.error(
-            "no examples/ directory with payment and marvel-collection here",
-            "run it from a kuberya checkout, or pass --examples DIR",
-        )
-        sys.exit(1)
-    demo = Demo(
-        data_dir=root,
-        examples=found,
-        narrator=narrator,
-        fast=fast,
-        keep=keep,
-        merge_kubeconfig=root == default,
-        home=Path.home(),
-        port=6443 if root == default else 0,
-    )
-    sys.exit(demo.run())
-
-
-def register(group: click.Group) -> None:
-    """Add ``demo`` to the ``kuberya`` group."""
-    group.add_command(demo_command)
-
-
-def _held_here(ip: str) -> bool:
-    """Whether ``ip`` is an address of this host: a socket can be bound to it."""
-    import socket
-
-    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((ip, 0))
-        except OSError:
-            return False
-    return True
