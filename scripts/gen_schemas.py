@@ -43,6 +43,7 @@ from typing import Any
 
 from kubernetes.client import models
 
+from kuberya.resources.kinds.priorityclass import SCHEDULING_V1
 from kuberya.resources.schema.catalog import (
     APPS,
     AUTOSCALING_V1,
@@ -69,6 +70,7 @@ FIELDS_V1 = f"{META}.FieldsV1"
 # names collide across groups (discovery's ``V1Endpoint`` vs core's ``V1Endpoints``), so the
 # split is spelled out instead of inferred.
 GROUP_MODELS: dict[str, frozenset[str]] = {
+    SCHEDULING_V1: frozenset({"V1PriorityClass", "V1PriorityClassList"}),
     META: frozenset(
         {
             "V1ObjectMeta",

@@ -4,32 +4,29 @@ Upstream splits this into a kind's *strategy* (PrepareForCreate/Update, generati
 reset), *defaulting* and *validation*, plus admission plugins (namespace lifecycle, service IP
 allocation). kuberya keeps that order in one place:
 
-create:  server-owned metadata → kind preparation (status reset, stringData, IPs) → defaults
+create:  server-owned metadata → kind preparation (status reset, stringData) → defaults
          → validation
 update:  carry over what the endpoint may not change (status on the main endpoint, everything
          but status on ``/status``) → defaults → validation against the old object →
          ``generation`` bumped when the spec changed.
 
-The per-kind rules themselves live in :mod:`kuberya.resources` (pure functions); this module
-adds what needs the store: the namespace must exist and not be terminating, and Services get
-their ClusterIP and NodePorts.
+The per-kind rules themselves are the kinds' specs (:mod:`kuberya.resources.kinds`, pure
+functions); this module adds what needs the store: the namespace must exist and not be
+terminating. Addresses (a Service's ClusterIP and NodePorts) are :mod:`.allocator`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import secrets
 import uuid
-from datetime import UTC, datetime
 
 from kuberya.apiserver import errors
-from kuberya.apiserver.objectstore import ObjectFilter, ObjectStore
+from kuberya.apiserver.allocator import AddressAllocator
+from kuberya.apiserver.objectstore import ObjectStore
 from kuberya.apiserver.settings import APIServerSettings
+from kuberya.meta.timefmt import now_rfc3339
 from kuberya.resources import kinds
-from kuberya.resources.defaults import apply_defaults, secret_string_data_to_data
-from kuberya.resources.types import Cause, JSONObject, ResourceType
-from kuberya.resources.validation import validate
+from kuberya.resources.types import JSONObject, ResourceType
 
 GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 """Upstream's ``utilrand.String`` alphabet: no vowels, so generated names never spell words."""
@@ -43,10 +40,6 @@ SERVER_OWNED_METADATA = (
     "generation",
     "selfLink",
 )
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generated_name(prefix: str) -> str:
@@ -64,8 +57,8 @@ class Admission:
     def __init__(self, store: ObjectStore, settings: APIServerSettings) -> None:
         self.store = store
         self.settings = settings
-        self._allocation_lock = asyncio.Lock()
-        self._service_network = ipaddress.ip_network(settings.service_cidr)
+        self.allocator = AddressAllocator(store, settings)
+        """The addresses kinds ask for (``KindSpec.allocate``); its lock spans allocation and write."""
 
     # -- create -----------------------------------------------------------------------------
 
@@ -84,8 +77,10 @@ class Admission:
             await self.check_namespace_accepts_content(meta.get("namespace", ""), rt, meta.get("name", ""))
         if rt.has_status:
             obj.pop("status", None)
-        self._prepare_kind_for_create(obj)
-        apply_defaults(obj)
+        # A pod's phase and QoS class and a namespace's phase come from defaulting, which
+        # runs next on the status reset above.
+        kinds.spec_of(rt).prepare_create(obj)
+        kinds.apply_defaults(obj)
         self.validate(rt, obj, old=None)
 
     async def check_namespace_accepts_content(self, namespace: str, rt: ResourceType, name: str) -> None:
@@ -109,147 +104,6 @@ class Admission:
                     ],
                 },
             )
-
-    def _prepare_kind_for_create(self, obj: JSONObject) -> None:
-        # A pod's phase and QoS class and a namespace's phase come from defaulting, which
-        # runs next on the status reset above.
-        kind = obj.get("kind")
-        if kind == "Secret":
-            secret_string_data_to_data(obj)
-        elif kind in ("Deployment", "ReplicaSet", "HorizontalPodAutoscaler"):
-            obj["status"] = {}
-
-    async def allocate_service_addresses(self, obj: JSONObject, *, old: JSONObject | None = None) -> None:
-        """Give a Service its ClusterIP and NodePorts (upstream's service REST allocators).
-
-        Callers hold :attr:`allocation_lock` across allocation *and* the write, so two Services
-        created at once cannot take one address.
-        """
-        if obj.get("kind") != "Service":
-            return
-        spec = obj.setdefault("spec", {})
-        svc_type = spec.get("type", "ClusterIP")
-        services = await self._all_services()
-        if old is not None:
-            old_spec = old.get("spec", {})
-            if "clusterIP" not in spec and old_spec.get("clusterIP"):
-                spec["clusterIP"] = old_spec["clusterIP"]
-                spec["clusterIPs"] = old_spec.get("clusterIPs", [old_spec["clusterIP"]])
-        if svc_type == "ExternalName":
-            spec.pop("clusterIP", None)
-            spec.pop("clusterIPs", None)
-        elif spec.get("clusterIP") in (None, ""):
-            spec["clusterIP"] = self._free_cluster_ip(services, exclude=obj)
-            spec["clusterIPs"] = [spec["clusterIP"]]
-        elif spec["clusterIP"] != "None":
-            self._check_requested_cluster_ip(spec["clusterIP"], services, obj)
-            spec.setdefault("clusterIPs", [spec["clusterIP"]])
-        else:
-            spec.setdefault("clusterIPs", ["None"])
-        if svc_type in ("NodePort", "LoadBalancer"):
-            used = {
-                p.get("nodePort")
-                for s in services
-                if s["metadata"]["uid"] != obj["metadata"].get("uid")
-                for p in s.get("spec", {}).get("ports", [])
-                if p.get("nodePort")
-            }
-            old_ports = {p.get("port"): p.get("nodePort") for p in (old or {}).get("spec", {}).get("ports", [])}
-            low, high = self.settings.node_port_range
-            for port in spec.get("ports", []):
-                if not port.get("nodePort") and old_ports.get(port.get("port")):
-                    port["nodePort"] = old_ports[port.get("port")]
-                if port.get("nodePort"):
-                    if port["nodePort"] in used:
-                        raise errors.invalid(
-                            "",
-                            "Service",
-                            obj["metadata"]["name"],
-                            [
-                                _cause(
-                                    "spec.ports[].nodePort",
-                                    "FieldValueInvalid",
-                                    f"Invalid value: {port['nodePort']}: provided port is already allocated",
-                                )
-                            ],
-                        )
-                    used.add(port["nodePort"])
-                    continue
-                candidates = [n for n in range(low, high + 1) if n not in used]
-                if not candidates:
-                    raise errors.internal_error("no free NodePort left in the node port range")
-                port["nodePort"] = secrets.choice(candidates)
-                used.add(port["nodePort"])
-        else:
-            for port in spec.get("ports", []):
-                port.pop("nodePort", None)
-
-    @property
-    def allocation_lock(self) -> asyncio.Lock:
-        return self._allocation_lock
-
-    async def _all_services(self) -> list[JSONObject]:
-        svc_type = kinds.lookup("", "v1", "services")
-        assert svc_type is not None
-        page = await self.store.list(svc_type, selection=ObjectFilter())
-        return page.items
-
-    def _free_cluster_ip(self, services: list[JSONObject], *, exclude: JSONObject) -> str:
-        used = {s.get("spec", {}).get("clusterIP") for s in services}
-        # The first address is the `kubernetes` Service's, as upstream reserves it.
-        for offset, address in enumerate(self._service_network.hosts()):
-            if offset == 0 and exclude["metadata"].get("name") != "kubernetes":
-                continue
-            if str(address) not in used:
-                return str(address)
-        raise errors.internal_error(f"no free ClusterIP left in {self._service_network}")
-
-    def _check_requested_cluster_ip(self, ip: str, services: list[JSONObject], obj: JSONObject) -> None:
-        name = obj["metadata"]["name"]
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            raise errors.invalid(
-                "",
-                "Service",
-                name,
-                [
-                    _cause(
-                        "spec.clusterIPs[0]",
-                        "FieldValueInvalid",
-                        f'Invalid value: "{ip}": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
-                    )
-                ],
-            ) from None
-        if address not in self._service_network:
-            raise errors.invalid(
-                "",
-                "Service",
-                name,
-                [
-                    _cause(
-                        "spec.clusterIPs",
-                        "FieldValueInvalid",
-                        f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: the provided IP '
-                        f"({ip}) is not in the valid range. The range of valid IPs is {self._service_network}",
-                    )
-                ],
-            )
-        for s in services:
-            if s.get("spec", {}).get("clusterIP") == ip and s["metadata"]["uid"] != obj["metadata"].get("uid"):
-                raise errors.invalid(
-                    "",
-                    "Service",
-                    name,
-                    [
-                        _cause(
-                            "spec.clusterIPs",
-                            "FieldValueInvalid",
-                            f'Invalid value: []string{{"{ip}"}}: failed to allocate IP {ip}: '
-                            "provided IP is already allocated",
-                        )
-                    ],
-                )
 
     # -- update -----------------------------------------------------------------------------
 
@@ -284,22 +138,15 @@ class Admission:
                 else:
                     meta.pop(field, None)
             meta["name"] = old_meta["name"]
-            if new.get("kind") == "Secret":
-                secret_string_data_to_data(new)
-            if new.get("kind") == "Namespace":
-                new["status"] = old.get("status", {"phase": "Active"})
-        apply_defaults(new)
+            kinds.spec_of(rt).prepare_update(new, old)
+        kinds.apply_defaults(new)
         self.validate(rt, new, old=old)
         if _spec_content(new) != _spec_content(old):
             new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         return new
 
     def validate(self, rt: ResourceType, obj: JSONObject, *, old: JSONObject | None) -> None:
-        causes = validate(obj, old=old)
+        causes = kinds.validate(obj, old=old)
         if causes:
             name = obj.get("metadata", {}).get("name") or obj.get("metadata", {}).get("generateName", "")
             raise errors.invalid(rt.group, obj.get("kind", rt.kind), name, causes)
-
-
-def _cause(field: str, reason: str, message: str) -> Cause:
-    return Cause(field=field, reason=reason, message=message)

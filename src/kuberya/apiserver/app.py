@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from kuberya import __version__
-from kuberya.apiserver import discovery, errors, metrics, podstreams
+from kuberya.apiserver import deletion, discovery, errors, limits, metrics, negotiation, podstreams, scale
 from kuberya.apiserver.admission import Admission
 from kuberya.apiserver.handlers import ResourceHandlers
 from kuberya.apiserver.objectstore import ObjectStore
@@ -35,6 +35,7 @@ from kuberya.apiserver.request import (
     query_flag,
 )
 from kuberya.apiserver.settings import APIServerSettings
+from kuberya.apiserver.users import USER_KEY, UserInfo, authenticated
 from kuberya.apiserver.watch import serve_watch
 from kuberya.resources import kinds
 from kuberya.resources.schema import openapi_v3_document, openapi_v3_index
@@ -50,6 +51,8 @@ HANDLERS_KEY = web.AppKey("handlers", ResourceHandlers)
 TOKENS_KEY = web.AppKey("tokens", dict)
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 """What upstream lets anyone read (``system:public-info-viewer``)."""
+_STREAMING_SUBRESOURCES = ("log", "exec", "attach", "portforward", "proxy")
+"""Served by :mod:`podstreams` in media types of their own (no ``Accept`` negotiation)."""
 
 
 def version_info() -> dict[str, str]:
@@ -80,17 +83,34 @@ def load_tokens(path: Path | None) -> dict[str, tuple[str, list[str]]]:
     return tokens
 
 
-def _user_from_certificate(request: web.Request) -> str | None:
+def _user_from_certificate(request: web.Request) -> UserInfo | None:
+    """CN is the user and every O a group, as upstream's x509 authenticator reads them."""
     transport = request.transport
     if transport is None:
         return None
     peer = transport.get_extra_info("peercert")
     if not peer:
         return None
+    name: str | None = None
+    groups: list[str] = []
     for rdn in peer.get("subject", ()):
         for key, value in rdn:
             if key == "commonName":
-                return str(value)
+                name = str(value)
+            elif key == "organizationName":
+                groups.append(str(value))
+    return authenticated(name, groups) if name is not None else None
+
+
+def _user_from_token(request: web.Request) -> UserInfo | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return None
+    token = header[len("Bearer ") :].strip()
+    tokens: dict[str, tuple[str, list[str]]] = request.app[TOKENS_KEY]
+    for known, (name, groups) in tokens.items():
+        if hmac.compare_digest(known, token):
+            return authenticated(name, groups)
     return None
 
 
@@ -117,17 +137,12 @@ def authenticate(settings: APIServerSettings) -> Any:
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if settings.auth.allow_anonymous or request.path in PUBLIC_PATHS:
+        # The filters after this one (limits) key on who is asking.
+        user = _user_from_certificate(request) or _user_from_token(request)
+        if user is not None:
+            request[USER_KEY] = user
+        if user is not None or settings.auth.allow_anonymous or request.path in PUBLIC_PATHS:
             return await handler(request)
-        if _user_from_certificate(request) is not None:
-            return await handler(request)
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            token = header[len("Bearer ") :].strip()
-            tokens: dict[str, Any] = request.app[TOKENS_KEY]
-            for known in tokens:
-                if hmac.compare_digest(known, token):
-                    return await handler(request)
         err = errors.unauthorized()
         return json_response(err.status(), status=401)
 
@@ -136,6 +151,9 @@ def authenticate(settings: APIServerSettings) -> Any:
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
     path = request.path.rstrip("/") or "/"
+    if "//" in path:
+        # An empty segment would shift the rest: /namespaces//configmaps is no namespace's list.
+        raise errors.path_not_found(request.path)
     parts = [p for p in path.split("/") if p]
     method = request.method
     settings = request.app[SETTINGS_KEY]
@@ -192,6 +210,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise errors.path_not_found(request.path)
     if sub == "finalize" and rt.resource != "namespaces":
         raise errors.path_not_found(request.path)
+    if sub not in _STREAMING_SUBRESOURCES and not negotiation.acceptable(request.headers.get("Accept", "")):
+        raise negotiation.not_acceptable()
 
     if resource_path.name is None:
         if method == "GET":
@@ -201,16 +221,17 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                     resource_path,
                     handlers,
                     bookmark_interval=settings.watch_bookmark_interval_seconds,
+                    write_timeout=settings.watch_write_timeout_seconds,
                 )
             return await handlers.list(request, resource_path)
         if method == "POST":
             return await handlers.create(request, resource_path)
         if method == "DELETE":
-            return await handlers.delete_collection(request, resource_path)
+            return await deletion.delete_collection(handlers, request, resource_path)
         raise errors.method_not_allowed(f"{method} is not supported on the {rt.resource} collection")
     if sub == "scale":
-        return await handlers.scale(request, resource_path)
-    if sub in ("log", "exec", "attach", "portforward", "proxy"):
+        return await scale.scale(handlers, request, resource_path)
+    if sub in _STREAMING_SUBRESOURCES:
         return await podstreams.serve(
             request,
             store=handlers.store,
@@ -226,7 +247,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     if method == "PATCH":
         return await handlers.patch(request, resource_path)
     if method == "DELETE":
-        return await handlers.delete(request, resource_path)
+        return await deletion.delete(handlers, request, resource_path)
     raise errors.method_not_allowed(f"{method} is not supported on {rt.resource}")
 
 
@@ -274,8 +295,8 @@ async def _bootstrap(store: ObjectStore, admission: Admission) -> None:
             },
         }
         await admission.prepare_create(svc_type, svc)
-        async with admission.allocation_lock:
-            await admission.allocate_service_addresses(svc)
+        async with admission.allocator.lock:
+            await admission.allocator.allocate_service(svc, old=None)
             with contextlib.suppress(errors.StatusError):
                 await store.create(svc_type, svc)
 
@@ -285,8 +306,23 @@ def create_app(*, backend: Backend, settings: APIServerSettings) -> web.Applicat
     store = ObjectStore(backend)
     admission = Admission(store, settings)
     handlers = ResourceHandlers(store, admission)
-    app = web.Application(middlewares=[status_errors, authenticate(settings)], client_max_size=8 * 1024 * 1024)
+    limiter = limits.InFlightLimiter(settings)
+    app = web.Application(
+        # Upstream's filter order: body and timeout limits before authentication, the in-flight
+        # limit after it (it exempts system:masters and counts watches per user).
+        middlewares=[
+            status_errors,
+            limits.body_limits(settings),
+            limits.request_timeout(settings),
+            authenticate(settings),
+            limiter.middleware,
+        ],
+        client_max_size=settings.max_request_body_bytes,
+        # Bodies are limited as received: never inflated by aiohttp (see kuberya.apiserver.limits).
+        handler_args={"auto_decompress": False},
+    )
     app[SETTINGS_KEY] = settings
+    app[limits.IN_FLIGHT_KEY] = limiter
     app[HANDLERS_KEY] = handlers
     app[TOKENS_KEY] = load_tokens(settings.auth.token_file)
     app[metrics.METRICS_KEY] = metrics.MetricsStore()

@@ -29,15 +29,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from kuberya.apiserver import errors
-from kuberya.apiserver.handlers import selection_from_query
 from kuberya.apiserver.objectstore import ObjectStore
-from kuberya.apiserver.request import json_response, query_flag, read_object
+from kuberya.apiserver.request import json_response, query_flag, read_object, selection_from_query
+from kuberya.meta.timefmt import now_rfc3339
 from kuberya.resources import kinds
 from kuberya.resources.types import JSONObject, ResourceType
 
@@ -206,14 +205,10 @@ def _check_sample(obj: JSONObject, payload: str) -> None:
 # -- reads (kubectl top, the HPA controller) -----------------------------------------------------
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _answer(sample: JSONObject, live: JSONObject, *, namespaced: bool) -> JSONObject:
     """The sample as metrics-server shows it: the live object's name and labels, created now."""
     live_meta = live.get("metadata") or {}
-    meta: JSONObject = {"name": live_meta.get("name"), "creationTimestamp": _now()}
+    meta: JSONObject = {"name": live_meta.get("name"), "creationTimestamp": now_rfc3339()}
     if namespaced:
         meta["namespace"] = live_meta.get("namespace")
     if live_meta.get("labels"):

@@ -36,6 +36,10 @@ from kuberya.storage import (
 Mutation = Callable[[JSONObject], Awaitable[JSONObject | None]]
 """Given the current object, return the object to write, or None to write nothing."""
 
+MAX_LIST_CHUNK = 1 << 31
+"""Most keys one storage read of a paged list asks for: a client's ``limit`` can be any int64 (or
+larger), and storage drivers take machine-sized limits (``islice``, SQLite's ``LIMIT``)."""
+
 MAX_UPDATE_ATTEMPTS = 16
 """Read-modify-write cycles that lose a compare-and-swap are retried this often (upstream
 ``GuaranteedUpdate`` retries without bound; a bound turns a livelock into a clear 409)."""
@@ -102,12 +106,29 @@ def _encode_continue(*, revision: int, start_after: str) -> str:
 
 
 def _decode_continue(token: str) -> tuple[int, str]:
+    """The revision and start key of a token :func:`_encode_continue` made; 400 for anything else.
+
+    A token is client input: its fields are checked for type, not converted (``1e999`` is no
+    revision), and a revision below 1 is refused as upstream's ``DecodeContinue`` does.
+    """
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded))
-        return int(data["rv"]), str(data["start"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as e:
+    except (ValueError, binascii.Error) as e:
         raise errors.bad_request(f"invalid continue token: {e}") from e
+    if not isinstance(data, dict) or data.get("v") != "meta.k8s.io/v1":
+        raise errors.bad_request(
+            "invalid continue token: continue key is not valid: server does not recognize this encoding"
+        )
+    revision, start = data.get("rv"), data.get("start")
+    if type(revision) is not int or revision < 1:
+        raise errors.bad_request(
+            "invalid continue token: continue key is not valid: incorrect encoded start resourceVersion "
+            "(version meta.k8s.io/v1)"
+        )
+    if not isinstance(start, str):
+        raise errors.bad_request(f"invalid continue token: continue key is not valid: {start!r}")
+    return revision, start
 
 
 class ObjectStore:
@@ -148,7 +169,7 @@ class ObjectStore:
         items: list[JSONObject] = []
         try:
             while True:
-                chunk = max(limit - len(items), 0) * 2 if limit else 0
+                chunk = min(max(limit - len(items), 0) * 2, MAX_LIST_CHUNK) if limit else 0
                 result = await self.backend.list(prefix, revision=revision, limit=chunk, start_after=start_after)
                 revision = result.revision
                 for index, kv in enumerate(result.items):

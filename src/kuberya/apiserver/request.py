@@ -14,7 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from kuberya.apiserver import errors
+from kuberya.apiserver.objectstore import ObjectFilter
 from kuberya.resources import kinds
+from kuberya.resources.selectors import SelectorError, parse_field_selector, parse_label_selector
 from kuberya.resources.types import JSONObject, ResourceType
 
 TABLE_MARKER = "as=Table"
@@ -59,6 +61,28 @@ def query_int(request: web.Request, name: str, default: int = 0) -> int:
         return int(raw)
     except ValueError:
         raise errors.bad_request(f"invalid value for {name}: {raw!r} is not an integer") from None
+
+
+MAX_RESOURCE_VERSION = (1 << 64) - 1
+
+
+def resource_version(request: web.Request) -> str:
+    """The ``resourceVersion`` query parameter: empty, or a uint64 as upstream's ListOptions parse."""
+    raw = request.query.get("resourceVersion", "")
+    if raw == "":
+        return raw
+    if not raw.isdigit() or int(raw) > MAX_RESOURCE_VERSION:
+        raise errors.bad_request(f'invalid resource version "{raw}": must be a non-negative integer')
+    return str(int(raw))
+
+
+def list_options(request: web.Request) -> None:
+    """Refuse list and watch options that do not parse (upstream decodes ListOptions first: 400)."""
+    resource_version(request)
+    for name in ("limit", "timeoutSeconds"):
+        raw = request.query.get(name, "")
+        if raw and not (raw.lstrip("-").isdigit() and -(1 << 63) <= int(raw) < (1 << 63)):
+            raise errors.bad_request(f"invalid value for {name}: {raw!r} is not a 64-bit integer")
 
 
 def dry_run(request: web.Request) -> bool:
@@ -144,7 +168,15 @@ async def read_body(request: web.Request) -> Any:
         raise errors.bad_request(f"the request body is not valid {kind or 'JSON'}: {e}") from e
 
 
+OBJECT_TYPES = frozenset({"application/json", "application/yaml", PROTOBUF_CONTENT_TYPE, ""})
+"""What a create or an update may be sent as (upstream: no patch media types on POST/PUT)."""
+
+
 async def read_object(request: web.Request) -> JSONObject:
+    """A whole object for POST or PUT; a patch media type there is a 415, as upstream."""
+    kind = media_type(request)
+    if kind not in OBJECT_TYPES and kind not in ("application/x-yaml", "text/yaml"):
+        raise errors.unsupported_media_type(kind)
     body = await read_body(request)
     if not isinstance(body, dict):
         raise errors.bad_request(f"the request body must be a JSON/YAML object, not {type(body).__name__}")
@@ -162,4 +194,19 @@ def json_response(
         body=json.dumps(body, separators=(",", ":")).encode(),
         status=status,
         headers={"Content-Type": content_type, **(headers or {})},
+    )
+
+
+def selection_from_query(request: web.Request, rt: ResourceType, namespace: str | None) -> ObjectFilter:
+    """The label and field selectors of a list, watch or deletecollection, checked for ``rt``."""
+    try:
+        labels = parse_label_selector(request.query.get("labelSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector", ""))
+        fields.validate_for(rt.kind)
+    except SelectorError as e:
+        raise errors.bad_request(str(e)) from e
+    return ObjectFilter(
+        namespace=namespace,
+        labels=None if labels.empty else labels,
+        fields=None if fields.empty else fields,
     )

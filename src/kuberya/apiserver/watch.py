@@ -13,6 +13,12 @@ Semantics follow upstream's cacher/etcd watch (KUBE_API.md §5):
 
 One task reads the store into a queue; the response loop writes from the queue, so bookmarks
 and timeouts never have to cancel a read in flight.
+
+A watcher that stops reading costs bounded memory and nobody else's time: storage never waits
+for a watcher (it drops one that falls too far behind, and the stream then ends cleanly so the
+client resumes from its last resourceVersion, as upstream's cacher closes an unresponsive
+watcher), the queue here is bounded, and a write that cannot reach the socket within
+``write_timeout`` seconds aborts the connection.
 """
 
 from __future__ import annotations
@@ -27,12 +33,21 @@ from typing import Any
 from aiohttp import web
 
 from kuberya.apiserver import errors
-from kuberya.apiserver.handlers import ResourceHandlers, selection_from_query
+from kuberya.apiserver.handlers import ResourceHandlers
 from kuberya.apiserver.objectstore import WatchEvent
-from kuberya.apiserver.request import ResourcePath, query_flag, query_int, wants_table
+from kuberya.apiserver.request import (
+    ResourcePath,
+    list_options,
+    query_flag,
+    query_int,
+    resource_version,
+    selection_from_query,
+    wants_table,
+)
 from kuberya.apiserver.tables import include_object_mode, to_table
 from kuberya.resources import kinds
 from kuberya.resources.types import Cause, JSONObject
+from kuberya.storage import WatcherTooSlowError
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +55,24 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 _END = object()
 
 
+class _StalledWatcher(Exception):
+    """The client has not read for the whole write timeout."""
+
+
 async def serve_watch(
-    request: web.Request, path: ResourcePath, handlers: ResourceHandlers, *, bookmark_interval: float
+    request: web.Request,
+    path: ResourcePath,
+    handlers: ResourceHandlers,
+    *,
+    bookmark_interval: float,
+    write_timeout: float,
 ) -> web.StreamResponse:
     rt = path.rt
     storage_rt = kinds.storage_type(rt)
     store = handlers.store
+    list_options(request)
     selection = selection_from_query(request, rt, path.namespace)
-    rv = request.query.get("resourceVersion", "")
+    rv = resource_version(request)
     send_initial = request.query.get("sendInitialEvents", "").lower() == "true"
     if send_initial and request.query.get("resourceVersionMatch", "") != "NotOlderThan":
         raise errors.invalid(
@@ -98,12 +123,24 @@ async def serve_watch(
         obj = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata}
         return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
 
+    async def send(chunk: bytes) -> None:
+        # response.write waits for the socket to drain once aiohttp's buffer is full: without a
+        # bound, a client that never reads would hold this handler, its queue and its storage
+        # subscription for ever.
+        try:
+            async with asyncio.timeout(write_timeout):
+                await response.write(chunk)
+        except TimeoutError:
+            raise _StalledWatcher from None
+
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
 
     async def pump() -> None:
         try:
             async for event in store.watch(storage_rt, selection=selection, after_revision=after):
                 await queue.put(event)
+        except WatcherTooSlowError as e:
+            log.info("ending a watch on %s: %s", rt.resource, e)
         except errors.StatusError as e:
             await queue.put(e)
         except Exception as e:  # the stream must end with a message, never hang
@@ -117,9 +154,9 @@ async def serve_watch(
     last_revision = after
     try:
         for obj in initial:
-            await response.write(render("ADDED", obj))
+            await send(render("ADDED", obj))
         if send_initial:
-            await response.write(bookmark(after, initial_end=True))
+            await send(bookmark(after, initial_end=True))
         while True:
             wait = bookmark_interval if bookmarks else 5.0
             if deadline is not None:
@@ -133,24 +170,37 @@ async def serve_watch(
                 if request.transport is None or request.transport.is_closing():
                     break
                 if bookmarks and (deadline is None or time.monotonic() < deadline):
-                    await response.write(bookmark(last_revision))
+                    await send(bookmark(last_revision))
                 continue
             if item is _END:
                 break
             if isinstance(item, errors.StatusError):
-                await response.write(json.dumps({"type": "ERROR", "object": item.status()}).encode() + b"\n")
+                await send(json.dumps({"type": "ERROR", "object": item.status()}).encode() + b"\n")
                 break
             assert isinstance(item, WatchEvent)
             last_revision = item.revision
-            await response.write(render(item.type, item.object))
+            await send(render(item.type, item.object))
     except ConnectionResetError:
+        return response
+    except _StalledWatcher:
+        log.info(
+            "dropping a watch on %s: the client read nothing for %gs (%s)", rt.resource, write_timeout, request.remote
+        )
+        if request.transport is not None:
+            request.transport.abort()  # close() would wait for a buffer that never drains
         return response
     finally:
         pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump_task
-    with contextlib.suppress(ConnectionResetError, RuntimeError):
-        await response.write_eof()
+    try:
+        async with asyncio.timeout(write_timeout):
+            await response.write_eof()
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+    except (ConnectionResetError, RuntimeError):
+        pass
     return response
 
 

@@ -1,8 +1,10 @@
-"""Version conversion between the versions one resource is served in.
+"""HorizontalPodAutoscaler's conversions between the versions it is served in.
 
-Only HorizontalPodAutoscaler has two served versions: ``autoscaling/v2`` (stored, preferred) and
-``autoscaling/v1`` (what kubectl ≤1.32 ``autoscale`` creates). v1 knows a single CPU target
-(``targetCPUUtilizationPercentage``) where v2 has a list of metrics, so — as upstream's
+A kind's spec names its conversions (``KindSpec.conversions``) and
+:func:`kuberya.resources.kinds.convert` runs them. Only HorizontalPodAutoscaler has two served
+versions: ``autoscaling/v2`` (stored, preferred) and ``autoscaling/v1`` (what kubectl ≤1.32
+``autoscale`` creates). v1 knows a single CPU target (``targetCPUUtilizationPercentage``) where v2
+has a list of metrics, so — as upstream's
 ``pkg/apis/autoscaling/v1/conversion.go`` does — what v1 cannot say travels in annotations and
 comes back when the object is converted to v2 again:
 
@@ -16,36 +18,20 @@ JSON, which no client reads but which makes v2 → v1 → v2 lossless. A v1 writ
 ``targetCPUUtilizationPercentage`` changes the CPU metric inside the kept list.
 
 Every other kind has one version: conversion is a deep copy with ``apiVersion`` set.
+Each function here takes a deep copy the caller owns and returns the converted object.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from kuberya.resources.types import JSONObject
 
-HPA_KIND = "HorizontalPodAutoscaler"
 METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/metrics"
 BEHAVIOR_ANNOTATION = "autoscaling.alpha.kubernetes.io/behavior"
 CONDITIONS_ANNOTATION = "autoscaling.alpha.kubernetes.io/conditions"
 CURRENT_METRICS_ANNOTATION = "autoscaling.alpha.kubernetes.io/current-metrics"
-
-
-def convert(obj: JSONObject, *, to_api_version: str) -> JSONObject:
-    """Return a new object equal to ``obj`` in ``to_api_version``; ``obj`` is not modified."""
-    out = copy.deepcopy(obj)
-    source = obj.get("apiVersion", "")
-    if obj.get("kind") == HPA_KIND and source != to_api_version:
-        if source == "autoscaling/v2" and to_api_version == "autoscaling/v1":
-            out = _hpa_v2_to_v1(out)
-        elif source == "autoscaling/v1" and to_api_version == "autoscaling/v2":
-            out = _hpa_v1_to_v2(out)
-        else:
-            raise ValueError(f"cannot convert {HPA_KIND} from {source} to {to_api_version}")
-    out["apiVersion"] = to_api_version
-    return out
 
 
 def _is_cpu_utilization(metric: Any) -> bool:
@@ -70,7 +56,7 @@ def _drop_empty_annotations(obj: JSONObject) -> None:
         del metadata["annotations"]
 
 
-def _hpa_v2_to_v1(hpa: JSONObject) -> JSONObject:
+def hpa_v2_to_v1(hpa: JSONObject) -> JSONObject:
     spec: JSONObject = hpa.get("spec") or {}
     status: JSONObject = hpa.get("status") or {}
     metrics = spec.get("metrics") or []
@@ -124,7 +110,7 @@ def _load(annotations: dict[str, str], key: str) -> Any:
         return None  # a hand-edited, unparseable annotation is dropped, as upstream ignores it
 
 
-def _hpa_v1_to_v2(hpa: JSONObject) -> JSONObject:
+def hpa_v1_to_v2(hpa: JSONObject) -> JSONObject:
     spec: JSONObject = hpa.get("spec") or {}
     status: JSONObject = hpa.get("status") or {}
     annotations = _annotations(hpa)

@@ -29,19 +29,11 @@ Objects are defaulted in their storage version (HPA: ``autoscaling/v2``), in pla
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Any
 
 from kuberya.resources.types import JSONObject
 
 DEFAULT_CPU_UTILIZATION = 80
-
-
-def apply_defaults(obj: JSONObject) -> None:
-    """Default ``obj`` in place, dispatching on its ``apiVersion`` and ``kind``."""
-    handler = _HANDLERS.get((obj.get("apiVersion", ""), obj.get("kind", "")))
-    if handler is not None:
-        handler(obj)
 
 
 def secret_string_data_to_data(obj: JSONObject) -> None:
@@ -215,7 +207,7 @@ def qos_class(spec: JSONObject) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def _default_pod(pod: JSONObject) -> None:
+def default_pod(pod: JSONObject) -> None:
     spec = _child(pod, "spec")
     # SetDefaults_Pod: requests default to limits, before the PodSpec defaults.
     for key in ("containers", "initContainers"):
@@ -255,7 +247,7 @@ def _default_toleration_seconds(spec: JSONObject) -> None:
 # ---- core/v1: everything else ----------------------------------------------------------------
 
 
-def _default_service(svc: JSONObject) -> None:
+def default_service(svc: JSONObject) -> None:
     spec = _child(svc, "spec")
     if not spec.get("type"):
         spec["type"] = "ClusterIP"
@@ -285,7 +277,7 @@ def _default_service(svc: JSONObject) -> None:
     _child(svc, "status").setdefault("loadBalancer", {})
 
 
-def _default_namespace(ns: JSONObject) -> None:
+def default_namespace(ns: JSONObject) -> None:
     metadata = _child(ns, "metadata")
     if metadata.get("name"):
         _child(metadata, "labels")["kubernetes.io/metadata.name"] = metadata["name"]
@@ -296,26 +288,26 @@ def _default_namespace(ns: JSONObject) -> None:
         status["phase"] = "Active"
 
 
-def _default_secret(secret: JSONObject) -> None:
+def default_secret(secret: JSONObject) -> None:
     secret_string_data_to_data(secret)
     if not secret.get("type"):
         secret["type"] = "Opaque"
 
 
-def _default_endpoints(ep: JSONObject) -> None:
+def default_endpoints(ep: JSONObject) -> None:
     for subset in ep.get("subsets") or []:
         for port in subset.get("ports") or []:
             if not port.get("protocol"):
                 port["protocol"] = "TCP"
 
 
-def _default_endpoint_slice(slice_: JSONObject) -> None:
+def default_endpoint_slice(slice_: JSONObject) -> None:
     for port in slice_.get("ports") or []:
         _setdefault(port, "name", "")
         _setdefault(port, "protocol", "TCP")
 
 
-def _default_node(node: JSONObject) -> None:
+def default_node(node: JSONObject) -> None:
     status = node.get("status")
     if isinstance(status, dict) and status.get("capacity") and status.get("allocatable") is None:
         status["allocatable"] = dict(status["capacity"])
@@ -324,7 +316,7 @@ def _default_node(node: JSONObject) -> None:
 # ---- apps/v1 ---------------------------------------------------------------------------------
 
 
-def _default_deployment(deploy: JSONObject) -> None:
+def default_deployment(deploy: JSONObject) -> None:
     spec = _child(deploy, "spec")
     _setdefault(spec, "replicas", 1)
     strategy = _child(spec, "strategy")
@@ -340,7 +332,7 @@ def _default_deployment(deploy: JSONObject) -> None:
     _child(deploy, "status")
 
 
-def _default_replica_set(rs: JSONObject) -> None:
+def default_replica_set(rs: JSONObject) -> None:
     _setdefault(_child(rs, "spec"), "replicas", 1)
     _default_template(rs)
     # `replicas` is the one non-omitempty status field; the Python client requires it.
@@ -375,7 +367,7 @@ def _merge_rules(given: Any, defaults: JSONObject) -> JSONObject:
     return defaults
 
 
-def _default_hpa_v2(hpa: JSONObject) -> None:
+def default_hpa_v2(hpa: JSONObject) -> None:
     spec = _child(hpa, "spec")
     _setdefault(spec, "minReplicas", 1)
     if not spec.get("metrics"):
@@ -394,17 +386,3 @@ def cpu_utilization_metric(percent: int) -> JSONObject:
         "type": "Resource",
         "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": percent}},
     }
-
-
-_HANDLERS: dict[tuple[str, str], Callable[[JSONObject], None]] = {
-    ("v1", "Pod"): _default_pod,
-    ("v1", "Service"): _default_service,
-    ("v1", "Namespace"): _default_namespace,
-    ("v1", "Secret"): _default_secret,
-    ("v1", "Endpoints"): _default_endpoints,
-    ("v1", "Node"): _default_node,
-    ("apps/v1", "Deployment"): _default_deployment,
-    ("apps/v1", "ReplicaSet"): _default_replica_set,
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): _default_hpa_v2,
-    ("discovery.k8s.io/v1", "EndpointSlice"): _default_endpoint_slice,
-}

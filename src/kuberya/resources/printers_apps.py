@@ -1,4 +1,4 @@
-"""Table printers for apps/v1, autoscaling, discovery.k8s.io and coordination.k8s.io kinds."""
+"""Table printers for apps/v1, autoscaling and discovery.k8s.io kinds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 from kuberya.resources.printers_base import (
     AGE,
     NAME,
-    Printer,
     age,
     column,
     dig,
@@ -24,7 +23,7 @@ _IMAGES = column("Images", "string", "images", priority=1)
 
 # ---- deployments and replica sets ------------------------------------------------------------
 
-_DEPLOYMENT_COLUMNS = [
+DEPLOYMENT_COLUMNS = [
     NAME,
     column("Ready", "string", "Number of the pod with ready state"),
     column(
@@ -43,7 +42,7 @@ _DEPLOYMENT_COLUMNS = [
     column("Selector", "string", "Label selector for pods.", priority=1),
 ]
 
-_REPLICA_SET_COLUMNS = [
+REPLICA_SET_COLUMNS = [
     NAME,
     column("Desired", "integer", "Replicas is the number of desired replicas."),
     column("Current", "integer", "Replicas is the most recently observed number of replicas."),
@@ -60,7 +59,7 @@ _REPLICA_SET_COLUMNS = [
 ]
 
 
-def _print_deployment(deploy: JSONObject, now: datetime) -> list[Any]:
+def print_deployment(deploy: JSONObject, now: datetime) -> list[Any]:
     spec, status = deploy.get("spec") or {}, deploy.get("status") or {}
     replicas = spec.get("replicas", 1)
     names, images = layout_containers(dig(spec, "template", "spec", "containers"))
@@ -76,7 +75,7 @@ def _print_deployment(deploy: JSONObject, now: datetime) -> list[Any]:
     ]
 
 
-def _print_replica_set(rs: JSONObject, now: datetime) -> list[Any]:
+def print_replica_set(rs: JSONObject, now: datetime) -> list[Any]:
     spec, status = rs.get("spec") or {}, rs.get("status") or {}
     names, images = layout_containers(dig(spec, "template", "spec", "containers"))
     return [
@@ -93,7 +92,7 @@ def _print_replica_set(rs: JSONObject, now: datetime) -> list[Any]:
 
 # ---- horizontal pod autoscalers (printed from the stored autoscaling/v2 shape) ---------------
 
-_HPA_COLUMNS = [
+HPA_COLUMNS = [
     NAME,
     column("Reference", "string", "scaleTargetRef points to the target resource to scale."),
     column(
@@ -173,7 +172,7 @@ def format_hpa_metrics(specs: list[JSONObject] | None, statuses: list[JSONObject
     return f"{text} + {len(shown) - 2} more..." if len(shown) > 2 else text
 
 
-def _print_hpa(hpa: JSONObject, now: datetime) -> list[Any]:
+def print_hpa(hpa: JSONObject, now: datetime) -> list[Any]:
     spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
     ref = spec.get("scaleTargetRef") or {}
     min_replicas = spec.get("minReplicas")
@@ -188,10 +187,10 @@ def _print_hpa(hpa: JSONObject, now: datetime) -> list[Any]:
     ]
 
 
-# ---- endpoint slices and leases --------------------------------------------------------------
+# ---- endpoint slices --------------------------------------------------------------
 
 
-def _print_endpoint_slice(eps: JSONObject, now: datetime) -> list[Any]:
+def print_endpoint_slice(eps: JSONObject, now: datetime) -> list[Any]:
     ports = eps.get("ports") or []
     port_names = [str(p["port"]) if p.get("port") is not None else (p.get("name") or "*") for p in ports]
     addresses = [a for e in eps.get("endpoints") or [] for a in e.get("addresses") or []]
@@ -204,40 +203,18 @@ def _print_endpoint_slice(eps: JSONObject, now: datetime) -> list[Any]:
     ]
 
 
-def _print_lease(lease: JSONObject, now: datetime) -> list[Any]:
-    return [name(lease), dig(lease, "spec", "holderIdentity") or "", age(lease, now)]
-
-
-COLUMNS: dict[str, list[JSONObject]] = {
-    "Deployment": _DEPLOYMENT_COLUMNS,
-    "ReplicaSet": _REPLICA_SET_COLUMNS,
-    "HorizontalPodAutoscaler": _HPA_COLUMNS,
-    "EndpointSlice": [
-        NAME,
-        column(
-            "AddressType",
-            "string",
-            "addressType specifies the type of address carried by this EndpointSlice.",
-        ),
-        column(
-            "Ports",
-            "string",
-            "ports specifies the list of network ports exposed by each endpoint in this slice.",
-        ),
-        column("Endpoints", "string", "endpoints is a list of unique endpoints in this slice."),
-        AGE,
-    ],
-    "Lease": [
-        NAME,
-        column("Holder", "string", "holderIdentity contains the identity of the holder of a current lease."),
-        AGE,
-    ],
-}
-
-PRINTERS: dict[str, Printer] = {
-    "Deployment": _print_deployment,
-    "ReplicaSet": _print_replica_set,
-    "HorizontalPodAutoscaler": _print_hpa,
-    "EndpointSlice": _print_endpoint_slice,
-    "Lease": _print_lease,
-}
+ENDPOINT_SLICE_COLUMNS = [
+    NAME,
+    column(
+        "AddressType",
+        "string",
+        "addressType specifies the type of address carried by this EndpointSlice.",
+    ),
+    column(
+        "Ports",
+        "string",
+        "ports specifies the list of network ports exposed by each endpoint in this slice.",
+    ),
+    column("Endpoints", "string", "endpoints is a list of unique endpoints in this slice."),
+    AGE,
+]

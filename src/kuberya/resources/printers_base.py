@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from kuberya.meta.timefmt import parse_time as parse_time  # re-exported for the printers
 from kuberya.resources.selectors import SelectorError, selector_to_string
 from kuberya.resources.types import JSONObject
 
@@ -82,16 +83,6 @@ def human_duration(seconds: float) -> str:
         days = (hours // 24) % 365
         return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
     return f"{hours // 24 // 365}y"
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Parse an RFC 3339 timestamp (``Z`` or offset, optional fraction); None when absent or bad."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def since(value: Any, now: datetime) -> str:

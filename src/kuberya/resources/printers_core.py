@@ -8,7 +8,6 @@ from typing import Any
 from kuberya.resources.printers_base import (
     AGE,
     NAME,
-    Printer,
     age,
     column,
     dig,
@@ -22,7 +21,7 @@ from kuberya.resources.types import JSONObject
 
 # ---- pods -----------------------------------------------------------------------------------
 
-_POD_COLUMNS = [
+POD_COLUMNS = [
     NAME,
     column("Ready", "string", "The aggregate readiness state of this pod for accepting traffic."),
     column("Status", "string", "The aggregate status of the containers in this pod."),
@@ -137,7 +136,7 @@ def pod_status_reason(pod: JSONObject) -> tuple[str, int, int, int, datetime | N
     return reason, ready, total, restarts, last_restart
 
 
-def _print_pod(pod: JSONObject, now: datetime) -> list[Any]:
+def print_pod(pod: JSONObject, now: datetime) -> list[Any]:
     reason, ready, total, restarts, last_restart = pod_status_reason(pod)
     restarts_text = str(restarts)
     if restarts and last_restart is not None:
@@ -166,7 +165,7 @@ def _print_pod(pod: JSONObject, now: datetime) -> list[Any]:
 
 # ---- services and endpoints ------------------------------------------------------------------
 
-_SERVICE_COLUMNS = [
+SERVICE_COLUMNS = [
     NAME,
     column("Type", "string", "type determines how the Service is exposed."),
     column("Cluster-IP", "string", "clusterIP is the IP address of the service."),
@@ -223,7 +222,7 @@ def service_ports(svc: JSONObject) -> str:
     return ",".join(pieces) or "<none>"
 
 
-def _print_service(svc: JSONObject, now: datetime) -> list[Any]:
+def print_service(svc: JSONObject, now: datetime) -> list[Any]:
     spec = svc.get("spec") or {}
     cluster_ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     return [
@@ -261,32 +260,32 @@ def format_endpoints(ep: JSONObject) -> str:
     return f"{text} + {count - 3} more..." if count > 3 else text
 
 
-def _print_endpoints(ep: JSONObject, now: datetime) -> list[Any]:
+def print_endpoints(ep: JSONObject, now: datetime) -> list[Any]:
     return [name(ep), format_endpoints(ep), age(ep, now)]
 
 
 # ---- namespaces, config, secrets, service accounts -------------------------------------------
 
 
-def _print_namespace(ns: JSONObject, now: datetime) -> list[Any]:
+def print_namespace(ns: JSONObject, now: datetime) -> list[Any]:
     return [name(ns), dig(ns, "status", "phase") or "", age(ns, now)]
 
 
-def _print_config_map(cm: JSONObject, now: datetime) -> list[Any]:
+def print_config_map(cm: JSONObject, now: datetime) -> list[Any]:
     return [name(cm), len(cm.get("data") or {}) + len(cm.get("binaryData") or {}), age(cm, now)]
 
 
-def _print_secret(secret: JSONObject, now: datetime) -> list[Any]:
+def print_secret(secret: JSONObject, now: datetime) -> list[Any]:
     return [name(secret), secret.get("type", ""), len(secret.get("data") or {}), age(secret, now)]
 
 
-def _print_service_account(sa: JSONObject, now: datetime) -> list[Any]:
+def print_service_account(sa: JSONObject, now: datetime) -> list[Any]:
     return [name(sa), len(sa.get("secrets") or []), age(sa, now)]
 
 
 # ---- events ----------------------------------------------------------------------------------
 
-_EVENT_COLUMNS = [
+EVENT_COLUMNS = [
     column("Last Seen", "string", "The time at which the most recent occurrence of this event was recorded."),
     column("Type", "string", "Type of this event (Normal, Warning), new types could be added in the future"),
     column(
@@ -321,7 +320,7 @@ _EVENT_COLUMNS = [
 ]
 
 
-def _print_event(ev: JSONObject, now: datetime) -> list[Any]:
+def print_event(ev: JSONObject, now: datetime) -> list[Any]:
     first = since(ev.get("firstTimestamp"), now) if ev.get("firstTimestamp") else since(ev.get("eventTime"), now)
     last = since(ev.get("lastTimestamp"), now) if ev.get("lastTimestamp") else first
     count = ev.get("count") or 0
@@ -353,7 +352,7 @@ def _print_event(ev: JSONObject, now: datetime) -> list[Any]:
 
 # ---- nodes -----------------------------------------------------------------------------------
 
-_NODE_COLUMNS = [
+NODE_COLUMNS = [
     NAME,
     column("Status", "string", "The status of the node"),
     column("Roles", "string", "The roles of the node"),
@@ -399,7 +398,7 @@ def _node_roles(node: JSONObject) -> str:
     return ",".join(sorted(roles)) or "<none>"
 
 
-def _print_node(node: JSONObject, now: datetime) -> list[Any]:
+def print_node(node: JSONObject, now: datetime) -> list[Any]:
     ready = next((c for c in dig(node, "status", "conditions") or [] if c.get("type") == "Ready"), None)
     status = ["Unknown"] if ready is None else ["Ready" if ready.get("status") == "True" else "NotReady"]
     if dig(node, "spec", "unschedulable"):
@@ -422,7 +421,7 @@ def _print_node(node: JSONObject, now: datetime) -> list[Any]:
 # ---- resource quotas -------------------------------------------------------------------------
 
 
-def _print_resource_quota(quota: JSONObject, now: datetime) -> list[Any]:
+def print_resource_quota(quota: JSONObject, now: datetime) -> list[Any]:
     hard = dig(quota, "status", "hard") or {}
     used = dig(quota, "status", "used") or {}
     requests: list[str] = []
@@ -433,60 +432,51 @@ def _print_resource_quota(quota: JSONObject, now: datetime) -> list[Any]:
     return [name(quota), age(quota, now), ", ".join(requests), ", ".join(limits)]
 
 
-COLUMNS: dict[str, list[JSONObject]] = {
-    "Pod": _POD_COLUMNS,
-    "Service": _SERVICE_COLUMNS,
-    "Endpoints": [
-        NAME,
-        column("Endpoints", "string", "The set of all endpoints is the union of all subsets."),
-        AGE,
-    ],
-    "Namespace": [NAME, column("Status", "string", "The status of the namespace"), AGE],
-    "ConfigMap": [NAME, column("Data", "string", "Data contains the configuration data."), AGE],
-    "Secret": [
-        NAME,
-        column("Type", "string", "Used to facilitate programmatic handling of secret data."),
-        column("Data", "string", "Data contains the secret data."),
-        AGE,
-    ],
-    "ServiceAccount": [
-        NAME,
-        column(
-            "Secrets",
-            "string",
-            "Secrets is a list of the secrets in the same namespace that pods running "
-            "using this ServiceAccount are allowed to use.",
-        ),
-        AGE,
-    ],
-    "Event": _EVENT_COLUMNS,
-    "Node": _NODE_COLUMNS,
-    "ResourceQuota": [
-        NAME,
-        AGE,
-        column(
-            "Request",
-            "string",
-            "Request represents a minimum amount of cpu/memory that a container may consume.",
-        ),
-        column(
-            "Limit",
-            "string",
-            "Limits control the maximum amount of cpu/memory that a container may use "
-            "independent of contention on the node.",
-        ),
-    ],
-}
+ENDPOINTS_COLUMNS = [
+    NAME,
+    column("Endpoints", "string", "The set of all endpoints is the union of all subsets."),
+    AGE,
+]
 
-PRINTERS: dict[str, Printer] = {
-    "Pod": _print_pod,
-    "Service": _print_service,
-    "Endpoints": _print_endpoints,
-    "Namespace": _print_namespace,
-    "ConfigMap": _print_config_map,
-    "Secret": _print_secret,
-    "ServiceAccount": _print_service_account,
-    "Event": _print_event,
-    "Node": _print_node,
-    "ResourceQuota": _print_resource_quota,
-}
+
+NAMESPACE_COLUMNS = [NAME, column("Status", "string", "The status of the namespace"), AGE]
+
+
+CONFIG_MAP_COLUMNS = [NAME, column("Data", "string", "Data contains the configuration data."), AGE]
+
+
+SECRET_COLUMNS = [
+    NAME,
+    column("Type", "string", "Used to facilitate programmatic handling of secret data."),
+    column("Data", "string", "Data contains the secret data."),
+    AGE,
+]
+
+
+SERVICE_ACCOUNT_COLUMNS = [
+    NAME,
+    column(
+        "Secrets",
+        "string",
+        "Secrets is a list of the secrets in the same namespace that pods running "
+        "using this ServiceAccount are allowed to use.",
+    ),
+    AGE,
+]
+
+
+RESOURCE_QUOTA_COLUMNS = [
+    NAME,
+    AGE,
+    column(
+        "Request",
+        "string",
+        "Request represents a minimum amount of cpu/memory that a container may consume.",
+    ),
+    column(
+        "Limit",
+        "string",
+        "Limits control the maximum amount of cpu/memory that a container may use "
+        "independent of contention on the node.",
+    ),
+]

@@ -7,10 +7,10 @@ a dict is meant to hold.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-JSONObject = dict[str, Any]
-"""A Kubernetes object as JSON: ``{"apiVersion": …, "kind": …, "metadata": {…}, …}``."""
+# Re-exported: the one raw-object alias is kuberya.meta.types.Obj (JSONObject is its other name).
+from kuberya.meta.types import JSONObject as JSONObject
 
 
 @dataclass(frozen=True, slots=True)

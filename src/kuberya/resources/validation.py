@@ -21,9 +21,7 @@ from typing import Any
 
 from kuberya.resources.names import (
     config_key_errors,
-    dns1035_label_errors,
     dns1123_label_errors,
-    dns1123_subdomain_errors,
     label_value_errors,
     path_segment_errors,
     qualified_name_errors,
@@ -47,16 +45,6 @@ NameRule = Callable[[str], list[str]]
 
 TOTAL_ANNOTATION_SIZE = 256 * 1024
 CONFIG_MAP_MAX_SIZE = 1024 * 1024
-
-
-def validate(obj: JSONObject, *, old: JSONObject | None = None) -> list[Cause]:
-    """Return every problem with ``obj`` (and with the change from ``old``, for an update)."""
-    kind = obj.get("kind", "")
-    causes = validate_metadata(obj.get("metadata") or {}, name_rule=_NAME_RULES.get(kind, dns1123_subdomain_errors))
-    check = _KIND_CHECKS.get(kind)
-    if check is not None:
-        causes.extend(check(obj, old))
-    return causes
 
 
 # ---- metadata --------------------------------------------------------------------------------
@@ -206,7 +194,7 @@ def _int_or_percent(value: Any, path: str) -> tuple[list[Cause], int | None, boo
     return [], None, False
 
 
-def _validate_deployment(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
+def validate_deployment(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
     spec = obj.get("spec") or {}
     causes = _validate_replicated(obj, kind_word="deployment")
     causes.extend(_immutable_selector(obj, old))
@@ -240,11 +228,11 @@ def _validate_deployment(obj: JSONObject, old: JSONObject | None) -> list[Cause]
     return causes
 
 
-def _validate_replica_set(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
+def validate_replica_set(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
     return _validate_replicated(obj, kind_word="replicaset") + _immutable_selector(obj, old)
 
 
-def _validate_pod(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
+def validate_pod(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
     spec = obj.get("spec")
     causes = validate_pod_spec(spec, "spec")
     if old is not None and isinstance(spec, dict):
@@ -311,7 +299,7 @@ def _validate_service_ports(spec: JSONObject) -> list[Cause]:
     return causes
 
 
-def _validate_service(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
+def validate_service(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
     spec = obj.get("spec") or {}
     causes: list[Cause] = []
     svc_type = spec.get("type", "ClusterIP")
@@ -377,11 +365,11 @@ def _validate_data_keys(obj: JSONObject, old: JSONObject | None, *, fields: tupl
     return causes
 
 
-def _validate_config_map(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
+def validate_config_map(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
     return _validate_data_keys(obj, old, fields=("data", "binaryData"))
 
 
-def _validate_secret(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
+def validate_secret(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
     causes = _validate_data_keys(obj, old, fields=("data",))
     if old is not None and old.get("type") and obj.get("type") != old.get("type"):
         causes.append(invalid("type", obj.get("type"), "field is immutable"))
@@ -423,7 +411,7 @@ def _validate_metric(metric: JSONObject, path: str) -> list[Cause]:
     return causes
 
 
-def _validate_hpa(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
+def validate_hpa(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
     spec = obj.get("spec") or {}
     causes: list[Cause] = []
     ref = spec.get("scaleTargetRef") or {}
@@ -444,20 +432,3 @@ def _validate_hpa(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
     for i, metric in enumerate(spec.get("metrics") or []):
         causes.extend(_validate_metric(metric, f"spec.metrics[{i}]"))
     return causes
-
-
-_NAME_RULES: dict[str, NameRule] = {
-    "Namespace": dns1123_label_errors,
-    "Service": dns1035_label_errors,
-    "HorizontalPodAutoscaler": path_segment_errors,
-}
-
-_KIND_CHECKS: dict[str, Callable[[JSONObject, JSONObject | None], list[Cause]]] = {
-    "Pod": _validate_pod,
-    "Deployment": _validate_deployment,
-    "ReplicaSet": _validate_replica_set,
-    "Service": _validate_service,
-    "ConfigMap": _validate_config_map,
-    "Secret": _validate_secret,
-    "HorizontalPodAutoscaler": _validate_hpa,
-}

@@ -22,6 +22,7 @@ maps only when they are empty; nothing here converts field sets between API vers
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from dataclasses import dataclass, field
@@ -42,6 +43,12 @@ from kuberya.resources.types import JSONObject
 
 BEFORE_FIRST_APPLY = "before-first-apply"
 """Upstream's name for the owner of everything an object held before its first tracked write."""
+ANCIENT_CHANGES = "ancient-changes"
+"""Upstream's name for the bucket the oldest Update managers are merged into (``capManagersManager``)."""
+MAX_UPDATE_MANAGERS = 10
+"""Update entries an object keeps (upstream's ``DefaultMaxUpdateManagers``): without a cap, every
+client that ever wrote an object — each kubectl version, each controller — would add an entry for
+ever, and managedFields would outgrow the object."""
 
 # Fields the applier cannot set: the API server owns them. ``status`` is written only through the
 # status subresource.
@@ -167,7 +174,12 @@ def record_update_manager(
     if sent == [{}]:
         del metadata["managedFields"]
         return
-    managers = _read_managers(new) if sent else _read_managers(old)
+    managers = _read_managers(old)
+    if sent:
+        # Upstream's decodeLiveOrNew: managedFields the client garbled are taken from the live
+        # object, never an error (validation has its say on what is finally stored).
+        with contextlib.suppress(PatchError):
+            managers = _read_managers(new)
     before = collect_fields(old, kind=_kind(new, old), subresource=subresource) if old is not None else {}
     after = collect_fields(new, kind=_kind(new, old), subresource=subresource)
     changed, removed = _compare(before, after)
@@ -179,7 +191,40 @@ def record_update_manager(
     if previous is not None and not changed and not removed:
         me.time = previous.time
     managers[me.identity] = me
-    _write_managers(new, managers)
+    _write_managers(new, _cap_update_managers(managers))
+
+
+def _cap_update_managers(
+    managers: dict[_Identity, _Manager], limit: int = MAX_UPDATE_MANAGERS
+) -> dict[_Identity, _Manager]:
+    """Merge the oldest Update managers into per-version ``ancient-changes`` buckets.
+
+    Upstream's ``capUpdateManagers``: Update entries (those left with fields) sorted oldest first,
+    ties by name; each, until no more than ``limit`` remain, moves into the bucket of its API
+    version, which takes its time. Merging into a bucket that exists makes one entry fewer;
+    the first of a version only renames. Apply entries are never touched.
+    """
+    managers = {identity: m for identity, m in managers.items() if m.fields}
+    updaters = [m for m in managers.values() if m.operation == "Update"]
+    if len(updaters) <= limit:
+        return managers
+    updaters.sort(key=lambda m: (m.time or "", m.manager, m.api_version, m.subresource))
+    remaining = len(updaters)
+    for oldest in updaters:
+        if remaining <= limit:
+            break
+        bucket = _Manager(ANCIENT_CHANGES, "Update", oldest.api_version, oldest.time)
+        if oldest.identity == bucket.identity:
+            continue
+        existing = managers.pop(bucket.identity, None)
+        if existing is not None:
+            bucket.fields = existing.fields | oldest.fields
+            remaining -= 1
+        else:
+            bucket.fields = set(oldest.fields)
+        del managers[oldest.identity]
+        managers[bucket.identity] = bucket
+    return managers
 
 
 def _kind(new: JSONObject, old: JSONObject | None) -> str:
@@ -193,6 +238,8 @@ def _read_managers(obj: JSONObject | None) -> dict[_Identity, _Manager]:
     metadata = (obj or {}).get("metadata")
     raw = metadata.get("managedFields") if isinstance(metadata, dict) else None
     managers: dict[_Identity, _Manager] = {}
+    if raw is not None and not isinstance(raw, list):
+        raise PatchError(f"managedFields must be a list, not {type(raw).__name__}")
     for entry in raw or []:
         if not isinstance(entry, dict) or not entry.get("manager"):
             raise PatchError(f"invalid managedFields entry {entry!r}: a manager name is required")

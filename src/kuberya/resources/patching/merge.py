@@ -1,32 +1,9 @@
-"""JSON Merge Patch (RFC 7386), the ``application/merge-patch+json`` content type.
+"""JSON Merge Patch (RFC 7386): :func:`kuberya.meta.patch.json_merge_patch`, re-exported.
 
-Used by ``kubectl scale``, ``label``, ``annotate`` and for custom resources. The algorithm is the
-RFC's pseudo-code: an object patch merges key by key, ``null`` deletes, anything else (arrays
-included) replaces. Inputs are never mutated: the result shares no containers with them.
+The algorithm lives in the shared leaf package so that the fake client patches exactly as the
+API server does.
 """
 
-from __future__ import annotations
+from kuberya.meta.patch import json_merge_patch
 
-import copy
-from typing import Any
-
-from kuberya.resources.types import JSONObject
-
-
-def json_merge_patch(original: JSONObject, patch: Any) -> Any:
-    """Return ``original`` with the RFC 7386 ``patch`` applied."""
-    return _merge(copy.deepcopy(original), patch)
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    # ``target`` is already a private copy, so it may be changed in place.
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    if not isinstance(target, dict):
-        target = {}
-    for key, value in patch.items():
-        if value is None:
-            target.pop(key, None)
-        else:
-            target[key] = _merge(target.get(key), value)
-    return target
+__all__ = ["json_merge_patch"]

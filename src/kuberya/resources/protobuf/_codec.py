@@ -13,6 +13,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from kuberya.resources import kinds
 from kuberya.resources.types import JSONObject
 
 from ._convert import Converter
@@ -20,6 +21,7 @@ from ._schema import Package, Registry, build_registry
 from ._tables_apps_autoscaling import APPS_V1, AUTOSCALING_V1, AUTOSCALING_V2
 from ._tables_core import CORE_V1
 from ._tables_meta import INTSTR, META, RESOURCE, RUNTIME
+from ._tables_scheduling import SCHEDULING_V1
 
 MAGIC = b"k8s\x00"
 
@@ -32,27 +34,25 @@ PACKAGES: dict[str, Package] = {
     "apps": APPS_V1,
     "autoscalingv1": AUTOSCALING_V1,
     "autoscalingv2": AUTOSCALING_V2,
+    "schedulingv1": SCHEDULING_V1,
 }
 
 _UNKNOWN = "k8s.io.apimachinery.pkg.runtime.Unknown"
 _DELETE_OPTIONS = "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions"
 
+# The scale subresource's body: no kind of its own, so no spec names it.
+_SCALE = ("autoscaling/v1", "Scale")
+
 KINDS: dict[tuple[str, str], str] = {
-    ("v1", "Pod"): "k8s.io.api.core.v1.Pod",
-    ("v1", "Service"): "k8s.io.api.core.v1.Service",
-    ("v1", "Namespace"): "k8s.io.api.core.v1.Namespace",
-    ("v1", "ConfigMap"): "k8s.io.api.core.v1.ConfigMap",
-    ("v1", "Secret"): "k8s.io.api.core.v1.Secret",
-    ("v1", "ServiceAccount"): "k8s.io.api.core.v1.ServiceAccount",
-    ("v1", "Endpoints"): "k8s.io.api.core.v1.Endpoints",
-    ("v1", "ResourceQuota"): "k8s.io.api.core.v1.ResourceQuota",
-    ("v1", "LimitRange"): "k8s.io.api.core.v1.LimitRange",
-    ("apps/v1", "Deployment"): "k8s.io.api.apps.v1.Deployment",
-    ("apps/v1", "ReplicaSet"): "k8s.io.api.apps.v1.ReplicaSet",
-    ("autoscaling/v1", "HorizontalPodAutoscaler"): "k8s.io.api.autoscaling.v1.HorizontalPodAutoscaler",
-    ("autoscaling/v1", "Scale"): "k8s.io.api.autoscaling.v1.Scale",
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler",
+    **{
+        (rt.api_version, rt.kind): message
+        for spec in kinds.REGISTRY
+        for rt in spec.resource_types
+        if (message := spec.protobuf_message(rt.version)) is not None
+    },
+    _SCALE: "k8s.io.api.autoscaling.v1.Scale",
 }
+"""(apiVersion, kind) → proto message, from every spec whose kind the field tables hold."""
 
 
 class ProtobufDecodeError(ValueError):

@@ -28,6 +28,8 @@ from typing import Any
 
 from google.protobuf import unknown_fields
 
+from kuberya.meta.timefmt import RFC3339, RFC3339_MICRO
+
 from ._schema import FieldSpec, Registry
 
 _META = "k8s.io.apimachinery.pkg.apis.meta.v1"
@@ -45,8 +47,8 @@ def _format_time(seconds: int, nanos: int, *, micro: bool) -> str:
     # timedelta arithmetic rather than fromtimestamp: valid for the whole 0001–9999 range.
     moment = _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
     if micro:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return moment.strftime(RFC3339_MICRO)
+    return moment.strftime(RFC3339)
 
 
 def _parse_time(text: str) -> tuple[int, int]:

@@ -378,13 +378,15 @@ class _Map(_Node):
 class _Object(_Node):
     """A struct: declared properties only; the rest are unknown fields."""
 
-    __slots__ = ("go_type", "properties", "struct")
+    __slots__ = ("go_type", "properties", "required_structs", "struct")
 
     def __init__(self, definition: str) -> None:
         package, _, struct = definition.rpartition(".")
         self.struct = struct
         self.go_type = f"{package.rpartition('.')[2]}.{struct}"
         self.properties: dict[str, _Node] = {}
+        self.required_structs: tuple[str, ...] = ()
+        """Required fields that are structs: Go always has them (a non-pointer field), as ``{}``."""
 
     def decode(self, value: Any, path: Path, owner: str, found: Decoded) -> Any:
         if not isinstance(value, dict):
@@ -412,6 +414,11 @@ class _Object(_Node):
         if absent:
             for key in absent:
                 del value[key]
+        for key in self.required_structs:
+            if key not in value:
+                # Upstream answers with the zero struct (an Event's involvedObject: {}), and
+                # clients' models insist the field is there.
+                value[key] = properties[key].decode({}, (*path, key), struct, found)
         return value
 
     def zero(self) -> Any:
@@ -453,12 +460,23 @@ def compiled(definition: str) -> _Node:
     _IN_PROGRESS[definition] = node
     try:
         node.properties = {name: _compile(prop) for name, prop in schema["properties"].items()}
+        node.required_structs = tuple(
+            name
+            for name in schema.get("required", ())
+            if isinstance(node.properties.get(name), _Object) and (node.struct, name) not in _REQUIRED_POINTERS
+        )
     finally:
         del _IN_PROGRESS[definition]
     return node
 
 
 _IN_PROGRESS: dict[str, _Object] = {}
+
+_REQUIRED_POINTERS = frozenset(
+    {("DeploymentSpec", "selector"), ("ReplicaSetSpec", "selector"), ("ScaleIOVolumeSource", "secretRef")}
+)
+"""Required struct fields that are pointers in upstream's Go types: absent stays absent (validation
+says "Required value"), unlike a value struct, which Go always has."""
 
 
 def _compile(schema: Schema) -> _Node:

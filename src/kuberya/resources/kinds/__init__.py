@@ -1,0 +1,188 @@
+"""The registry of every kind kuberya serves, built from one :class:`KindSpec` module per kind.
+
+Discovery, routing, storage keys, the schema catalog, the codecs and the Table printers all start
+here. Adding a kind is one module in this package plus one line in :data:`REGISTRY`.
+
+The resource types mirror what an upstream v1.32 API server advertises for the same resources
+(``kubectl api-resources -o wide``), because kubectl decides what it may do from discovery alone:
+a missing ``deployments/scale`` entry breaks ``kubectl scale``, a missing short name breaks
+``kubectl get deploy``.
+
+One resource may be served in several versions (HPA: ``autoscaling/v2`` and ``autoscaling/v1``).
+Each version is its own :class:`ResourceType`; the ones that are not the storage version name it in
+``storage_version`` and the API server converts through :mod:`kuberya.resources.conversion`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from kuberya.resources.kinds import (
+    configmap,
+    deployment,
+    endpoints,
+    endpointslice,
+    event,
+    horizontalpodautoscaler,
+    limitrange,
+    namespace,
+    node,
+    pod,
+    priorityclass,
+    replicaset,
+    resourcequota,
+    secret,
+    service,
+    serviceaccount,
+)
+from kuberya.resources.kinds.spec import ALL_VERBS, NO_COLLECTION_DELETE, KindSpec
+from kuberya.resources.names import dns1123_subdomain_errors
+from kuberya.resources.types import Cause, JSONObject, ResourceType
+from kuberya.resources.validation import validate_metadata
+
+__all__ = [
+    "ALL_RESOURCE_TYPES",
+    "ALL_VERBS",
+    "NO_COLLECTION_DELETE",
+    "REGISTRY",
+    "APIGroup",
+    "KindSpec",
+    "api_groups",
+    "apply_defaults",
+    "convert",
+    "for_kind",
+    "lookup",
+    "resources_in",
+    "spec_for_kind",
+    "spec_of",
+    "storage_type",
+    "validate",
+]
+
+REGISTRY: tuple[KindSpec, ...] = (
+    # ---- core/v1 -------------------------------------------------------------------------------
+    namespace.SPEC,
+    pod.SPEC,
+    service.SPEC,
+    endpoints.SPEC,
+    configmap.SPEC,
+    secret.SPEC,
+    event.SPEC,
+    node.SPEC,
+    serviceaccount.SPEC,
+    resourcequota.SPEC,
+    limitrange.SPEC,
+    # ---- apps/v1 -------------------------------------------------------------------------------
+    deployment.SPEC,
+    replicaset.SPEC,
+    # ---- autoscaling: v2 is preferred and stored; v1 is converted on the way in and out --------
+    horizontalpodautoscaler.SPEC,
+    # ---- discovery.k8s.io/v1 -------------------------------------------------------------------
+    endpointslice.SPEC,
+    # ---- scheduling.k8s.io/v1 ------------------------------------------------------------------
+    priorityclass.SPEC,
+)
+"""Every served kind, in the order of ``kubectl api-resources``."""
+
+ALL_RESOURCE_TYPES: tuple[ResourceType, ...] = tuple(rt for spec in REGISTRY for rt in spec.resource_types)
+
+
+@dataclass(frozen=True)
+class APIGroup:
+    """A named API group and the versions it serves, the preferred version first."""
+
+    name: str
+    versions: tuple[str, ...]
+
+    @property
+    def preferred_version(self) -> str:
+        return self.versions[0]
+
+
+# Stable group order for /apis, upstream's (a group not listed comes after, by name).
+_GROUP_ORDER = ("apps", "autoscaling", "scheduling.k8s.io", "discovery.k8s.io")
+
+_BY_GVR: dict[tuple[str, str, str], ResourceType] = {
+    (rt.group, rt.version, rt.resource): rt for rt in ALL_RESOURCE_TYPES
+}
+_STORAGE_BY_KIND: dict[tuple[str, str], ResourceType] = {(spec.group, spec.kind): spec.storage for spec in REGISTRY}
+# Kind names are unique across the served groups, as they are upstream for the built-in kinds.
+_SPEC_BY_KIND: dict[str, KindSpec] = {spec.kind: spec for spec in REGISTRY}
+
+
+def lookup(group: str, version: str, resource: str) -> ResourceType | None:
+    """Return the type served at ``/apis/{group}/{version}/{resource}`` (core: group ``""``), or None."""
+    return _BY_GVR.get((group, version, resource))
+
+
+def for_kind(group: str, kind: str) -> ResourceType | None:
+    """Return the storage-version type for a kind: ``("autoscaling", "HorizontalPodAutoscaler")`` → v2."""
+    return _STORAGE_BY_KIND.get((group, kind))
+
+
+def spec_for_kind(kind: str) -> KindSpec | None:
+    """Return the spec of a served kind by name, or None (a custom resource, a typo)."""
+    return _SPEC_BY_KIND.get(kind)
+
+
+def spec_of(rt: ResourceType) -> KindSpec:
+    """Return the spec ``rt`` is a version of."""
+    return _SPEC_BY_KIND[rt.kind]
+
+
+def storage_type(rt: ResourceType) -> ResourceType:
+    """Return the type objects of ``rt`` are stored as: ``rt`` itself unless it names another version."""
+    if not rt.storage_version:
+        return rt
+    stored = lookup(rt.group, rt.storage_version, rt.resource)
+    if stored is None:  # a registry bug, not a user error
+        raise LookupError(f"{rt.group_resource} names storage version {rt.storage_version}, not served")
+    return stored
+
+
+def api_groups() -> tuple[APIGroup, ...]:
+    """Return the named groups (not core ``""``) in a stable order, each with its preferred version first."""
+    versions: dict[str, list[str]] = {}
+    for rt in ALL_RESOURCE_TYPES:
+        if rt.group and rt.version not in versions.setdefault(rt.group, []):
+            versions[rt.group].append(rt.version)
+    ordered = [g for g in _GROUP_ORDER if g in versions] + sorted(g for g in versions if g not in _GROUP_ORDER)
+    # Each kind lists its preferred version first, so registry order is preference order.
+    return tuple(APIGroup(name=name, versions=tuple(versions[name])) for name in ordered)
+
+
+def resources_in(group: str, version: str) -> tuple[ResourceType, ...]:
+    """Every type served in one group/version, in registry order (that of ``api-resources``)."""
+    return tuple(rt for rt in ALL_RESOURCE_TYPES if rt.group == group and rt.version == version)
+
+
+def convert(obj: JSONObject, *, to_api_version: str) -> JSONObject:
+    """Return a new object equal to ``obj`` in ``to_api_version``; ``obj`` is not modified."""
+    out = copy.deepcopy(obj)
+    source, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    spec = _SPEC_BY_KIND.get(kind)
+    if source != to_api_version and spec is not None and len(spec.resource_types) > 1:
+        conversion = spec.conversions.get((source, to_api_version))
+        if conversion is None:
+            raise ValueError(f"cannot convert {kind} from {source} to {to_api_version}")
+        out = conversion(out)
+    out["apiVersion"] = to_api_version
+    return out
+
+
+def apply_defaults(obj: JSONObject) -> None:
+    """Default ``obj`` in place if it is a served kind in its storage version (else leave it)."""
+    spec = _SPEC_BY_KIND.get(obj.get("kind", ""))
+    if spec is not None and obj.get("apiVersion", "") == spec.storage.api_version:
+        spec.defaults(obj)
+
+
+def validate(obj: JSONObject, *, old: JSONObject | None = None) -> list[Cause]:
+    """Return every problem with ``obj`` (and with the change from ``old``, for an update)."""
+    spec = _SPEC_BY_KIND.get(obj.get("kind", ""))
+    name_rule = spec.name_rule if spec is not None else dns1123_subdomain_errors
+    causes = validate_metadata(obj.get("metadata") or {}, name_rule=name_rule)
+    if spec is not None and spec.validate is not None:
+        causes.extend(spec.validate(obj, old))
+    return causes

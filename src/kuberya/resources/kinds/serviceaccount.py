@@ -1,0 +1,28 @@
+"""core/v1 ServiceAccount: an identity for pods; the namespace controller makes ``default``."""
+
+from __future__ import annotations
+
+from kuberya.resources import printers_core
+from kuberya.resources.kinds.spec import CORE_V1, KindSpec
+from kuberya.resources.patchmeta import BY_NAME
+from kuberya.resources.types import ResourceType
+
+SPEC = KindSpec(
+    resource_types=(
+        ResourceType(
+            group="",
+            version="v1",
+            resource="serviceaccounts",
+            kind="ServiceAccount",
+            singular="serviceaccount",
+            namespaced=True,
+            short_names=("sa",),
+        ),
+    ),
+    schema_packages={"v1": CORE_V1},
+    protobuf=True,
+    columns=tuple(printers_core.SERVICE_ACCOUNT_COLUMNS),
+    printer=printers_core.print_service_account,
+    patch_meta={"secrets": BY_NAME},
+    allow_create_on_update=True,
+)
