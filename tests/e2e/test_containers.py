@@ -27,7 +27,7 @@ import subprocess
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import VENV_KUBECTL, Cluster, start_server, stop_server
+from tests.waiting import eventually
 
 pytestmark = [
-    pytest.mark.e2e,
     pytest.mark.skipif(os.geteuid() != 0, reason="runc containers need root"),
     pytest.mark.skipif(shutil.which("runc") is None, reason="needs runc (Debian runc)"),
     pytest.mark.skipif(not Path("/bin/busybox").exists(), reason="needs a static busybox (Debian busybox-static)"),
@@ -255,8 +255,8 @@ def teardown(e: Env) -> list[str]:
         return not sandboxes.exists() or not any(sandboxes.iterdir())
 
     with contextlib.suppress(AssertionError):
-        wait_for(no_pods, timeout=90, what="every test pod to be deleted")
-        wait_for(no_sandboxes, timeout=30, what="every sandbox to be removed")
+        eventually(no_pods, timeout=90, what="every test pod to be deleted", interval=0.25)
+        eventually(no_sandboxes, timeout=30, what="every sandbox to be removed", interval=0.25)
     stop_server(e.cluster)
     leftovers: list[str] = []
     for runc_id in runc_ids(e.data_dir):
@@ -273,15 +273,6 @@ def teardown(e: Env) -> list[str]:
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-
-
-def wait_for(check: Callable[[], bool], *, timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def get_pod(e: Env, namespace: str, name: str) -> Obj:
@@ -321,8 +312,12 @@ def run_pod(e: Env, namespace: str, name: str, command: list[str] | None = None,
 
 
 def wait_running(e: Env, namespace: str, name: str, timeout: float = 60) -> Obj:
-    wait_for(lambda: "running" in container_status(e, namespace, name).get("state", {}), timeout=timeout,
-             what=f"pod {name} to run")  # fmt: skip
+    eventually(
+        lambda: "running" in container_status(e, namespace, name).get("state", {}),
+        timeout=timeout,
+        interval=0.25,
+        what=f"pod {name} to run",
+    )
     return get_pod(e, namespace, name)
 
 
@@ -415,7 +410,7 @@ def test_memory_limit_ends_in_oom_killed_and_a_restart(env: Env) -> None:
         status = container_status(env, ns, "hog")
         return status.get("lastState", {}).get("terminated", {}).get("reason") == "OOMKilled"
 
-    wait_for(oom_killed, timeout=60, what="OOMKilled in lastState")
+    eventually(oom_killed, timeout=60, what="OOMKilled in lastState", interval=0.25)
     status = container_status(env, ns, "hog")
     assert status["restartCount"] >= 1
     assert status["lastState"]["terminated"]["exitCode"] == 137
@@ -425,7 +420,12 @@ def test_termination_message(env: Env) -> None:
     ns = env.namespace()
     run_pod(env, ns, "done", ["sh", "-c", "echo -n 'bye for now' > /dev/termination-log; exit 2"],
             restartPolicy="Never")  # fmt: skip
-    wait_for(lambda: "terminated" in container_status(env, ns, "done").get("state", {}), what="exit")
+    eventually(
+        lambda: "terminated" in container_status(env, ns, "done").get("state", {}),
+        what="exit",
+        timeout=60,
+        interval=0.25,
+    )
     terminated = container_status(env, ns, "done")["state"]["terminated"]
     assert terminated["exitCode"] == 2 and terminated["message"] == "bye for now"
 
@@ -433,7 +433,12 @@ def test_termination_message(env: Env) -> None:
 def test_pull_policy_never_with_a_missing_image(env: Env) -> None:
     ns = env.namespace()
     run_pod(env, ns, "never", ["true"], image="busybox:not-loaded", container={"imagePullPolicy": "Never"})
-    wait_for(lambda: waiting_reason(env, ns, "never") == "ErrImageNeverPull", what="ErrImageNeverPull")
+    eventually(
+        lambda: waiting_reason(env, ns, "never") == "ErrImageNeverPull",
+        what="ErrImageNeverPull",
+        timeout=60,
+        interval=0.25,
+    )
     message = 'Container image "busybox:not-loaded" is not present with pull policy of Never'
     assert container_status(env, ns, "never")["state"]["waiting"]["message"] == message
     assert ("ErrImageNeverPull", message) in events(env, ns, "never")
@@ -455,10 +460,12 @@ def test_a_bad_image_is_err_image_pull_then_image_pull_back_off(env: Env) -> Non
     ns = env.namespace()
     image = f"{env.registry}/no-such-image:v1"
     run_pod(env, ns, "bad", ["true"], image=image)
-    wait_for(lambda: waiting_reason(env, ns, "bad") == "ErrImagePull", timeout=30, what="ErrImagePull")
+    eventually(lambda: waiting_reason(env, ns, "bad") == "ErrImagePull", timeout=30, what="ErrImagePull", interval=0.25)
     message = container_status(env, ns, "bad")["state"]["waiting"]["message"]
     assert message.startswith(f'Failed to pull image "{image}": ') and "does the image exist" in message
-    wait_for(lambda: waiting_reason(env, ns, "bad") == "ImagePullBackOff", timeout=30, what="ImagePullBackOff")
+    eventually(
+        lambda: waiting_reason(env, ns, "bad") == "ImagePullBackOff", timeout=30, what="ImagePullBackOff", interval=0.25
+    )
     back_off = container_status(env, ns, "bad")["state"]["waiting"]["message"]
     assert back_off.startswith(f'Back-off pulling image "{image}": ErrImagePull: ')
     reasons = events(env, ns, "bad")
@@ -473,7 +480,9 @@ def test_image_pull_secrets_with_basic_auth(env: Env) -> None:
     ns = env.namespace()
     image = f"{env.auth_registry}/private:e2e"
     run_pod(env, ns, "anonymous", ["true"], image=image)
-    wait_for(lambda: waiting_reason(env, ns, "anonymous") == "ErrImagePull", timeout=30, what="ErrImagePull")
+    eventually(
+        lambda: waiting_reason(env, ns, "anonymous") == "ErrImagePull", timeout=30, what="ErrImagePull", interval=0.25
+    )
     assert "wants a username and password" in container_status(env, ns, "anonymous")["state"]["waiting"]["message"]
     user, password = env.auth
     env.kubectl("create", "secret", "docker-registry", "regcred", "-n", ns, f"--docker-server={env.auth_registry}",
@@ -526,7 +535,7 @@ def test_python_web_service_on_the_debian_base(env: Env) -> None:
         },
         volumes=[{"name": "app", "configMap": {"name": "app"}}],
     )
-    wait_for(lambda: is_ready(get_pod(env, ns, "py")), timeout=60, what="the python pod to be ready")
+    eventually(lambda: is_ready(get_pod(env, ns, "py")), timeout=60, what="the python pod to be ready", interval=0.25)
     ip = get_pod(env, ns, "py")["status"]["podIP"]
     assert http_get(ip, "/", port=8000) == "python 3.11 in py\n"
 
@@ -547,8 +556,12 @@ def test_kill_9_of_the_server_and_readoption(env: Env) -> None:
     env.cluster = start_server(env.data_dir, "--runtime", "runc", "--disable", "service-proxy,cluster-dns")
 
     # exec goes through the new agent's streaming server: it answers once the pod is adopted
-    wait_for(lambda: env.kubectl("exec", "-n", ns, "keeper", "--", "true", check=False).returncode == 0,
-             timeout=60, what="the new agent to serve exec")  # fmt: skip
+    eventually(
+        lambda: env.kubectl("exec", "-n", ns, "keeper", "--", "true", check=False).returncode == 0,
+        timeout=60,
+        interval=0.25,
+        what="the new agent to serve exec",
+    )
     time.sleep(2)  # a few syncs of the adopted pod
     after = get_pod(env, ns, "keeper")["status"]["containerStatuses"][0]
     assert after["containerID"] == status["containerID"]

@@ -21,8 +21,6 @@ import pytest
 
 from tests.conftest import REPO, VENV_KUBECTL
 
-pytestmark = pytest.mark.e2e
-
 KUBERYA = Path(sys.executable).parent / "kuberya"
 BASE_CACHE = Path(os.environ.get("KUBERYA_BASE_CACHE") or Path.home() / ".cache" / "kuberya" / "base-images")
 STEPS = [

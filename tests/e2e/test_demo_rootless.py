@@ -28,8 +28,6 @@ from tests.conftest import REPO
 from tests.e2e.test_demo import KUBERYA, check_story, demo_pod_names, pod_processes, section
 from tests.e2e.test_rootless_cluster import processes_naming
 
-pytestmark = pytest.mark.e2e
-
 NOBODY = 65534
 
 

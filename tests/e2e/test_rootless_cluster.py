@@ -21,7 +21,6 @@ from kuberya.runtime.rootless import RootlessNetwork
 from tests.conftest import Cluster, start_server, stop_server
 
 pytestmark = [
-    pytest.mark.e2e,
     pytest.mark.skipif(not RootlessNetwork.available(), reason="needs unshare, nsenter and user namespaces"),
 ]
 

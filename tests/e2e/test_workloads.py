@@ -12,14 +12,10 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Cluster
-
-pytestmark = pytest.mark.e2e
+from tests.waiting import eventually
 
 WEB = """
 apiVersion: apps/v1
@@ -45,15 +41,6 @@ spec:
 """
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def pods(cluster: Cluster, namespace: str, selector: str) -> list[dict]:  # type: ignore[type-arg]
     out = cluster.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout
     return list(json.loads(out)["items"])
@@ -75,23 +62,25 @@ def test_deployment_lifecycle(cluster: Cluster, namespace: str) -> None:
     k("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
     assert len(pods(cluster, namespace, "app=web")) == 5
     k("scale", "deploy/web", "--replicas=2")
-    wait_for(lambda: len(pods(cluster, namespace, "app=web")) == 2, what="scale down to 2")
+    eventually(lambda: len(pods(cluster, namespace, "app=web")) == 2, what="scale down to 2", timeout=30)
 
     k("set", "image", "deploy/web", "web=payment:v2")
     k("annotate", "deploy/web", "kubernetes.io/change-cause=v2 rollout", "--overwrite")
     k("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
     images = {p["spec"]["containers"][0]["image"] for p in pods(cluster, namespace, "app=web")}
-    wait_for(
+    eventually(
         lambda: {p["spec"]["containers"][0]["image"] for p in pods(cluster, namespace, "app=web")} == {"payment:v2"},
         what="old pods gone",
+        timeout=30,
     )
     history = k("rollout", "history", "deploy/web").stdout
     assert "1 " in history and "2 " in history
     k("rollout", "undo", "deploy/web")
     k("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
-    wait_for(
+    eventually(
         lambda: {p["spec"]["containers"][0]["image"] for p in pods(cluster, namespace, "app=web")} == {"payment:v1"},
         what="rolled back to v1",
+        timeout=30,
     )
     k("rollout", "restart", "deploy/web")
     k("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
@@ -102,16 +91,17 @@ def test_deployment_lifecycle(cluster: Cluster, namespace: str) -> None:
     started = time.monotonic()
     k("delete", "pod", victim, timeout=60)
     assert time.monotonic() - started < 10, "kubectl delete pod must return promptly"
-    wait_for(
+    eventually(
         lambda: (
             len([p for p in pods(cluster, namespace, "app=web") if ready(p)]) == 2
             and victim not in [p["metadata"]["name"] for p in pods(cluster, namespace, "app=web")]
         ),
         what="the deleted pod to be replaced",
+        timeout=30,
     )
 
     k("delete", "deploy", "web", timeout=60)
-    wait_for(lambda: pods(cluster, namespace, "app=web") == [], what="pods collected")
+    eventually(lambda: pods(cluster, namespace, "app=web") == [], what="pods collected", timeout=30)
     assert k("get", "rs", "-o", "name").stdout.strip() == ""
 
 
@@ -137,7 +127,7 @@ def test_crashing_container_restarts_with_backoff_and_previous_logs(cluster: Clu
         statuses = pod.get("status", {}).get("containerStatuses", [])
         return bool(statuses) and statuses[0]["restartCount"] >= 2
 
-    wait_for(restarted_twice, timeout=60, what="two restarts")
+    eventually(restarted_twice, timeout=60, what="two restarts")
     pod = json.loads(k("get", "pod", "crasher", "-o", "json").stdout)
     status = pod["status"]["containerStatuses"][0]
     assert status["lastState"]["terminated"]["exitCode"] == 3
@@ -167,7 +157,7 @@ spec:
 def test_liveness_failure_restarts_the_container(cluster: Cluster, namespace: str) -> None:
     k = lambda *a, **kw: cluster.kubectl(*a, "-n", namespace, **kw)  # noqa: E731
     k("apply", "-f", "-", input=LIVENESS)
-    wait_for(lambda: ready(json.loads(k("get", "pod", "sick", "-o", "json").stdout)), what="sick ready")
+    eventually(lambda: ready(json.loads(k("get", "pod", "sick", "-o", "json").stdout)), what="sick ready", timeout=30)
     uid = json.loads(k("get", "pod", "sick", "-o", "json").stdout)["metadata"]["uid"]
     Path(f"/tmp/kuberya-healthy-{uid}").unlink()
 
@@ -175,7 +165,7 @@ def test_liveness_failure_restarts_the_container(cluster: Cluster, namespace: st
         pod = json.loads(k("get", "pod", "sick", "-o", "json").stdout)
         return pod["status"]["containerStatuses"][0]["restartCount"] >= 1
 
-    wait_for(restarted, timeout=30, what="liveness restart")
+    eventually(restarted, timeout=30, what="liveness restart")
     events = k("get", "events", "--field-selector", "involvedObject.name=sick", "-o", "json").stdout
     reasons = {e["reason"] for e in json.loads(events)["items"]}
     assert "Unhealthy" in reasons and "Killing" in reasons
@@ -196,9 +186,10 @@ def test_exec_and_logs_follow(cluster: Cluster, namespace: str) -> None:
         "-c",
         "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done",
     )
-    wait_for(
+    eventually(
         lambda: json.loads(k("get", "pod", "talker", "-o", "json").stdout)["status"].get("phase") == "Running",
         what="talker running",
+        timeout=30,
     )
     result = cluster.kubectl("-n", namespace, "exec", "talker", "--", "sh", "-c", "echo inside; exit 4", check=False)
     assert result.returncode == 4 and "inside" in result.stdout

@@ -19,12 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Cluster
 from tests.e2e.apps.rollout_load import Load, Result
-
-pytestmark = pytest.mark.e2e
 
 APP = Path(__file__).parent / "apps" / "graceful_http.py"
 

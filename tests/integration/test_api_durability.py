@@ -9,12 +9,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.conftest import VENV_KUBECTL, start_server, stop_server
-
-pytestmark = pytest.mark.integration
 
 
 def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:

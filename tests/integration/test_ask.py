@@ -22,8 +22,6 @@ import yaml
 
 from tests.conftest import Cluster
 
-pytestmark = pytest.mark.integration
-
 RUNNABLE = """
 apiVersion: apps/v1
 kind: Deployment

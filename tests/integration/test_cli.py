@@ -25,8 +25,6 @@ import yaml
 
 from tests.storage_files import DAMAGES, damage, sql, write_store
 
-pytestmark = pytest.mark.integration
-
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
 

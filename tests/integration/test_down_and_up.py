@@ -7,11 +7,7 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Cluster, start_server, stop_server
-
-pytestmark = pytest.mark.integration
 
 POD = """
 apiVersion: v1

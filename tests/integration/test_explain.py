@@ -19,8 +19,6 @@ from aiohttp import web
 
 from kuberya.resources.schema import openapi_v3_document_json, openapi_v3_index
 
-pytestmark = pytest.mark.integration
-
 KUBECTLS = [
     pytest.param("/usr/bin/kubectl", id="kubectl-1.32"),
     pytest.param(str(Path(sys.executable).parent / "kubectl"), id="kubectl-1.37"),

@@ -29,7 +29,6 @@ from kuberya.images.testing import Registry, busybox_image, run_registry
 from kuberya.images.transfer import RegistrySettings
 
 pytestmark = [
-    pytest.mark.integration,
     pytest.mark.skipif(not (shutil.which("docker-registry") and shutil.which("skopeo")),
                        reason="needs docker-registry and skopeo (apt-get install docker-registry skopeo)"),
 ]  # fmt: skip

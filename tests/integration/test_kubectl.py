@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import Cluster
-
-pytestmark = pytest.mark.integration
+from tests.waiting import eventually
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -297,12 +296,10 @@ def test_validation_errors_are_422_with_causes(cluster: Cluster, namespace: str)
 
 
 def _wait_gone(cluster: Cluster, *args: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cluster.kubectl("get", *args, "-o", "name", "--ignore-not-found", check=False).stdout.strip() == "":
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{args} still exists")
+    def gone() -> bool:
+        return cluster.kubectl("get", *args, "-o", "name", "--ignore-not-found", check=False).stdout.strip() == ""
+
+    eventually(gone, timeout=timeout, interval=0.1, what=f"{' '.join(args)} to be deleted")
 
 
 OWNED_RS = """

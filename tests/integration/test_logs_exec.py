@@ -40,8 +40,6 @@ from kuberya.runtime.fake import FakeRuntime
 from kuberya.storage import MemoryBackend
 from tests.conftest import Cluster, kubectl_binaries
 
-pytestmark = pytest.mark.integration
-
 NS = "default"
 PODS = f"/api/v1/namespaces/{NS}/pods"
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -527,7 +525,7 @@ def exercise_python_client(base: str) -> None:
 def _agent_in_server() -> bool:
     if importlib.util.find_spec("kuberya.node.agent") is None:
         return False
-    from kuberya.server.main import COMPONENTS
+    from kuberya.server.components import COMPONENTS
 
     return any(spec.factory.startswith("kuberya.node.agent:") for spec in COMPONENTS)
 

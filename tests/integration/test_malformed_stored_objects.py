@@ -14,12 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kuberya.storage import SQLiteBackend
 from tests.conftest import start_server, stop_server
-
-pytestmark = pytest.mark.integration
 
 STAMP = "2025-01-01T00:00:00Z"
 

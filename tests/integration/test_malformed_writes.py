@@ -15,8 +15,6 @@ import pytest
 
 from tests.conftest import Cluster
 
-pytestmark = pytest.mark.integration
-
 
 class Raw:
     """HTTPS requests with the admin certificate, for bodies no client library would send."""

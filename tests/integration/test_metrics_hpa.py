@@ -12,14 +12,13 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cluster, start_server, stop_server
-
-pytestmark = pytest.mark.integration
+from tests.waiting import eventually
 
 BURN_SECONDS = 40
 """The longest a pod burns CPU, whatever happens to the test."""
@@ -81,16 +80,6 @@ def burner(name: str, namespace: str, stop_file: Path, *, cpu_request: str = "50
     return json.dumps(deployment)
 
 
-def wait_for(what: str, check: Callable[[], object], timeout: float) -> float:
-    """Poll ``check()`` until truthy; returns the seconds it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s")
-
-
 def test_kubectl_top_pods_and_node(hpa_cluster: Cluster, ns: str, tmp_path: Path) -> None:
     stop = tmp_path / "stop"
     stop.touch()  # no load: an idle pod still has memory
@@ -101,7 +90,7 @@ def test_kubectl_top_pods_and_node(hpa_cluster: Cluster, ns: str, tmp_path: Path
         result = hpa_cluster.kubectl("top", "pods", "-n", ns, "--no-headers", check=False)
         return result.stdout if result.returncode == 0 else ""
 
-    wait_for("kubectl top pods shows the pod", top, 20)
+    eventually(top, what="kubectl top pods shows the pod", timeout=20, interval=0.5)
     name, cpu, memory = top().split()
     assert name.startswith("idle-")
     assert cpu.endswith("m") and int(cpu[:-1]) >= 0
@@ -149,7 +138,8 @@ def test_hpa_scales_up_under_load_and_back_down(hpa_cluster: Cluster, ns: str, t
         out = hpa_cluster.kubectl("get", "deployment", "burn", "-n", ns, "-o", "jsonpath={.spec.replicas}").stdout
         return int(out or 0)
 
-    up = wait_for("scale-up under load", lambda: replicas() > 1, 30)
+    eventually(lambda: replicas() > 1, what="scale-up under load", timeout=30, interval=0.5)
+    up = time.monotonic() - started
     row = hpa_cluster.kubectl("get", "hpa", "burn", "-n", ns, "--no-headers").stdout
     assert "cpu: " in row and "%/50%" in row
     events = hpa_cluster.kubectl("get", "events", "-n", ns, "--field-selector", "reason=SuccessfulRescale").stdout
@@ -157,7 +147,8 @@ def test_hpa_scales_up_under_load_and_back_down(hpa_cluster: Cluster, ns: str, t
 
     stop.touch()
     stopped = time.monotonic()
-    down = wait_for("scale-down once the load stopped", lambda: replicas() == 1, 30)
+    eventually(lambda: replicas() == 1, what="scale-down once the load stopped", timeout=30, interval=0.5)
+    down = time.monotonic() - stopped
     status = json.loads(hpa_cluster.kubectl("get", "hpa", "burn", "-n", ns, "-o", "json").stdout)["status"]
     conditions = {c["type"]: c["reason"] for c in status["conditions"]}
     assert conditions["ScalingActive"] == "ValidMetricFound"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import Cluster
-
-pytestmark = pytest.mark.integration
+from tests.waiting import eventually
 
 
 @pytest.fixture(autouse=True)
@@ -20,17 +19,6 @@ def delete_pods_after(cluster: Cluster, namespace: str) -> Iterator[None]:
     """Containers outlive the server (by design): stop this test's pods before the session ends."""
     yield
     cluster.kubectl("delete", "pods", "--all", "-n", namespace, "--wait=true", "--timeout=60s", check=False)
-
-
-def wait_for(check: Callable[[], Any], *, timeout: float = 30, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def get_pod(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
@@ -53,7 +41,7 @@ def test_kubectl_run_becomes_ready_and_deletes_quickly(cluster: Cluster, namespa
         "run", "web", "-n", namespace, "--image=python:3", "--command", "--",
         "python3", "-m", "http.server", str(port),
     )  # fmt: skip
-    pod = wait_for(lambda: (p := get_pod(cluster, namespace, "web")) and ready(p) and p)
+    pod = eventually(lambda: (p := get_pod(cluster, namespace, "web")) and ready(p) and p, timeout=30)
     status = pod["status"]
     assert status["phase"] == "Running"
     assert status["podIP"] and status["hostIP"]
@@ -92,7 +80,7 @@ def test_readiness_probe_http_get(cluster: Cluster, namespace: str) -> None:
         },
     }  # fmt: skip
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
-    pod = wait_for(lambda: (p := get_pod(cluster, namespace, "probed")) and ready(p) and p)
+    pod = eventually(lambda: (p := get_pod(cluster, namespace, "probed")) and ready(p) and p, timeout=30)
     assert pod["status"]["containerStatuses"][0]["ready"] is True
     time.sleep(3)  # the liveness probe (TCP) keeps passing
     assert get_pod(cluster, namespace, "probed")["status"]["containerStatuses"][0]["restartCount"] == 0
@@ -118,13 +106,14 @@ def test_liveness_failure_restarts_with_events(cluster: Cluster, namespace: str)
         },
     }  # fmt: skip
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
-    wait_for(
+    eventually(
         lambda: (
             (get_pod(cluster, namespace, "sick").get("status") or {})
             .get("containerStatuses", [{}])[0]
             .get("restartCount", 0)
             >= 1
-        )
+        ),
+        timeout=30,
     )
     events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
     messages = {(e["reason"], e["message"]) for e in events}
@@ -141,7 +130,7 @@ def test_crashing_container_goes_into_crash_loop_backoff(cluster: Cluster, names
         table = cluster.kubectl("get", "pods", "-n", namespace, "crash").stdout
         return table if "CrashLoopBackOff" in table else None
 
-    table = wait_for(crash_looping, timeout=30)
+    table = eventually(crash_looping, timeout=30)
     cs = get_pod(cluster, namespace, "crash")["status"]["containerStatuses"][0]
     assert cs["restartCount"] >= 1
     assert cs["lastState"]["terminated"]["exitCode"] == 3
@@ -170,6 +159,8 @@ def test_env_from_configmap_and_succeeded_phase(cluster: Cluster, namespace: str
         },
     }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
-    pod = wait_for(lambda: (p := get_pod(cluster, namespace, "once")) and p["status"].get("phase") == "Succeeded" and p)
+    pod = eventually(
+        lambda: (p := get_pod(cluster, namespace, "once")) and p["status"].get("phase") == "Succeeded" and p, timeout=30
+    )
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
     assert cluster.kubectl("logs", "once", "-n", namespace).stdout.strip() == "hello once"

@@ -24,8 +24,6 @@ from kuberya.runtime.network import PodNetwork
 from kuberya.runtime.rootless import RootlessNetwork
 from tests.conftest import Cluster, start_server, stop_server
 
-pytestmark = pytest.mark.integration
-
 RESOLVER = (
     "import socket, time\n"
     "for attempt in range(10):\n"

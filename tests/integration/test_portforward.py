@@ -25,8 +25,6 @@ import pytest
 
 from tests.conftest import Cluster
 
-pytestmark = pytest.mark.integration
-
 POD = """
 apiVersion: v1
 kind: Pod

@@ -17,8 +17,6 @@ from kubernetes.client.rest import ApiException
 
 from tests.conftest import Cluster
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def api(cluster: Cluster) -> Iterator[kubernetes.client.ApiClient]:

@@ -35,8 +35,6 @@ from kuberya.runtime.crilog import parse_cri_line
 from kuberya.runtime.network import NETNS_DIR, NETNS_PREFIX, PodNetwork
 from kuberya.runtime.process import ProcessRuntime
 
-pytestmark = pytest.mark.integration
-
 ROOT = os.geteuid() == 0
 root_only = pytest.mark.skipif(not ROOT or not PodNetwork.available(), reason="pod networks and cgroups need root")
 

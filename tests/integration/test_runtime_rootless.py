@@ -32,7 +32,6 @@ from kuberya.runtime.process import ProcessRuntime
 from kuberya.runtime.rootless import RootlessNetwork
 
 pytestmark = [
-    pytest.mark.integration,
     pytest.mark.skipif(not RootlessNetwork.available(), reason="needs unshare, nsenter and user namespaces"),
 ]
 

@@ -44,7 +44,6 @@ from kuberya.runtime.rootfs import mounts_under
 from kuberya.runtime.runc import ImageRootfs, RuncRuntime, image_service_resolver
 
 pytestmark = [
-    pytest.mark.integration,
     pytest.mark.skipif(
         os.geteuid() != 0 or shutil.which("runc") is None or not PodNetwork.available(),
         reason="the runc runtime needs root, runc and the CNI plugins",

@@ -14,27 +14,14 @@ import socketserver
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import Cluster
-
-pytestmark = pytest.mark.integration
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+from tests.waiting import eventually
 
 
 def get_json(cluster: Cluster, *args: str) -> Any:
@@ -91,7 +78,7 @@ def test_endpoints_and_slices_follow_pod_readiness(cluster: Cluster, namespace: 
             return None
         return ep
 
-    ep = wait_for("Endpoints with two subsets", endpoints)
+    ep = eventually(endpoints, what="Endpoints with two subsets")
     by_port = {s["ports"][0]["port"]: s for s in ep["subsets"]}
     assert [a["ip"] for a in by_port[8080]["addresses"]] == ["10.88.200.2"]
     assert [a["ip"] for a in by_port[8080]["notReadyAddresses"]] == ["10.88.200.3"]
@@ -105,7 +92,7 @@ def test_endpoints_and_slices_follow_pod_readiness(cluster: Cluster, namespace: 
         items = (found or {}).get("items") or []
         return items if sum(len(s.get("endpoints") or []) for s in items) == 3 else None
 
-    items = wait_for("EndpointSlices with three endpoints", slices)
+    items = eventually(slices, what="EndpointSlices with three endpoints")
     conditions = {e["addresses"][0]: e["conditions"] for s in items for e in s["endpoints"]}
     assert conditions["10.88.200.2"] == {"ready": True, "serving": True, "terminating": False}
     assert conditions["10.88.200.3"] == {"ready": False, "serving": False, "terminating": False}
@@ -121,7 +108,7 @@ def test_endpoints_and_slices_follow_pod_readiness(cluster: Cluster, namespace: 
         ep = get_json(cluster, "endpoints", "shop", "-n", namespace) or {}
         return any(a["ip"] == "10.88.200.3" for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
 
-    wait_for("shop-b ready in Endpoints", b_ready)
+    eventually(b_ready, what="shop-b ready in Endpoints")
     described = k("describe", "service", "shop").stdout
     assert "10.88.200.2:8080" in described or "10.88.200.2" in described
 
@@ -133,7 +120,7 @@ def test_load_balancer_shows_external_ip(cluster: Cluster, namespace: str) -> No
         row = cluster.kubectl("get", "svc", "front", "-n", namespace).stdout.splitlines()[1].split()
         return row if row[3] == "127.0.0.1" else None
 
-    row = wait_for("EXTERNAL-IP 127.0.0.1", external_ip)
+    row = eventually(external_ip, what="EXTERNAL-IP 127.0.0.1")
     assert row[1] == "LoadBalancer" and row[4].startswith("18080:3")
 
 
@@ -179,7 +166,7 @@ def test_node_port_forwards_to_a_manual_endpoint_slice(cluster: Cluster, namespa
         except OSError:
             return None
 
-    assert wait_for("an answer through the NodePort", answer) == b"hello from the backend\n"
+    assert eventually(answer, what="an answer through the NodePort") == b"hello from the backend\n"
 
 
 NETNS_CLIENT = """
@@ -311,7 +298,7 @@ def test_a_udp_service_answers_on_its_cluster_ip_and_says_its_node_port_is_not_s
                 except OSError:  # not DNATed yet: refused by the local address, or no answer
                     return None
 
-        assert wait_for("a UDP answer through the ClusterIP", echo) == b"echo ping"
+        assert eventually(echo, what="a UDP answer through the ClusterIP") == b"echo ping"
 
         def warning() -> str | None:
             events = get_json(cluster, "events", "-n", namespace, "--field-selector", "reason=ProtocolNotProxied")
@@ -320,7 +307,7 @@ def test_a_udp_service_answers_on_its_cluster_ip_and_says_its_node_port_is_not_s
             ]
             return messages[0] if messages else None
 
-        assert "ClusterIP only" in wait_for("a warning that the UDP NodePort is not served", warning)
+        assert "ClusterIP only" in eventually(warning, what="a warning that the UDP NodePort is not served")
     finally:
         k("delete", "pod,service", "udp-echo", "--wait=true", "--timeout=60s", check=False, timeout=90)
 
@@ -364,7 +351,7 @@ needs_kernel_path = pytest.mark.skipif(
 
 
 def cluster_table(cluster: Cluster) -> str:
-    """The cluster's nftables table: ``kuberya-<hash of data dir>-p<server pid>`` (kuberya.server.main)."""
+    """The cluster's nftables table: ``kuberya-<hash of data dir>-p<server pid>`` (kuberya.server.components)."""
     import hashlib
 
     return f"kuberya-{hashlib.sha256(str(cluster.data_dir).encode()).hexdigest()[:8]}-p{cluster.process.pid}"
@@ -412,7 +399,7 @@ def test_a_node_port_on_127_0_0_1_is_dnated_by_the_kernel_and_pods_cannot_reach_
     bridge_ip = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE], capture_output=True,
                                text=True, check=True).stdout.split()[3].split("/")[0]  # fmt: skip
     # The pod sees the bridge's address: 127.0.0.1 was masqueraded (it would answer its own loopback).
-    assert wait_for("an answer through the NodePort", lambda: hello(node_port)) == f"hello {bridge_ip}"
+    assert eventually(lambda: hello(node_port), what="an answer through the NodePort") == f"hello {bridge_ip}"
     table = cluster_table(cluster)
     localhost = nft("list", "chain", "ip", table, "localhost")
     assert f"ip daddr 127.0.0.1 tcp dport {node_port} dnat to {pod_ip}:8080" in localhost  # as nft lists it
@@ -474,7 +461,7 @@ def test_stopping_the_server_removes_its_table_and_route_localnet_when_no_other_
         own.kubectl("create", "namespace", "np")
         _, node_port = deploy_hello(own, "np", "hello")
         table = cluster_table(own)
-        assert wait_for("an answer through the NodePort", lambda: hello(node_port))
+        assert eventually(lambda: hello(node_port), what="an answer through the NodePort")
         assert f"dport {node_port} " in nft("list", "chain", "ip", table, "localhost")
     finally:
         stop_server(own)
@@ -539,12 +526,14 @@ def test_session_affinity_on_a_cluster_ip_keeps_a_client_on_one_pod(cluster: Clu
         return sum(len(s.get("addresses") or []) for s in subsets)
 
     for service in addresses:
-        wait_for(f"both pods behind {service}", lambda s=service: ready_endpoints(s) == 2)  # type: ignore[misc]
+        eventually(lambda s=service: ready_endpoints(s) == 2, what=f"both pods behind {service}")  # type: ignore[misc]
     # Without affinity the kernel alternates between the pods: both answer.
-    wait_for("both pods through the round-robin ClusterIP",
-             lambda: {hello(80, addresses["roundrobin"]) for _ in range(6)} == {"sticky-a", "sticky-b"})  # fmt: skip
+    eventually(
+        lambda: {hello(80, addresses["roundrobin"]) for _ in range(6)} == {"sticky-a", "sticky-b"},
+        what="both pods through the round-robin ClusterIP",
+    )
     # With it, every connection from this host lands on the pod the first one did.
-    first = wait_for("an answer through the sticky ClusterIP", lambda: hello(80, addresses["sticky"]))
+    first = eventually(lambda: hello(80, addresses["sticky"]), what="an answer through the sticky ClusterIP")
     assert first in ("sticky-a", "sticky-b")
     assert [hello(80, addresses["sticky"]) for _ in range(12)] == [first] * 12
     cluster.kubectl("delete", "-n", namespace, "pod,service", "--all", "--wait=false")

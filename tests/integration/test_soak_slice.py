@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 from bench.soak import soak
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.mark.timeout(180)
 def test_soak_slice_keeps_every_acknowledged_write_and_nothing_invalid(tmp_path: Path) -> None:

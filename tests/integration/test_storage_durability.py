@@ -25,8 +25,6 @@ import pytest
 from kuberya.server.main import stored_object_problem
 from kuberya.storage import CheckLevel, SQLiteBackend, StartupCheck
 
-pytestmark = pytest.mark.integration
-
 WRITER = """
 import asyncio, json, sys
 from pathlib import Path

@@ -9,28 +9,15 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from kuberya.apiserver.app import create_app
-from kuberya.apiserver.settings import APIServerSettings, AuthSettings
 from kuberya.storage import MemoryBackend
-
-pytestmark = pytest.mark.integration
+from tests.integration.conftest import serve_api
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[str, MemoryBackend]]:
-    backend = MemoryBackend(retain=5)
-    await backend.start()
-    app: web.Application = create_app(
-        backend=backend, settings=APIServerSettings(auth=AuthSettings(allow_anonymous=True))
-    )
-    test_server = TestServer(app, host="127.0.0.1")
-    await test_server.start_server()
-    yield str(test_server.make_url("")).rstrip("/"), backend
-    await test_server.close()
-    await backend.close()
+    async with serve_api(backend=MemoryBackend(retain=5)) as served:
+        yield served.url, served.backend
 
 
 CM = "/api/v1/namespaces/default/configmaps"

@@ -8,34 +8,13 @@ observedGeneration after every change, cascading deletion — not a rollout comp
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
-import pytest
-
 from tests.conftest import Cluster
-
-pytestmark = pytest.mark.integration
+from tests.waiting import eventually
 
 T = TypeVar("T")
 REVISION = "deployment.kubernetes.io/revision"
-
-
-def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "") -> T:
-    """Poll ``check`` until it returns something truthy without failing an assertion or a lookup."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except (AssertionError, LookupError, ValueError, StopIteration) as exc:
-            last = exc
-        else:
-            if result:
-                return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}: {last}")
 
 
 def get(cluster: Cluster, namespace: str, *what: str) -> Any:

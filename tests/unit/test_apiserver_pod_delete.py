@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from kuberya.apiserver import errors
+from kuberya.apiserver import deletion, errors
 from kuberya.apiserver.admission import Admission
 from kuberya.apiserver.handlers import ResourceHandlers
 from kuberya.apiserver.objectstore import ObjectStore
@@ -24,8 +24,6 @@ from kuberya.apiserver.settings import APIServerSettings
 from kuberya.resources import kinds
 from kuberya.resources.types import ResourceType
 from kuberya.storage import MemoryBackend
-
-pytestmark = pytest.mark.unit
 
 Obj = dict[str, Any]
 
@@ -63,7 +61,7 @@ async def running_pod(h: ResourceHandlers, name: str) -> Obj:
 
 async def delete(h: ResourceHandlers, name: str, options: Obj) -> tuple[Obj, int]:
     request = make_mocked_request("DELETE", f"/api/v1/namespaces/default/pods/{name}")
-    return await h.delete_object(request, pods(), "default", name, options)
+    return await deletion.delete_object(h, request, pods(), "default", name, options)
 
 
 async def gone(h: ResourceHandlers, name: str) -> bool:

@@ -30,9 +30,6 @@ from kuberya.client.fake import Action, FakeApiClient
 from kuberya.client.resources import DEPLOYMENTS, NAMESPACES, PODS, REPLICASETS, SERVICES
 from kuberya.nl import LLMSettings, NotUnderstood, Request, StaticFacts, build_plan, parse
 
-pytestmark = pytest.mark.unit
-
-
 # -- fixtures ---------------------------------------------------------------------------------
 
 

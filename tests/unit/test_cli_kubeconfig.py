@@ -10,8 +10,6 @@ import yaml
 
 from kuberya.cli.kubeconfig import KubeconfigMergeError, merge_kubeconfig, user_kubeconfig_path
 
-pytestmark = pytest.mark.unit
-
 SOURCE = {
     "apiVersion": "v1",
     "kind": "Config",

@@ -17,8 +17,6 @@ from kuberya.client import (
 )
 from kuberya.client.errors import error_from_response, error_from_status
 
-pytestmark = pytest.mark.unit
-
 
 def status(code: int, reason: str, message: str = "m", **extra: object) -> dict[str, object]:
     return {

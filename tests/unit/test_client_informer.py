@@ -1,22 +1,10 @@
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from kuberya.client import ExpiredError, FakeClock, Informer
 from kuberya.client.fake import FakeApiClient
 from kuberya.client.resources import PODS
 from kuberya.client.watch import WatchEvent
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 async def settle() -> None:

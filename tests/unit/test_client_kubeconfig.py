@@ -13,8 +13,6 @@ from cryptography.x509.oid import NameOID
 from kuberya.client import ApiClient
 from kuberya.client.kubeconfig import KubeconfigError, load_kubeconfig
 
-pytestmark = pytest.mark.unit
-
 
 def self_signed(name: str) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())

@@ -16,8 +16,6 @@ from kuberya.client.prepare import (
 )
 from kuberya.client.resources import DEPLOYMENTS, HPA, NAMESPACES, NODES, PODS
 
-pytestmark = pytest.mark.unit
-
 
 def test_paths_for_core_and_group_resources() -> None:
     assert PODS.path(namespace="default") == "/api/v1/namespaces/default/pods"

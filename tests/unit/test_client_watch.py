@@ -8,8 +8,6 @@ from hypothesis import strategies as st
 from kuberya.client import ExpiredError, GoneError
 from kuberya.client.watch import WatchDecodeError, WatchDecoder, WatchEvent, decode_line, raise_for_error
 
-pytestmark = pytest.mark.unit
-
 
 def line(kind: str, rv: str, name: str = "p") -> bytes:
     obj = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": name, "resourceVersion": rv}}

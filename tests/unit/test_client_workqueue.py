@@ -1,18 +1,6 @@
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from kuberya.client import ExponentialBackoff, FakeClock, WorkQueue, run_workers
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 async def settle() -> None:

@@ -1,5 +1,4 @@
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -9,15 +8,7 @@ from kuberya.client.fake import Action, FakeApiClient
 from kuberya.client.resources import DEPLOYMENTS, EVENTS, PODS, REPLICASETS, ResourceRef
 from kuberya.client.watch import WatchEvent
 from kuberya.controllers.garbage_collector import GarbageCollector, ObjectKey
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
+from tests.waiting import eventually_async
 
 
 def owner_ref(kind: str, name: str, uid: str, *, block: bool = True) -> dict[str, Any]:
@@ -292,14 +283,6 @@ async def test_background_cascade_deployment_to_pods() -> None:
     assert (await w.client.list(PODS))["items"] == []
 
 
-async def wait_until(condition: Callable[[], bool], *, turns: int = 500) -> None:
-    for _ in range(turns):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never met")
-
-
 async def test_run_collects_a_deleted_deployments_family() -> None:
     client = FakeApiClient(watch_events=True, resources=[PODS, REPLICASETS, DEPLOYMENTS])
     client.add(DEPLOYMENTS, obj("web", "dep-uid"))
@@ -309,19 +292,29 @@ async def test_run_collects_a_deleted_deployments_family() -> None:
     client.add(PODS, obj("keep", "k"))
     gc = GarbageCollector(client, clock=FakeClock())
     task = asyncio.create_task(gc.run())
-    await wait_until(lambda: len(gc.informers) == 3 and all(i.has_synced.is_set() for i in gc.informers.values()))
+    await eventually_async(
+        lambda: len(gc.informers) == 3 and all(i.has_synced.is_set() for i in gc.informers.values()),
+        interval=0,
+        what="three synced informers",
+    )
     assert client.mutations() == []
 
     await client.delete(DEPLOYMENTS, "web", namespace="default", propagation_policy="Background")
     family = [(DEPLOYMENTS, "web"), (REPLICASETS, "web-1"), *((PODS, f"web-1-{i}") for i in range(3))]
-    await wait_until(lambda: all(client.stored(ref, name, namespace="default") is None for ref, name in family))
+    await eventually_async(
+        lambda: all(client.stored(ref, name, namespace="default") is None for ref, name in family),
+        interval=0,
+        what="the whole family collected",
+    )
     assert client.stored(PODS, "keep", namespace="default") is not None
 
     # Foreground: the owner stays until its dependents are gone, then loses the finalizer.
     client.add(DEPLOYMENTS, obj("api", "api-uid"))
     client.add(REPLICASETS, obj("api-1", "ars", owners=[owner_ref("Deployment", "api", "api-uid")]))
     await client.delete(DEPLOYMENTS, "api", namespace="default", propagation_policy="Foreground")
-    await wait_until(lambda: client.stored(DEPLOYMENTS, "api", namespace="default") is None)
+    await eventually_async(
+        lambda: client.stored(DEPLOYMENTS, "api", namespace="default") is None, interval=0, what="api collected"
+    )
     assert client.stored(REPLICASETS, "api-1", namespace="default") is None
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -7,10 +7,8 @@ with a pinned wall clock, and is judged by what it writes: the scale, the status
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import datetime
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,17 +28,8 @@ from kuberya.controllers.hpa_replicas import (
     resource_replicas,
 )
 
-pytestmark = pytest.mark.unit
-
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 SETTINGS = HPASettings()
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 def stamp(seconds_ago: float) -> str:

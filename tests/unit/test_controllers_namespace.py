@@ -1,23 +1,11 @@
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from kuberya.client import FakeClock
 from kuberya.client.fake import Action, FakeApiClient
 from kuberya.client.resources import CONFIGMAPS, DEPLOYMENTS, NAMESPACES, PODS, SERVICEACCOUNTS
 from kuberya.client.watch import WatchEvent
 from kuberya.controllers.namespace import NamespaceController
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 def named(name: str, namespace: str, **meta: Any) -> dict[str, Any]:

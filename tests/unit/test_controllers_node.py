@@ -1,15 +1,10 @@
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from kuberya.client import FakeClock
 from kuberya.client.fake import FakeApiClient
 from kuberya.client.resources import NODES
 from kuberya.controllers.node import HostInfo, NodeController, read_host_info
-
-pytestmark = pytest.mark.unit
 
 HOST = HostInfo(
     cpus=8,
@@ -19,13 +14,6 @@ HOST = HostInfo(
     kernel_version="6.1.0",
     os_image="Debian GNU/Linux 12 (bookworm)",
 )
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 class Ticker:

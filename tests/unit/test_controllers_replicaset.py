@@ -1,6 +1,5 @@
 import asyncio
 import datetime
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,16 +10,7 @@ from kuberya.client.resources import PODS, REPLICASETS
 from kuberya.client.watch import WatchEvent
 from kuberya.controllers.replicaset import ManageReplicasError, ReplicaSetController, slow_start_batch
 
-pytestmark = pytest.mark.unit
-
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 def stamp(seconds_ago: float) -> str:

@@ -1,6 +1,4 @@
-import asyncio
 import datetime
-from collections.abc import AsyncIterator
 from fractions import Fraction
 from typing import Any
 
@@ -13,16 +11,7 @@ from kuberya.client.watch import WatchEvent
 from kuberya.controllers import scheduling
 from kuberya.controllers.scheduler import Scheduler
 
-pytestmark = pytest.mark.unit
-
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 def node(

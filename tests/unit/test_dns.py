@@ -3,7 +3,6 @@
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,7 @@ from kuberya.runtime.nsconnect import (
     unregister_socket_factory,
 )
 
-pytestmark = pytest.mark.unit
-
 Obj = dict[str, Any]
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 def service(name: str, ns: str = "default", **spec: Any) -> Obj:

@@ -1,7 +1,6 @@
 """The Endpoints controller, sample-controller style: seed the caches, sync, compare the actions."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,16 +11,7 @@ from kuberya.client.resources import ENDPOINTS, PODS, SERVICES
 from kuberya.client.watch import WatchEvent
 from kuberya.controllers.endpoints import EndpointsController, desired_subsets, find_port
 
-pytestmark = pytest.mark.unit
-
 Obj = dict[str, Any]
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 def service(name: str = "web", *, ns: str = "default", **spec: Any) -> Obj:

@@ -1,10 +1,6 @@
 """The EndpointSlice and service load-balancer controllers, sample-controller style."""
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from kuberya.client import FakeClock
 from kuberya.client.fake import FakeApiClient
@@ -13,16 +9,7 @@ from kuberya.controllers.endpointslices import CONTROLLER_NAME, EndpointSliceCon
 from kuberya.controllers.servicelb import ServiceLBController
 from tests.unit.test_endpoints import pod, service
 
-pytestmark = pytest.mark.unit
-
 Obj = dict[str, Any]
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 class World:

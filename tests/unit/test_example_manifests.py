@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kuberya.resources.defaults import apply_defaults
-from kuberya.resources.validation import validate
+from kuberya.resources.kinds import apply_defaults, validate
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

@@ -31,7 +31,6 @@ from tests.unit.test_example_payment import (
 )
 
 pytestmark = [
-    pytest.mark.unit,
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
 ]
 

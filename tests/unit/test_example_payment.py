@@ -27,8 +27,6 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.unit
-
 REPO = Path(__file__).resolve().parents[2]
 PAYMENT_DIR = REPO / "examples" / "payment"
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")

@@ -30,8 +30,6 @@ from kuberya.images.reference import parse_reference
 from kuberya.images.registry import RegistryClient
 from kuberya.images.transfer import RegistrySettings
 
-pytestmark = pytest.mark.unit
-
 FAKE_HELPER = """#!/bin/sh
 read -r server || true
 echo "$(basename "$0") $server" >> "{log}"

@@ -13,8 +13,6 @@ from kuberya.images.build import base_images
 from kuberya.images.detect import detect
 from kuberya.images.errors import BuildError
 
-pytestmark = pytest.mark.unit
-
 
 def write(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():

@@ -17,8 +17,6 @@ import pytest
 from kuberya.images.errors import UnsafeLayerError
 from kuberya.images.layers import LayerDir, flatten_layers, unpack_layer, zstd_support
 
-pytestmark = pytest.mark.unit
-
 
 def entry(name: str, *, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = "", mode: int = 0o644,
           uid: int = 0, gid: int = 0, major: int = 0, minor: int = 0) -> tuple[tarfile.TarInfo, bytes]:  # fmt: skip

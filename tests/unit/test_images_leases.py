@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from kuberya.cli.images import images_command, prune_command, rmi_command
 from kuberya.images.compose import compose_image, tar_of
 from kuberya.images.errors import ImageError
-from kuberya.images.store import Image, ImageStore, Lease, release_lease
-
-pytestmark = pytest.mark.unit
+from kuberya.images.image import Image
+from kuberya.images.leases import Lease, release_lease
+from kuberya.images.store import ImageStore
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ import pytest
 from kuberya.images.errors import InvalidReferenceError
 from kuberya.images.reference import parse_reference
 
-pytestmark = pytest.mark.unit
-
 DIGEST = "sha256:" + "ab" * 32
 
 

@@ -14,8 +14,6 @@ from kuberya.images.compose import compose_image, tar_of
 from kuberya.images.errors import DigestMismatchError, ImageError, ImageNotFoundError
 from kuberya.images.store import ImageStore
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture
 def store(tmp_path: Path) -> ImageStore:

@@ -7,7 +7,6 @@ object and a valid one, ``sync(key)`` is called directly, and the actions are ch
 import asyncio
 import copy
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,15 +26,8 @@ from kuberya.controllers.replicaset import ReplicaSetController
 from kuberya.controllers.scheduler import Scheduler
 from kuberya.controllers.servicelb import ServiceLBController
 from kuberya.proxy.table import build_table
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
+from tests import builders
+from tests.builders import pod, replica_set, with_uid
 
 
 def warnings(client: FakeApiClient) -> list[Action]:
@@ -253,23 +245,10 @@ async def test_deployment_worker_loop_survives_and_backs_off(caplog: pytest.LogC
     assert not lines[0].exc_info, "a field named is enough: no traceback"
 
 
-def replicaset(name: str, replicas: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
-        },
-    }
-
-
 async def test_replicaset_controller() -> None:
     client = FakeApiClient()
     rsc = ReplicaSetController(client, clock=FakeClock())
-    for rs in (replicaset("bad", "three"), replicaset("good", 1)):
+    for rs in (with_uid(replica_set("bad", replicas="three")), with_uid(replica_set("good", replicas=1))):
         rsc.replicasets.store.add(client.add(REPLICASETS, rs))
     await rsc.sync("default/bad")
     await rsc.sync("default/bad")
@@ -278,16 +257,6 @@ async def test_replicaset_controller() -> None:
     assert rsc.queue.retries("default/bad") == 2
     await rsc.sync("default/good")
     assert [a.verb for a in client.mutations() if a.resource == "pods"] == ["create"]
-
-
-def pod(name: str, *, containers: Any, node: str | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
-        "spec": {"containers": containers, **({"nodeName": node} if node else {})},
-        "status": {"phase": "Running" if node else "Pending"},
-    }
 
 
 async def test_scheduler() -> None:
@@ -305,9 +274,9 @@ async def test_scheduler() -> None:
     scheduler.nodes.store.add(node)
     limits = {"name": "c", "image": "i", "resources": {"limits": {"cpu": "lots"}}}
     for p in (
-        pod("bad", containers=[{"name": 1}]),
-        pod("bound-bad", containers=[limits], node="n1"),  # bound before: its requests cannot be summed
-        pod("good", containers=[{"name": "c", "image": "i"}]),
+        with_uid(pod("bad", containers=[{"name": 1}])),
+        with_uid(pod("bound-bad", containers=[limits], node="n1")),  # bound before: its requests cannot be summed
+        with_uid(pod("good", containers=[{"name": "c", "image": "i"}])),
     ):
         scheduler.pods.store.add(client.add(PODS, p))
     client.raw_responses[("GET", "/api/v1")] = {"resources": []}
@@ -320,12 +289,7 @@ async def test_scheduler() -> None:
 
 
 def service(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
-        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80}], "clusterIP": "10.0.0.9", **spec},
-    }
+    return with_uid(builders.service(name, **{"clusterIP": "10.0.0.9", **spec}))
 
 
 @pytest.mark.parametrize("bad", [service("bad", selector="a"), service("bad", ports=[{"port": "x"}])])
@@ -335,10 +299,10 @@ async def test_endpoints_controllers(controller: Any, bad: dict[str, Any]) -> No
     c = controller(client, clock=FakeClock())
     for s in (bad, service("good")):
         c.services.store.add(client.add(SERVICES, s))
-    ready = pod("good-1", containers=[{"name": "c"}], node="n1")
+    ready = with_uid(pod("good-1", containers=[{"name": "c"}], node="n1"))
     ready["metadata"]["labels"] = {"app": "good"}
     ready["status"] = {"phase": "Running", "podIP": "10.88.0.5", "conditions": [{"type": "Ready", "status": "True"}]}
-    broken = pod("good-2", containers=[{"name": 1}], node="n1")
+    broken = with_uid(pod("good-2", containers=[{"name": 1}], node="n1"))
     broken["metadata"]["labels"] = {"app": "good"}
     for p in (ready, broken):
         c.pods.store.add(client.add(PODS, p))

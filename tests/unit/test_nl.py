@@ -31,8 +31,6 @@ from kuberya.nl import (
 from kuberya.nl.normalize import normalize
 from tests.nl.cases import Case, check, load_cases
 
-pytestmark = pytest.mark.unit
-
 CASES = load_cases()
 
 

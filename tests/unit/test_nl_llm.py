@@ -12,8 +12,6 @@ import pytest
 
 from kuberya.nl import Intent, LLMError, LLMSettings, NotUnderstood, llm_parse
 
-pytestmark = pytest.mark.unit
-
 SETTINGS = LLMSettings(base_url="http://llm.invalid/v1/", api_key="sk-test", model="tiny")
 
 

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from kuberya.client.fake import FakeApiClient
 from kuberya.client.resources import CONFIGMAPS, PODS
 from kuberya.runtime.fake import FakeRuntime
 from tests.unit.test_node_support import HOST_IP, pod, running
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 async def test_pod_becomes_running_and_ready(tmp_path: Path) -> None:
@@ -175,7 +162,7 @@ async def test_graceful_deletion_stops_then_deletes_with_grace_zero(tmp_path: Pa
         h.client.add(PODS, body)
         await h.settle()
         # What changes the pod, in order; reads (status, and the metrics publisher's) may interleave anywhere.
-        reads = ("container_status", "list_pod_sandboxes", "sandbox_usage", "container_usage")
+        reads = ("container_status", "list_pod_sandboxes", "list_containers", "sandbox_usage", "container_usage")
         methods = [(c.method, c.args[:1]) for c in h.runtime.calls if c.method not in reads]
         assert methods[:2] == [("exec_sync", (cid,)), ("stop_container", (cid,))]
         stop = next(c for c in h.runtime.calls if c.method == "stop_container")

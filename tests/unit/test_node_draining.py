@@ -11,14 +11,10 @@ import asyncio
 import time
 from typing import Any
 
-import pytest
-
 from kuberya.client import LoopClock
 from kuberya.client.offered import OfferedEndpoints
 from kuberya.node import draining
 from kuberya.node.draining import leave_endpoints, still_offered
-
-pytestmark = pytest.mark.unit
 
 UID, IP = "uid-1", "10.88.0.7"
 

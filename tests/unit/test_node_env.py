@@ -9,8 +9,6 @@ import pytest
 
 from kuberya.node.env import ContainerConfigError, PodFacts, container_env, expand, expand_command
 
-pytestmark = pytest.mark.unit
-
 FACTS = PodFacts(pod_ip="10.88.0.7", host_ip="192.168.5.5", node_cpu_millis=4000, node_memory_bytes=8 * 2**30)
 
 

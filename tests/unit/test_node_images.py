@@ -8,10 +8,9 @@ read from the file mounted at ``terminationMessagePath``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,17 +27,8 @@ from kuberya.runtime.crilog import format_cri_line
 from kuberya.runtime.fake import FakeRuntime
 from tests.unit.test_node_support import pod, running
 
-pytestmark = pytest.mark.unit
-
 DIGEST = "sha256:" + "ab" * 32
 OTHER = "sha256:" + "cd" * 32
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 @dataclass(frozen=True)

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.unit.test_node_support import pod, running
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 def probed(**probes: Any) -> dict[str, Any]:
@@ -191,7 +181,7 @@ async def test_a_probe_worker_deaf_to_its_cancel_does_not_keep_the_pod_terminati
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from kuberya.client.resources import PODS
-    from kuberya.node import pods as agent_pods
+    from kuberya.node import probing
     from kuberya.node.probes import ProbeWorker
 
     ended: list[bool] = []
@@ -204,7 +194,7 @@ async def test_a_probe_worker_deaf_to_its_cancel_does_not_keep_the_pod_terminati
         ended.append(True)
 
     monkeypatch.setattr(ProbeWorker, "run", deaf)
-    monkeypatch.setattr(agent_pods, "PROBE_STOP_SECONDS", 0.2)
+    monkeypatch.setattr(probing, "PROBE_STOP_SECONDS", 0.2)
     async with running(tmp_path) as h:
         h.add_pod(probed(readinessProbe=exec_probe("ready?")))
         await h.settle()

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from kuberya.client.resources import PODS
+from kuberya.meta.timefmt import go_duration
 from kuberya.node.logs import prune_container_logs, rotate_if_large
-from kuberya.node.timefmt import go_duration
 from tests.unit.test_node_support import pod, running
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 def test_go_duration() -> None:

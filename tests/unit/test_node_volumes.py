@@ -5,24 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from kuberya.client.resources import CONFIGMAPS, SECRETS
 from kuberya.runtime.base import Mount
 from tests.unit.test_node_support import pod, running
-
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
-
 
 VOLUMES = [
     {"name": "scratch", "emptyDir": {}},

@@ -7,12 +7,9 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from aiohttp import WSMsgType
 
 from kuberya.apiserver import portforward, spdy
-
-pytestmark = pytest.mark.unit
 
 
 class FakeAgent:

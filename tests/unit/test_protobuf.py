@@ -20,8 +20,6 @@ from kuberya.resources.protobuf import (
 )
 from kuberya.resources.protobuf._codec import MAGIC, message_class
 
-pytestmark = pytest.mark.unit
-
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protobuf"
 VERSIONS = ("v1.32", "v1.37")
 CAPTURED = sorted(FIXTURES.glob("v1.*/*.bin"))

@@ -14,16 +14,7 @@ from kuberya.proxy.kernel import NftablesDNAT, RouteLocalnet
 from kuberya.proxy.table import Endpoint, ServicePort, build_table
 from kuberya.proxy.userspace import UserspaceProxy
 
-pytestmark = pytest.mark.unit
-
 Obj = dict[str, Any]
-
-
-@pytest.fixture(autouse=True)
-async def no_leftover_tasks() -> AsyncIterator[None]:
-    yield
-    me = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
 
 
 def svc(name: str = "web", **spec: Any) -> Obj:

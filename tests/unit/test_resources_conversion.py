@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import copy
 
-import pytest
-
-from kuberya.resources.conversion import METRICS_ANNOTATION, convert
-from kuberya.resources.defaults import apply_defaults
+from kuberya.resources.conversion import METRICS_ANNOTATION
+from kuberya.resources.kinds import apply_defaults, convert
 from kuberya.resources.types import JSONObject
-
-pytestmark = pytest.mark.unit
 
 
 def _v1() -> JSONObject:

@@ -7,10 +7,9 @@ import copy
 
 import pytest
 
-from kuberya.resources.defaults import apply_defaults, image_pull_policy, secret_string_data_to_data
+from kuberya.resources.defaults import image_pull_policy, secret_string_data_to_data
+from kuberya.resources.kinds import apply_defaults
 from kuberya.resources.types import JSONObject
-
-pytestmark = pytest.mark.unit
 
 
 def _created_deployment() -> JSONObject:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from kuberya.resources import kinds
-
-pytestmark = pytest.mark.unit
 
 
 def test_lookup_finds_core_and_named_groups() -> None:

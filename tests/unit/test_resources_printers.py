@@ -10,8 +10,6 @@ from kuberya.resources import kinds
 from kuberya.resources.printers import human_duration, table_columns, table_row_cells
 from kuberya.resources.types import JSONObject, ResourceType
 
-pytestmark = pytest.mark.unit
-
 NOW = datetime(2025, 1, 1, 1, 0, 0, tzinfo=UTC)
 CREATED = "2025-01-01T00:50:00Z"  # 10 minutes before NOW
 

@@ -18,8 +18,6 @@ from kuberya.resources.selectors import (
 )
 from kuberya.resources.types import JSONObject
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.mark.parametrize(
     ("text", "labels", "expected"),

@@ -6,9 +6,8 @@ import copy
 
 import pytest
 
-from kuberya.resources.defaults import apply_defaults
+from kuberya.resources.kinds import apply_defaults, validate
 from kuberya.resources.types import Cause, JSONObject
-from kuberya.resources.validation import validate
 
 pytestmark = pytest.mark.unit
 
@@ -221,3 +220,19 @@ def test_hpa_replica_bounds_and_target() -> None:
         "maxReplicas": 3,
     }
     assert _fields(validate(hpa))["spec.minReplicas"].message == "Invalid value: 0: must be greater than or equal to 1"
+
+
+@pytest.mark.parametrize("name", ["º", "Web", "a b", "web_1", "-web"])
+def test_hpa_name_is_a_dns_subdomain(name: str) -> None:
+    # Found by the fuzz tier: HPAs named "º" were stored (a path-segment rule instead of upstream's subdomain).
+    hpa: JSONObject = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 3},
+    }
+    (cause,) = validate(hpa)
+    assert cause.field == "metadata.name"
+    assert "a lowercase RFC 1123 subdomain" in cause.message
+    hpa["metadata"]["name"] = "web.v1"
+    assert validate(hpa) == []

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kuberya.runtime import UnknownRuntimeError, default_runtime_name, open_runtime
+from kuberya.runtime import RUNTIMES, UnknownRuntimeError, default_runtime_name, open_runtime
 from kuberya.runtime.base import (
     ContainerConfig,
     ContainerEvent,
@@ -17,8 +17,6 @@ from kuberya.runtime.base import (
 from kuberya.runtime.crilog import parse_cri_line
 from kuberya.runtime.fake import FakeRuntime
 from kuberya.runtime.runc import RuncRuntime
-
-pytestmark = pytest.mark.unit
 
 
 def sandbox_config(name: str = "web", *, host_network: bool = False) -> SandboxConfig:
@@ -201,9 +199,11 @@ async def test_usage_and_logs(tmp_path: Path) -> None:
     assert parse_cri_line(lines[1]).text == b"world"
 
 
-def test_registry(tmp_path: Path) -> None:
+def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = "runc" if shutil.which("runc") and os.geteuid() == 0 else "process"
     assert default_runtime_name() == expected
+    assert "fake" not in RUNTIMES, "the production registry holds no test double"
+    monkeypatch.setitem(RUNTIMES, "fake", "kuberya.runtime.fake:FakeRuntime")
     assert isinstance(open_runtime("fake", state_dir=tmp_path), FakeRuntime)
     if shutil.which("runc"):
         assert isinstance(open_runtime("runc", state_dir=tmp_path), RuncRuntime)

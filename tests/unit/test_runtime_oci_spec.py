@@ -22,8 +22,6 @@ from kuberya.runtime.podfiles import hosts_file, resolv_conf, write_pod_files
 from kuberya.runtime.rootfs import overlay_options
 from kuberya.runtime.shim import launcher_error
 
-pytestmark = pytest.mark.unit
-
 IMAGE = {"Entrypoint": ["/entry"], "Cmd": ["default"], "Env": ["PATH=/image/bin", "A=image", "B=image"], "User": ""}
 
 

@@ -14,8 +14,6 @@ from kuberya.runtime.crilog import format_cri_line, parse_cri_line
 from kuberya.runtime.network import PodNetwork, choose_subnet
 from kuberya.runtime.shim import LogWriter, write_json_atomically
 
-pytestmark = pytest.mark.unit
-
 
 def test_upstream_cpu_conversions() -> None:
     assert [milli_cpu_to_shares(m) for m in (0, 1, 250, 1000, 10**9)] == [2, 2, 256, 1024, 262144]

@@ -22,8 +22,6 @@ from kuberya.resources.schema.catalog import SERVED_RESOURCES
 from kuberya.resources.schema.decode import decode_object, format_path
 from kuberya.resources.schema.definitions import definitions, resolve
 
-pytestmark = pytest.mark.unit
-
 REPO = Path(__file__).resolve().parents[2]
 REF = "#/components/schemas/"
 
@@ -485,6 +483,7 @@ def test_index_lists_every_group_version_with_its_content_hash() -> None:
         "apis/apps/v1",
         "apis/autoscaling/v1",
         "apis/autoscaling/v2",
+        "apis/scheduling.k8s.io/v1",
         "apis/discovery.k8s.io/v1",
     ]
     assert len(KNOWN_GROUP_VERSIONS) == len(paths)

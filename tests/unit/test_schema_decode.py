@@ -14,8 +14,6 @@ from kuberya.resources.bodies import MAX_DEPTH, BodyError, parse_json, parse_yam
 from kuberya.resources.schema.decode import DecodeError, decode_definition, decode_object, format_path
 from tests.unit.test_schema import DEPLOYMENT, POD, SERVICE
 
-pytestmark = pytest.mark.unit
-
 
 def refused(api_version: str, kind: str, obj: dict[str, Any]) -> DecodeError:
     with pytest.raises(DecodeError) as caught:

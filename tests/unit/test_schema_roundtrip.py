@@ -12,7 +12,6 @@ import copy
 import json
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from kubernetes.client import ApiClient
@@ -21,8 +20,6 @@ from kuberya.resources import protobuf
 from kuberya.resources.schema.catalog import SERVED_RESOURCES, definition_name
 from kuberya.resources.schema.decode import decode_object
 from kuberya.resources.schema.definitions import Schema, definition_for, definitions, resolve
-
-pytestmark = pytest.mark.unit
 
 MAX_DEPTH = 5
 """Objects below this depth are drawn empty: PodSpec alone is 10 levels deep."""

@@ -2,11 +2,7 @@
 
 from typing import Any
 
-import pytest
-
 from kuberya.client.servicelinks import pod_dns_config, pod_service_env, render_resolv_conf, service_env
-
-pytestmark = pytest.mark.unit
 
 
 def svc(

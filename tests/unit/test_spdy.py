@@ -9,8 +9,6 @@ import pytest
 
 from kuberya.apiserver import spdy
 
-pytestmark = pytest.mark.unit
-
 
 def test_dictionary_is_the_spdy3_one() -> None:
     # Draft 3 §2.6.10.1: 1423 bytes. The Adler-32 is the DICTID every SPDY/3 zlib stream names,

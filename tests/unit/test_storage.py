@@ -38,8 +38,6 @@ from kuberya.storage import (
     open_backend,
 )
 
-pytestmark = pytest.mark.unit
-
 DRIVERS = ["memory", "sqlite", "sqlite-cold"]
 
 MakeBackend = Callable[..., Awaitable[Backend]]

@@ -11,8 +11,6 @@ from kuberya.server.main import stored_object_problem
 from kuberya.storage import CheckLevel, CorruptStoreError, SQLiteBackend, StartupCheck
 from tests.storage_files import DAMAGES, PREFIX, damage, sql, stored_object, write_store
 
-pytestmark = pytest.mark.unit
-
 QUICK = StartupCheck(CheckLevel.QUICK, value_problem=stored_object_problem)
 FULL = StartupCheck(CheckLevel.FULL, value_problem=stored_object_problem)
 

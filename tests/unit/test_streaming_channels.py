@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kuberya.node.streaming import (
+from kuberya.node.channels import (
     CLOSE,
     ERROR,
     RESIZE,
@@ -23,8 +23,6 @@ from kuberya.node.streaming import (
     internal_error_status,
     success_status,
 )
-
-pytestmark = pytest.mark.unit
 
 
 def test_channel_numbers_are_upstreams() -> None:

@@ -12,17 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kuberya.node.streaming import (
+from kuberya.meta.timefmt import parse_rfc3339_ns
+from kuberya.node.logreading import (
     LogFormatter,
     LogOptions,
     go_rfc3339nano,
-    parse_rfc3339_ns,
     read_log,
     tail_offset,
 )
 from kuberya.runtime.crilog import format_cri_line
-
-pytestmark = pytest.mark.unit
 
 T0 = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
 

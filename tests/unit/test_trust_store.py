@@ -1,13 +1,10 @@
 import subprocess
 import sys
 
-import pytest
-
-pytestmark = pytest.mark.unit
-
 SCRIPT = """
+import os
 from kuberya.server import trust_store
-with trust_store.deferred():
+with trust_store.deferred(os.environ):
     from aiohttp import connector
 before = connector._SSL_CONTEXT_VERIFIED.cert_store_stats()["x509_ca"]
 import os
