@@ -36,8 +36,7 @@ from kuberya.client.informer import HandlerRegistration, Informer
 from kuberya.client.interface import KubeClient
 from kuberya.client.resources import ResourceRef
 from kuberya.client.tasks import cancel_and_wait, start_task
-
-Obj = dict[str, Any]
+from kuberya.meta.types import Obj
 
 ScopeKey = tuple[ResourceRef, str | None, str | None, str | None]
 """(resource, namespace, label selector, field selector): what one shared informer lists and watches."""
