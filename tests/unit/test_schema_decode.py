@@ -59,6 +59,17 @@ def test_upstream_quantities_pass(good: str) -> None:
     decode_object("apps/v1", "Deployment", obj)
 
 
+def test_numeric_quantities_are_stored_as_strings() -> None:
+    obj = deployment()
+    obj["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": 2, "memory": 0.0, "x": 1.5}}
+    decode_object("apps/v1", "Deployment", obj)
+    assert obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "2",
+        "memory": "0",
+        "x": "1.5",
+    }
+
+
 @pytest.mark.parametrize("bad", ["lots", "1.2.3", "1 Gi", "", "Gi", "1Gii", "--1", "1e"])
 def test_malformed_quantities_fail(bad: str) -> None:
     obj = deployment()

@@ -280,9 +280,14 @@ class _Quantity(_Node):
         if isinstance(value, str):
             if not _QUANTITY.fullmatch(value.strip()):
                 raise DecodeError(path, f"{format_path(path)}: {QUANTITY_ERROR}")
-        elif value != value or value in (float("inf"), float("-inf")):
+            return value
+        if value != value or value in (float("inf"), float("-inf")):
             raise DecodeError(path, f"{format_path(path)}: {QUANTITY_ERROR}")
-        return value
+        # Upstream reads a number and always writes a Quantity back as a string; clients'
+        # models insist on one (a stored 0.0 broke the official client's list).
+        if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
+            return str(int(value))
+        return repr(value)
 
     def zero(self) -> Any:
         return "0"
