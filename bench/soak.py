@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import random
 import signal
 import socket
-import ssl
 import sys
 import tempfile
 import threading
@@ -37,10 +35,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import Cluster, start_server, stop_server
+from tests.adminhttp import AdminHTTP
+from tests.conftest import start_server, stop_server
 
 NAMESPACE = "soak"
 SERVER_ARGS = ("--runtime", "process", "--disable", "service-proxy,cluster-dns")
@@ -57,33 +55,13 @@ class Outcome:
     in_flight_at_kill: int = 0
 
 
-class Client:
-    """HTTPS with the admin certificate; a connection error means the server is gone."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        pki = cluster.data_dir / "pki"
-        self.context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-        self.context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
-        url = urlparse(cluster.url)
-        self.host, self.port = url.hostname or "127.0.0.1", url.port or 443
-        self.conn = self._connect()
-
-    def _connect(self) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=30)
+class Client(AdminHTTP):
+    """The admin connection, plus watches that are opened and never read."""
 
     def request(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> tuple[int, Any]:
-        raw = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-        try:
-            self.conn.request(method, path, body=raw, headers={"Content-Type": content_type})
-            response = self.conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            self.conn = self._connect()
-            raise
-        return response.status, json.loads(data) if data else None
+        return self(method, path, body, content_type)
 
     def stall_a_watch(self) -> socket.socket:
         """Open a watch and never read from it: the server must drop it, not block on it."""
@@ -92,9 +70,6 @@ class Client:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         return sock
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def invalid_writes(rng: random.Random, name: str) -> list[tuple[str, str, Any, str]]:

@@ -3,45 +3,24 @@ client and raw HTTP, each refused with upstream's status and leaving the store u
 
 from __future__ import annotations
 
-import http.client
 import json
-import ssl
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import kubernetes
 import pytest
 
+from tests.adminhttp import AdminHTTP
 from tests.conftest import Cluster
 
-
-class Raw:
-    """HTTPS requests with the admin certificate, for bodies no client library would send."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        pki = cluster.data_dir / "pki"
-        self.context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-        self.context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
-        url = urlparse(cluster.url)
-        self.host, self.port = url.hostname or "127.0.0.1", url.port or 443
-
-    def __call__(
-        self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
-    ) -> tuple[int, Any]:
-        conn = http.client.HTTPSConnection(self.host, self.port, context=self.context, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers={"Content-Type": content_type})
-            response = conn.getresponse()
-            data = response.read()
-        finally:
-            conn.close()
-        return response.status, json.loads(data) if data else None
+Raw = AdminHTTP
 
 
 @pytest.fixture
-def raw(cluster: Cluster) -> Raw:
-    return Raw(cluster)
+def raw(cluster: Cluster) -> Iterator[AdminHTTP]:
+    client = AdminHTTP(cluster)
+    yield client
+    client.close()
 
 
 @pytest.fixture
