@@ -13,8 +13,6 @@ import pytest
 from tests.adminhttp import AdminHTTP
 from tests.conftest import Cluster
 
-Raw = AdminHTTP
-
 
 @pytest.fixture
 def raw(cluster: Cluster) -> Iterator[AdminHTTP]:
@@ -63,7 +61,7 @@ def test_kubectl_create_of_an_unparseable_quantity_is_a_bad_request(cluster: Clu
     assert "spec.template.spec.containers[0].resources.limits.cpu: quantities must match" in result.stderr
 
 
-def test_wrong_types_are_refused_before_anything_is_stored(raw: Raw, namespace: str, api: Any) -> None:
+def test_wrong_types_are_refused_before_anything_is_stored(raw: AdminHTTP, namespace: str, api: Any) -> None:
     base = f"/api/v1/namespaces/{namespace}"
     cases: list[tuple[str, dict[str, Any], str]] = [
         ("configmaps", {"metadata": {"name": "a"}, "data": {"a": 1}}, "data.a"),
@@ -84,7 +82,7 @@ def test_wrong_types_are_refused_before_anything_is_stored(raw: Raw, namespace: 
     assert [s.metadata.name for s in core.list_namespaced_service(namespace).items] == []
 
 
-def test_the_empty_key_is_pruned_not_a_crash(raw: Raw, namespace: str) -> None:
+def test_the_empty_key_is_pruned_not_a_crash(raw: AdminHTTP, namespace: str) -> None:
     status, answer = raw("POST", f"/api/v1/namespaces/{namespace}/configmaps", b'{"":null,"metadata":{"name":"e"}}')
     assert status == 201, answer
     assert "" not in answer
@@ -93,7 +91,7 @@ def test_the_empty_key_is_pruned_not_a_crash(raw: Raw, namespace: str) -> None:
     assert status == 400 and 'unknown field ""' in answer["message"]
 
 
-def test_duplicate_keys_follow_field_validation(raw: Raw, namespace: str) -> None:
+def test_duplicate_keys_follow_field_validation(raw: AdminHTTP, namespace: str) -> None:
     body = b'{"metadata":{"name":"d"},"data":{"a":"1","a":"2"}}'
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     status, answer = raw("POST", path + "?fieldValidation=Strict", body)
@@ -103,7 +101,7 @@ def test_duplicate_keys_follow_field_validation(raw: Raw, namespace: str) -> Non
 
 
 def test_a_patch_that_produces_a_wrong_type_is_invalid_and_changes_nothing(
-    raw: Raw, namespace: str, cluster: Cluster
+    raw: AdminHTTP, namespace: str, cluster: Cluster
 ) -> None:
     cluster.kubectl("create", "configmap", "c", "-n", namespace, "--from-literal=a=1")
     path = f"/api/v1/namespaces/{namespace}/configmaps/c"
@@ -120,7 +118,7 @@ def test_a_patch_that_produces_a_wrong_type_is_invalid_and_changes_nothing(
     assert after == before
 
 
-def test_scale_and_delete_options_are_decoded(raw: Raw, namespace: str, cluster: Cluster) -> None:
+def test_scale_and_delete_options_are_decoded(raw: AdminHTTP, namespace: str, cluster: Cluster) -> None:
     cluster.kubectl("create", "deployment", "w", "-n", namespace, "--image=payment:v1")
     scale = f"/apis/apps/v1/namespaces/{namespace}/deployments/w/scale"
     status, answer = raw("PATCH", scale, b'{"spec":{"replicas":"3"}}', "application/merge-patch+json")
@@ -143,6 +141,8 @@ def test_scale_and_delete_options_are_decoded(raw: Raw, namespace: str, cluster:
     ],
     ids=["deep", "nan", "yaml-inf", "yaml-recursive"],
 )
-def test_bodies_go_would_not_parse_are_bad_requests(raw: Raw, namespace: str, body: bytes, content_type: str) -> None:
+def test_bodies_go_would_not_parse_are_bad_requests(
+    raw: AdminHTTP, namespace: str, body: bytes, content_type: str
+) -> None:
     status, answer = raw("POST", f"/api/v1/namespaces/{namespace}/configmaps", body, content_type)
     assert (status, answer["reason"]) == (400, "BadRequest"), answer

@@ -173,7 +173,7 @@ class ResourceHandlers:
         match = request.query.get("resourceVersionMatch", "")
         revision = 0
         if rv not in ("", "0") and match == "Exact":
-            revision = _parse_rv(rv)
+            revision = int(rv)  # resource_version() has checked it
         page = await self.store.list(
             storage_rt,
             selection=selection,
@@ -428,14 +428,6 @@ class ResourceHandlers:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _parse_rv(rv: str) -> int:
-    try:
-        value = int(rv)
-    except ValueError:
-        raise errors.bad_request(f'resourceVersion: Invalid value: "{rv}": must be an integer') from None
-    return value
 
 
 def _apply_conflict(e: Any, rt: ResourceType) -> errors.StatusError:

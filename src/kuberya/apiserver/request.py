@@ -71,7 +71,7 @@ def resource_version(request: web.Request) -> str:
     raw = request.query.get("resourceVersion", "")
     if raw == "":
         return raw
-    if not raw.isdigit() or int(raw) > MAX_RESOURCE_VERSION:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_RESOURCE_VERSION:
         raise errors.bad_request(f'invalid resource version "{raw}": must be a non-negative integer')
     return str(int(raw))
 
@@ -168,14 +168,16 @@ async def read_body(request: web.Request) -> Any:
         raise errors.bad_request(f"the request body is not valid {kind or 'JSON'}: {e}") from e
 
 
-OBJECT_TYPES = frozenset({"application/json", "application/yaml", PROTOBUF_CONTENT_TYPE, ""})
+PATCH_MEDIA_TYPES = frozenset({"application/merge-patch+json", "application/strategic-merge-patch+json",
+                               "application/json-patch+json", "application/apply-patch+yaml"})  # fmt: skip
+OBJECT_TYPES = (JSON_TYPES | YAML_TYPES | {PROTOBUF_CONTENT_TYPE}) - PATCH_MEDIA_TYPES
 """What a create or an update may be sent as (upstream: no patch media types on POST/PUT)."""
 
 
 async def read_object(request: web.Request) -> JSONObject:
     """A whole object for POST or PUT; a patch media type there is a 415, as upstream."""
     kind = media_type(request)
-    if kind not in OBJECT_TYPES and kind not in ("application/x-yaml", "text/yaml"):
+    if kind not in OBJECT_TYPES:
         raise errors.unsupported_media_type(kind)
     body = await read_body(request)
     if not isinstance(body, dict):
