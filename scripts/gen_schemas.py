@@ -43,7 +43,6 @@ from typing import Any
 
 from kubernetes.client import models
 
-from kuberya.resources.kinds.priorityclass import SCHEDULING_V1
 from kuberya.resources.schema.catalog import (
     APPS,
     AUTOSCALING_V1,
@@ -65,71 +64,6 @@ QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 TIME = f"{META}.Time"
 MICRO_TIME = f"{META}.MicroTime"
 FIELDS_V1 = f"{META}.FieldsV1"
-
-# Model classes outside the core group. The client gives no package, only a class name, and
-# names collide across groups (discovery's ``V1Endpoint`` vs core's ``V1Endpoints``), so the
-# split is spelled out instead of inferred.
-GROUP_MODELS: dict[str, frozenset[str]] = {
-    SCHEDULING_V1: frozenset({"V1PriorityClass", "V1PriorityClassList"}),
-    META: frozenset(
-        {
-            "V1ObjectMeta",
-            "V1ListMeta",
-            "V1ShardInfo",
-            "V1LabelSelector",
-            "V1LabelSelectorRequirement",
-            "V1OwnerReference",
-            "V1ManagedFieldsEntry",
-            "V1DeleteOptions",
-            "V1Preconditions",
-            "V1Condition",
-            "V1Status",
-            "V1StatusDetails",
-            "V1StatusCause",
-        }
-    ),
-    APPS: frozenset(
-        {
-            "V1Deployment",
-            "V1DeploymentList",
-            "V1DeploymentSpec",
-            "V1DeploymentStatus",
-            "V1DeploymentStrategy",
-            "V1DeploymentCondition",
-            "V1RollingUpdateDeployment",
-            "V1ReplicaSet",
-            "V1ReplicaSetList",
-            "V1ReplicaSetSpec",
-            "V1ReplicaSetStatus",
-            "V1ReplicaSetCondition",
-        }
-    ),
-    AUTOSCALING_V1: frozenset(
-        {
-            "V1HorizontalPodAutoscaler",
-            "V1HorizontalPodAutoscalerList",
-            "V1HorizontalPodAutoscalerSpec",
-            "V1HorizontalPodAutoscalerStatus",
-            "V1CrossVersionObjectReference",
-            "V1Scale",
-            "V1ScaleSpec",
-            "V1ScaleStatus",
-        }
-    ),
-    DISCOVERY: frozenset(
-        {
-            "V1EndpointSlice",
-            "V1EndpointSliceList",
-            "V1Endpoint",
-            "V1EndpointConditions",
-            "V1EndpointHints",
-            "V1ForZone",
-            "V1ForNode",
-        }
-    ),
-}
-# Classes whose names carry their group because the bare name is taken by another group.
-PREFIXED = {"CoreV1": CORE, "DiscoveryV1": DISCOVERY}
 
 # (model class, JSON field) -> definition, for every field the client types as ``object``.
 OBJECT_FIELDS: dict[tuple[str, str], str] = {
@@ -257,25 +191,55 @@ _LIST = re.compile(r"^List\[(.+)\]$")
 _DICT = re.compile(r"^Dict\[str, (.+)\]$")
 
 
+_CLASS_NAME = re.compile(r"^(?P<group>[A-Z][a-z]+)?(?P<version>V\d+(?:(?:alpha|beta)\d+)?)(?P<kind>[A-Z]\w*)$")
+
+
+def _group_and_version(definition: str) -> tuple[str, str, str]:
+    """``io.k8s.api.apps.v1.DeploymentSpec`` -> (``apps``, ``v1``, ``DeploymentSpec``)."""
+    package, _, kind = definition.rpartition(".")
+    rest, _, version = package.rpartition(".")
+    return rest.rpartition(".")[2], version, kind
+
+
+@functools.cache
+def _definitions_by_kind() -> dict[tuple[str, str], tuple[str, ...]]:
+    by_kind: dict[tuple[str, str], list[str]] = {}
+    for definition in _upstream_definitions():
+        _, version, kind = _group_and_version(definition)
+        by_kind.setdefault((version, kind), []).append(definition)
+    return {key: tuple(names) for key, names in by_kind.items()}
+
+
+@functools.cache
 def definition_for_class(class_name: str) -> str:
-    """``V1DeploymentSpec`` -> ``io.k8s.api.apps.v1.DeploymentSpec``."""
-    for prefix, package in PREFIXED.items():
-        if class_name.startswith(prefix):
-            return f"{package}.{class_name.removeprefix(prefix)}"
-    for package, names in GROUP_MODELS.items():
-        if class_name in names:
-            return f"{package}.{class_name.removeprefix('V1')}"
-    if class_name.startswith("V2"):
-        return f"{AUTOSCALING_V2}.{class_name.removeprefix('V2')}"
-    if re.match(r"^V1[A-Z]", class_name):
-        return f"{CORE}.{class_name.removeprefix('V1')}"
-    raise SystemExit(f"gen_schemas: cannot name model class {class_name}: add it to GROUP_MODELS or PREFIXED")
+    """``V1DeploymentSpec`` -> ``io.k8s.api.apps.v1.DeploymentSpec``, by upstream's own definitions.
+
+    The client names a class by version and kind only (``V1Endpoint``), prefixing the group when
+    two groups share a name (``CoreV1Event``, ``EventsV1Event``); upstream's definitions give the
+    package. When a bare name is still ambiguous the definition with the class's exact field set
+    is the one.
+    """
+    match = _CLASS_NAME.match(class_name)
+    if match is None:
+        raise SystemExit(f"gen_schemas: {class_name} is not a model class name")
+    version = match["version"][0].lower() + match["version"][1:]
+    candidates = _definitions_by_kind().get((version, match["kind"]), ())
+    if match["group"]:
+        candidates = tuple(c for c in candidates if _group_and_version(c)[0] == match["group"].lower())
+    if len(candidates) > 1 and hasattr(models, class_name):
+        fields = set(getattr(models, class_name).attribute_map.values())
+        candidates = tuple(
+            c for c in candidates if set(_upstream_definitions()[c].get("properties", {})) == fields
+        )
+    if len(candidates) != 1:
+        raise SystemExit(f"gen_schemas: cannot name model class {class_name} ({len(candidates)} upstream candidates)")
+    return candidates[0]
 
 
 def _class_for_definition(name: str) -> str:
-    package, _, kind = name.rpartition(".")
-    version = package.rpartition(".")[2]
-    for candidate in (*(p + kind for p, pkg in PREFIXED.items() if pkg == package), version.upper() + kind):
+    group, version, kind = _group_and_version(name)
+    prefix = version[0].upper() + version[1:]
+    for candidate in (prefix + kind, group.capitalize() + prefix + kind):
         if hasattr(models, candidate) and definition_for_class(candidate) == name:
             return candidate
     raise SystemExit(f"gen_schemas: no model class in the kubernetes client for {name}")
