@@ -615,7 +615,7 @@ FULL_POD: dict[str, Any] = {
                 "apiVersion": "autoscaling/v1",
                 "kind": "Scale",
                 "metadata": {"name": "web", "namespace": "default", "resourceVersion": "7"},
-                "spec": {"replicas": 0},
+                "spec": {"replicas": 2},
                 "status": {"replicas": 3, "selector": "app=web"},
             },
             id="scale",
@@ -898,12 +898,13 @@ def test_body_without_magic_is_rejected() -> None:
 
 
 def test_unknown_kind_tells_the_user_to_send_json() -> None:
+    # A custom resource: no generated table will ever hold it (kubectl sends those as JSON anyway).
     with pytest.raises(ProtobufDecodeError) as info:
-        decode_object(_wrap("batch/v1", "Job", b""))
+        decode_object(_wrap("example.com/v1", "Widget", b""))
     assert str(info.value) == (
-        "the server can't decode Job sent as protobuf; send JSON (e.g. kubectl create -f with -o json)"
+        "the server can't decode Widget sent as protobuf; send JSON (e.g. kubectl create -f with -o json)"
     )
-    assert (info.value.api_version, info.value.kind) == ("batch/v1", "Job")
+    assert (info.value.api_version, info.value.kind) == ("example.com/v1", "Widget")
 
 
 def test_truncated_body_is_rejected() -> None:
@@ -925,4 +926,4 @@ def test_encoder_rejects_fields_the_tables_do_not_know() -> None:
     with pytest.raises(ValueError, match="bogus"):
         encode_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "bogus": 1}})
     with pytest.raises(ValueError, match="no protobuf message"):
-        encode_object({"apiVersion": "batch/v1", "kind": "Job"})
+        encode_object({"apiVersion": "example.com/v1", "kind": "Widget"})

@@ -7,9 +7,11 @@ turns those bodies into the JSON shape everything else in kuberya works on, here
 
 Design:
 
-- **No protoc, no hand-rolled varints.** The upstream ``generated.proto`` messages are transcribed
-  as compact Python tables (``_tables_*.py``); ``_schema`` builds ``FileDescriptorProto``s from them
-  at first use and the ``protobuf`` runtime parses the wire format.
+- **No protoc, no hand-rolled varints.** Every message of the covered upstream packages is a line
+  table (``tables.json``, data) that ``scripts/gen_protobuf.py`` generates from upstream's
+  ``generated.proto`` and Go struct tags (vendored in ``scripts/upstream``); ``_schema`` builds
+  ``FileDescriptorProto``s from them on first use, package by package, and the ``protobuf``
+  runtime parses the wire format.
 - **Go's JSON, not proto3 JSON.** ``_convert`` maps the parsed message to exactly what Go's
   ``encoding/json`` would have sent: RFC 3339 times, int-or-string, quantities as strings, bytes
   as base64, inline structs spliced in, and zero values of non-pointer fields omitted (gogo writes

@@ -17,25 +17,10 @@ from kuberya.resources import kinds
 from kuberya.resources.types import JSONObject
 
 from ._convert import Converter
-from ._schema import Package, Registry, build_registry
-from ._tables_apps_autoscaling import APPS_V1, AUTOSCALING_V1, AUTOSCALING_V2
-from ._tables_core import CORE_V1
-from ._tables_meta import INTSTR, META, RESOURCE, RUNTIME
-from ._tables_scheduling import SCHEDULING_V1
+from ._packages import packages
+from ._schema import Registry, build_registry
 
 MAGIC = b"k8s\x00"
-
-PACKAGES: dict[str, Package] = {
-    "runtime": RUNTIME,
-    "resource": RESOURCE,
-    "intstr": INTSTR,
-    "meta": META,
-    "core": CORE_V1,
-    "apps": APPS_V1,
-    "autoscalingv1": AUTOSCALING_V1,
-    "autoscalingv2": AUTOSCALING_V2,
-    "schedulingv1": SCHEDULING_V1,
-}
 
 _UNKNOWN = "k8s.io.apimachinery.pkg.runtime.Unknown"
 _DELETE_OPTIONS = "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions"
@@ -48,7 +33,7 @@ KINDS: dict[tuple[str, str], str] = {
         (rt.api_version, rt.kind): message
         for spec in kinds.REGISTRY
         for rt in spec.resource_types
-        if (message := spec.protobuf_message(rt.version)) is not None
+        if (message := spec.protobuf_message(spec.schema_key(rt))) is not None
     },
     _SCALE: "k8s.io.api.autoscaling.v1.Scale",
 }
@@ -67,8 +52,8 @@ class ProtobufDecodeError(ValueError):
 
 @functools.cache
 def _codec() -> tuple[Registry, Converter]:
-    # Built on first use: a few hundred descriptors, parsed once per process.
-    registry = build_registry(PACKAGES)
+    # Built on first use, and then per package: a body pays for the packages its kind reaches.
+    registry = build_registry(packages())
     return registry, Converter(registry)
 
 

@@ -8,7 +8,9 @@ the same object, which is what the rest of kuberya already handles.
   kubectl ≥ 1.35 (``omitzero``) does; older kubectl wrote ``creationTimestamp: null``, which means
   the same.
 - ``IntOrString`` → int or str, by its ``type``; ``Quantity`` → its string; ``FieldsV1`` and
-  ``RawExtension`` → the JSON document they hold.
+  ``RawExtension`` → the JSON document they hold; ``Duration`` → Go's duration string (``1m30s``);
+  a wrapped Go slice (``json_lists``, meta/v1 ``Verbs``) → the list of its items.
+- Keys are the fields' JSON names (the proto names, but for the few tables that say ``json=``).
 - ``bytes`` → base64 (Secret ``data``, ConfigMap ``binaryData``); maps → objects, keys sorted.
 - Present message fields are kept even when empty (``strategy: {}``, ``resources: {}``): Go only
   writes a struct it would also have put in JSON. Present scalars are dropped when zero unless the
@@ -23,12 +25,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf import unknown_fields
 
-from kuberya.meta.timefmt import RFC3339, RFC3339_MICRO
+from kuberya.meta.timefmt import RFC3339, RFC3339_MICRO, go_duration
 
 from ._schema import FieldSpec, Registry
 
@@ -36,6 +39,7 @@ _META = "k8s.io.apimachinery.pkg.apis.meta.v1"
 TIME = f"{_META}.Time"
 MICRO_TIME = f"{_META}.MicroTime"
 FIELDS_V1 = f"{_META}.FieldsV1"
+DURATION = f"{_META}.Duration"
 QUANTITY = "k8s.io.apimachinery.pkg.api.resource.Quantity"
 INT_OR_STRING = "k8s.io.apimachinery.pkg.util.intstr.IntOrString"
 RAW_EXTENSION = "k8s.io.apimachinery.pkg.runtime.RawExtension"
@@ -49,6 +53,28 @@ def _format_time(seconds: int, nanos: int, *, micro: bool) -> str:
     if micro:
         return moment.strftime(RFC3339_MICRO)
     return moment.strftime(RFC3339)
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_NANOS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
+_DURATION_NANOS["h"] = 3600 * 10**9
+
+
+def _parse_duration(text: str) -> int:
+    """Nanoseconds in a Go duration string (``1m30s``, ``1.5h``, ``0``), as ``time.ParseDuration``."""
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+    if body == "0":
+        return 0
+    parts = list(_DURATION_PART.finditer(body))
+    if not body or "".join(p[0] for p in parts) != body:
+        raise ValueError(f'time: invalid duration "{text}"')
+    return sign * round(sum(float(p[1]) * _DURATION_NANOS[p[2]] for p in parts))
+
+
+def _format_duration(nanos: int) -> str:
+    # go_duration works on seconds and prints a non-positive duration as 0s; Go prints -1s.
+    text = go_duration(abs(nanos) / 1e9)
+    return f"-{text}" if nanos < 0 else text
 
 
 def _parse_time(text: str) -> tuple[int, int]:
@@ -71,18 +97,18 @@ class Converter:
         for fd, value in msg.ListFields():
             f = spec.by_number[fd.number]
             if f.is_map:
-                out[f.name] = {k: self._value(f, value[k]) for k in sorted(value)}
+                out[f.json_name] = {k: self._value(f, value[k]) for k in sorted(value)}
             elif f.repeated:
-                out[f.name] = [self._value(f, v) for v in value]
+                out[f.json_name] = [self._value(f, v) for v in value]
             elif f.inline:
                 assert f.message is not None
                 out.update(self.to_json(value, f.message))
             elif f.message is not None:
                 converted = self._message_value(value, f.message)
                 if converted is not None:  # zero Time, empty FieldsV1: Go's null, i.e. unset
-                    out[f.name] = converted
+                    out[f.json_name] = converted
             elif value or f.keep_zero:
-                out[f.name] = self._scalar_value(value)
+                out[f.json_name] = self._scalar_value(value)
         return out
 
     def _value(self, f: FieldSpec, value: Any) -> Any:
@@ -109,6 +135,12 @@ class Converter:
             return json.loads(msg.Raw) if msg.Raw else None
         if full_name == RAW_EXTENSION:
             return json.loads(msg.raw) if msg.raw else None
+        if full_name == DURATION:
+            return _format_duration(msg.duration)
+        spec = self._registry.specs[full_name]
+        if spec.json_list:
+            (items,) = spec.fields
+            return [self._value(items, v) for v in msg.items]
         return self.to_json(msg, full_name)
 
     # --- JSON → protobuf -------------------------------------------------------------------------
@@ -129,10 +161,10 @@ class Converter:
                 sub.SetInParent()  # Go writes embedded structs unconditionally
                 consumed |= self._fill(data, f.message, sub, path)
                 continue
-            if f.name not in data:
+            if f.json_name not in data:
                 continue
-            consumed.add(f.name)
-            value = data[f.name]
+            consumed.add(f.json_name)
+            value = data[f.json_name]
             if value is None:  # JSON null: unset, whatever the type
                 continue
             target = getattr(msg, f.name)
@@ -176,6 +208,15 @@ class Converter:
             msg.Raw = json.dumps(value, separators=(",", ":")).encode()
         elif full_name == RAW_EXTENSION:
             msg.raw = json.dumps(value, separators=(",", ":")).encode()
+        elif full_name == DURATION:
+            msg.duration = _parse_duration(value)
+        elif self._registry.specs[full_name].json_list:
+            (items,) = self._registry.specs[full_name].fields
+            for i, item in enumerate(value):
+                if items.message is not None:
+                    self._set_message(msg.items.add(), items.message, item, f"{path}[{i}]")
+                else:
+                    msg.items.append(self._scalar_from_json(items, item))
         else:
             self.to_message(value, full_name, msg, path=path)
 
