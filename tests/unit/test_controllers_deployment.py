@@ -9,6 +9,7 @@ from kuberya.client.fake import Action, FakeApiClient
 from kuberya.client.resources import DEPLOYMENTS, PODS, REPLICASETS
 from kuberya.controllers import rollout as ro
 from kuberya.controllers.deployment import DeploymentController
+from tests.fake_api import recorded_events, seed, writes_of_sync
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
@@ -108,14 +109,12 @@ class World:
         self.dc = DeploymentController(self.client, clock=self.clock, now=lambda: self.now)
 
     def seed(self, d: dict[str, Any], *rss: dict[str, Any]) -> None:
-        self.dc.deployments.store.add(self.client.add(DEPLOYMENTS, d))
+        seed(self.client, self.dc.deployments, d)
         for rs in rss:
-            self.dc.replicasets.store.add(self.client.add(REPLICASETS, rs))
+            seed(self.client, self.dc.replicasets, rs)
 
     async def sync(self) -> list[Action]:
-        self.client.clear()
-        await self.dc.sync("default/web")
-        return [a for a in self.client.mutations() if a.resource != "events"]
+        return await writes_of_sync(self.client, self.dc, "default/web")
 
     def scalings(self, actions: list[Action]) -> list[tuple[str, int]]:
         return [
@@ -130,7 +129,7 @@ class World:
         return d
 
     def events(self) -> list[str]:
-        return [a.body["message"] for a in self.client.actions if a.resource == "events" and a.verb == "create"]
+        return [message for _type, _reason, message in recorded_events(self.client)]
 
 
 def test_pod_template_hash_is_stable_and_safe() -> None:

@@ -15,18 +15,20 @@ import pytest
 
 from kuberya.client import FakeClock
 from kuberya.client.fake import Action, FakeApiClient
-from kuberya.client.resources import DEPLOYMENTS, EVENTS, HPA, PODS
+from kuberya.client.resources import DEPLOYMENTS, HPA, PODS
 from kuberya.controllers.hpa import POD_METRICS, HorizontalPodAutoscalerController
 from kuberya.controllers.hpa_replicas import (
     HPASettings,
     MetricError,
     Normalizer,
+    ResourceSamples,
     convert_with_rules,
     milli_quantity,
     parse_duration,
     raw_resource_replicas,
     resource_replicas,
 )
+from tests.fake_api import recorded_events
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 SETTINGS = HPASettings()
@@ -78,13 +80,8 @@ def sample(name: str, cpu: str = "50m", memory: str = "50Mi", *, age: float = 0,
 
 def utilization(current: int, pods: list[dict[str, Any]], samples: list[dict[str, Any]], *, target: int = 50) -> int:
     return resource_replicas(
-        current=current,
+        ResourceSamples(current=current, resource="cpu", pods=pods, metric_items=samples, now=NOW, settings=SETTINGS),
         target_utilization=target,
-        resource="cpu",
-        pods=pods,
-        metric_items=samples,
-        now=NOW,
-        settings=SETTINGS,
     ).replicas
 
 
@@ -144,13 +141,15 @@ def test_cpu_utilization_replicas(
 
 def test_utilization_and_average_come_from_trusted_samples() -> None:
     proposal = resource_replicas(
-        current=2,
+        ResourceSamples(
+            current=2,
+            resource="cpu",
+            pods=[pod("a"), pod("b", ready=False)],
+            metric_items=[sample("a", "30m"), sample("b", "900m")],
+            now=NOW,
+            settings=SETTINGS,
+        ),
         target_utilization=50,
-        resource="cpu",
-        pods=[pod("a"), pod("b", ready=False)],
-        metric_items=[sample("a", "30m"), sample("b", "900m")],
-        now=NOW,
-        settings=SETTINGS,
     )
     assert (proposal.utilization, proposal.average) == (30, 30)
 
@@ -159,26 +158,30 @@ def test_memory_ignores_the_cpu_initialisation_period() -> None:
     # The same young pod is unready for CPU but its memory counts: 2 × 200 % of request → 4 at 100 %.
     pods = [pod("a", started_ago=60, ready_ago=5), pod("b", started_ago=60, ready_ago=5)]
     proposal = resource_replicas(
-        current=2,
+        ResourceSamples(
+            current=2,
+            resource="memory",
+            pods=pods,
+            metric_items=[sample(n, memory="200Mi") for n in "ab"],
+            now=NOW,
+            settings=SETTINGS,
+        ),
         target_utilization=100,
-        resource="memory",
-        pods=pods,
-        metric_items=[sample(n, memory="200Mi") for n in "ab"],
-        now=NOW,
-        settings=SETTINGS,
     )
     assert (proposal.replicas, proposal.utilization) == (4, 200)
 
 
 def test_average_value_target() -> None:
     proposal = raw_resource_replicas(
-        current=2,
+        ResourceSamples(
+            current=2,
+            resource="memory",
+            pods=[pod("a"), pod("b")],
+            metric_items=[sample(n, memory="200Mi") for n in "ab"],
+            now=NOW,
+            settings=SETTINGS,
+        ),
         target_average=100 * 2**20 * 1000,
-        resource="memory",
-        pods=[pod("a"), pod("b")],
-        metric_items=[sample(n, memory="200Mi") for n in "ab"],
-        now=NOW,
-        settings=SETTINGS,
     )
     assert proposal.replicas == 4
     assert milli_quantity(proposal.average) == "209715200"
@@ -352,11 +355,7 @@ class World:
         return int(stored["spec"]["replicas"])
 
     def events(self) -> list[tuple[str, str, str]]:
-        return [
-            (a.body["type"], a.body["reason"], a.body["message"])
-            for a in self.client.actions
-            if a.verb == "create" and a.resource == EVENTS.group_resource
-        ]
+        return recorded_events(self.client)
 
 
 def conditions(obj: dict[str, Any]) -> dict[str, tuple[str, str]]:

@@ -31,29 +31,24 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from kuberya.client import (
     AlreadyExistsError,
     ApiError,
-    Clock,
     ConflictError,
     KubeClient,
-    LoopClock,
     NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
     malformed,
     object_key,
-    run_controller,
     split_key,
 )
 from kuberya.client.resources import DEPLOYMENTS, PODS, REPLICASETS
 from kuberya.controllers import deployment_status as ds
 from kuberya.controllers import rollout as ro
-from kuberya.controllers.events import EventRecorder
-from kuberya.controllers.failures import InvalidObjects
+from kuberya.controllers.base import QueueController, Wiring
 from kuberya.controllers.ownership import (
+    NAMESPACE_INDEX,
     ControllerRefManager,
     controller_ref,
     controller_uid_index,
@@ -62,7 +57,6 @@ from kuberya.controllers.ownership import (
     namespace_index,
 )
 from kuberya.controllers.pods import phase
-from kuberya.controllers.wallclock import WallClock, utc_now
 from kuberya.meta import labels as selectors
 from kuberya.meta.types import Obj
 
@@ -70,7 +64,6 @@ logger = logging.getLogger(__name__)
 
 
 COMPONENT = "deployment-controller"
-NAMESPACE_INDEX = "namespace"
 CONTROLLER_INDEX = "controller-uid"
 
 
@@ -86,38 +79,17 @@ class _State:
     rss: list[Obj]
 
 
-class DeploymentController:
+class DeploymentController(QueueController):
     """Rolls Deployments out, back and sideways through their ReplicaSets."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        workers: int = 4,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-        events: EventRecorder | None = None,
-    ) -> None:
-        self.client = client
-        self.workers = workers
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self._now: WallClock = now or utc_now
-        self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
-        self.queue: WorkQueue[str] = WorkQueue(name="deployment", clock=self._clock)
-        self.deployments = shared.informer(DEPLOYMENTS)
-        self.invalid = InvalidObjects(
-            name="deployment", queue=self.queue, events=self.events, lookup=self.deployments.get
-        )
-        self.replicasets = shared.informer(REPLICASETS)
-        self.pods = shared.informer(PODS)
+    def __init__(self, client: KubeClient, *, workers: int = 4, **wiring: Unpack[Wiring]) -> None:
+        super().__init__(client, name="deployment", component=COMPONENT, workers=workers, **wiring)
+        self.deployments = self.primary(DEPLOYMENTS)
+        self.replicasets = self.informer(REPLICASETS)
+        self.pods = self.informer(PODS)
         self.deployments.add_index(NAMESPACE_INDEX, namespace_index)
         self.replicasets.add_index(NAMESPACE_INDEX, namespace_index)
         self.pods.add_index(CONTROLLER_INDEX, controller_uid_index)
-        self.deployments.add_handlers(
-            on_add=self._enqueue, on_update=lambda _old, new: self._enqueue(new), on_delete=self._enqueue
-        )
         self.replicasets.add_handlers(
             on_add=self._on_rs_add, on_update=self._on_rs_update, on_delete=self._on_rs_delete
         )
@@ -125,23 +97,8 @@ class DeploymentController:
 
     # -- event handlers: they only enqueue Deployment keys ------------------------------------
 
-    def _enqueue(self, d: Obj) -> None:
-        self.queue.add(object_key(d))
-
     def _owning_deployment(self, rs: Obj) -> Obj | None:
-        ref = controller_ref(rs)
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        d = self.deployments.get(f"{meta(rs).get('namespace')}/{ref.get('name')}")
-        return d if d is not None and meta(d).get("uid") == ref.get("uid") else None
-
-    def _enqueue_selecting(self, rs: Obj) -> None:
-        for d in self.deployments.by_index(NAMESPACE_INDEX, str(meta(rs).get("namespace") or "")):
-            try:
-                if selectors.matches(ro.spec(d).get("selector"), meta(rs).get("labels")):
-                    self._enqueue(d)
-            except selectors.SelectorError:
-                continue
+        return self.controller_of(rs, "Deployment", self.deployments)
 
     def _on_rs_add(self, rs: Obj) -> None:
         if meta(rs).get("deletionTimestamp"):
@@ -149,9 +106,9 @@ class DeploymentController:
             return
         d = self._owning_deployment(rs)
         if d is not None:
-            self._enqueue(d)
+            self.enqueue(d)
         elif controller_ref(rs) is None:
-            self._enqueue_selecting(rs)
+            self.enqueue_selecting(rs, self.deployments)
 
     def _on_rs_update(self, old: Obj, new: Obj) -> None:
         if meta(old).get("resourceVersion") == meta(new).get("resourceVersion"):
@@ -160,17 +117,17 @@ class DeploymentController:
         if old_ref is not None and (new_ref is None or old_ref.get("uid") != new_ref.get("uid")):
             old_d = self._owning_deployment(old)
             if old_d is not None:
-                self._enqueue(old_d)
+                self.enqueue(old_d)
         d = self._owning_deployment(new)
         if d is not None:
-            self._enqueue(d)
+            self.enqueue(d)
         elif new_ref is None and (meta(old).get("labels") != meta(new).get("labels") or old_ref is not None):
-            self._enqueue_selecting(new)
+            self.enqueue_selecting(new, self.deployments)
 
     def _on_rs_delete(self, rs: Obj) -> None:
         d = self._owning_deployment(rs)
         if d is not None:
-            self._enqueue(d)
+            self.enqueue(d)
 
     def _on_pod_delete(self, pod: Obj) -> None:
         # Recreate waits for the old pods to be gone before it scales the new ReplicaSet up.
@@ -180,19 +137,7 @@ class DeploymentController:
         rs = self.replicasets.get(f"{meta(pod).get('namespace')}/{ref.get('name')}")
         d = self._owning_deployment(rs) if rs is not None else None
         if d is not None and not ro.is_rolling_update(d):
-            self._enqueue(d)
-
-    # -- running -----------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Reconcile Deployments until cancelled."""
-        await run_controller(
-            name="deployment",
-            informers=(self.deployments, self.replicasets, self.pods),
-            queue=self.queue,
-            sync=self.sync,
-            workers=self.workers,
-        )
+            self.enqueue(d)
 
     # -- the reconciliation --------------------------------------------------------------------
 
@@ -573,16 +518,7 @@ class DeploymentController:
     async def _write_status(self, d: Obj) -> None:
         patch: dict[str, Any] = {field: None for field in ds.STATUS_FIELDS}
         patch.update(copy.deepcopy(d["status"]))
-        try:
-            answer = await self.client.patch(
-                DEPLOYMENTS,
-                _name(d),
-                {"status": patch},
-                namespace=meta(d).get("namespace"),
-                patch_type="merge",
-                subresource="status",
-                field_manager=COMPONENT,
-            )
-        except NotFoundError:
+        answer = await self.patch_status(DEPLOYMENTS, d, patch, field_manager=COMPONENT)
+        if answer is None:
             return
         d["metadata"]["resourceVersion"] = meta(answer).get("resourceVersion")

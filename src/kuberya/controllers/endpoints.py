@@ -23,8 +23,9 @@ What goes in (upstream's ``syncService``):
 The Endpoints carries the Service's labels plus ``service.kubernetes.io/headless`` for headless
 Services. When the Service goes, its Endpoints is deleted.
 
-The pod helpers here (:func:`find_port`, :func:`selected_pods`, …) are shared with the
-EndpointSlice controller, which makes the same choices in the newer shape.
+The pod helpers here (:func:`find_port`, :func:`selected_pods`, …) and the event wiring
+(:class:`ServicePodsController`) are shared with the EndpointSlice controller, which makes the
+same choices in the newer shape.
 """
 
 from __future__ import annotations
@@ -32,27 +33,21 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from kuberya.client import (
     AlreadyExistsError,
-    Clock,
     ConflictError,
     Informer,
     KubeClient,
-    LoopClock,
     NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
     malformed,
     object_key,
-    run_controller,
     split_key,
 )
 from kuberya.client.resources import ENDPOINTS, PODS, SERVICES
-from kuberya.controllers.events import EventRecorder
-from kuberya.controllers.failures import InvalidObjects
-from kuberya.controllers.ownership import meta, namespace_index
+from kuberya.controllers.base import QueueController, Wiring
+from kuberya.controllers.ownership import NAMESPACE_INDEX, meta, namespace_index
 from kuberya.controllers.pods import is_ready, phase
 from kuberya.meta.types import Obj
 
@@ -61,7 +56,6 @@ logger = logging.getLogger(__name__)
 
 COMPONENT = "endpoint-controller"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
-NAMESPACE_INDEX = "namespace"
 
 
 class PortNotFoundError(LookupError):
@@ -193,11 +187,6 @@ def selected_pods(pods: Iterable[Obj], selector: Mapping[str, str]) -> list[Obj]
     return sorted(picked, key=lambda p: str(meta(p).get("name") or ""))
 
 
-# The pod and service informers are shared with the other controllers, which file objects under
-# the same index name with this very function: one index in the process, not one per controller.
-pod_namespace_index = namespace_index
-
-
 # -- the desired subsets ---------------------------------------------------------------------------
 
 
@@ -285,61 +274,45 @@ def _repack(
 # -- the controller --------------------------------------------------------------------------------
 
 
-class EndpointsController:
-    """Keeps ``v1/Endpoints`` of every selecting Service equal to its matching pods."""
+class ServicePodsController(QueueController):
+    """What both endpoints controllers are: Service keys, enqueued by the Services and their pods.
+
+    A Service's own changes enqueue it; a pod's add, update or delete enqueues every Service
+    whose selector picks it (before and after an update: a label change moves a pod from one
+    Service to another). Both informers are indexed by namespace.
+    """
 
     def __init__(
-        self,
-        client: KubeClient,
-        *,
-        workers: int = 2,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        events: EventRecorder | None = None,
+        self, client: KubeClient, *, name: str, component: str, workers: int, **wiring: Unpack[Wiring]
     ) -> None:
-        self.client = client
-        self.workers = workers
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self.events = events or EventRecorder(client, component=COMPONENT)
-        self.queue: WorkQueue[str] = WorkQueue(name="endpoints", clock=self._clock)
-        self.services = shared.informer(SERVICES)
-        self.invalid = InvalidObjects(name="endpoints", queue=self.queue, events=self.events, lookup=self.services.get)
-        self.pods = shared.informer(PODS)
-        self.endpoints = shared.informer(ENDPOINTS)
-        self.pods.add_index(NAMESPACE_INDEX, pod_namespace_index)
-        self.services.add_index(NAMESPACE_INDEX, pod_namespace_index)
-        self.services.add_handlers(
-            on_add=self._enqueue, on_update=lambda _o, new: self._enqueue(new), on_delete=self._enqueue
-        )
+        super().__init__(client, name=name, component=component, workers=workers, **wiring)
+        self.services = self.primary(SERVICES)
+        self.pods = self.informer(PODS)
+        self.services.add_index(NAMESPACE_INDEX, namespace_index)
+        self.pods.add_index(NAMESPACE_INDEX, namespace_index)
         self.pods.add_handlers(
             on_add=self._enqueue_services_of,
             on_update=self._pod_updated,
             on_delete=self._enqueue_services_of,
         )
-        # A managed Endpoints deleted or changed by someone else is put back.
-        self.endpoints.add_handlers(on_update=lambda _o, new: self._enqueue(new), on_delete=self._enqueue)
-
-    def _enqueue(self, obj: Obj) -> None:
-        self.queue.add(object_key(obj))
 
     def _enqueue_services_of(self, pod: Obj) -> None:
         for service in services_selecting(self.services, pod):
-            self._enqueue(service)
+            self.enqueue(service)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        # Both: a label change moves the pod from one Service to another.
         self._enqueue_services_of(old)
         self._enqueue_services_of(new)
 
-    async def run(self) -> None:
-        await run_controller(
-            name="endpoints",
-            informers=(self.services, self.pods, self.endpoints),
-            queue=self.queue,
-            sync=self.sync,
-            workers=self.workers,
-        )
+
+class EndpointsController(ServicePodsController):
+    """Keeps ``v1/Endpoints`` of every selecting Service equal to its matching pods."""
+
+    def __init__(self, client: KubeClient, *, workers: int = 2, **wiring: Unpack[Wiring]) -> None:
+        super().__init__(client, name="endpoints", component=COMPONENT, workers=workers, **wiring)
+        self.endpoints = self.informer(ENDPOINTS)
+        # A managed Endpoints deleted or changed by someone else is put back.
+        self.endpoints.add_handlers(on_update=self.enqueue_new, on_delete=self.enqueue)
 
     async def sync(self, key: str) -> None:
         """Make the Endpoints of Service ``key`` what its pods say it should be."""

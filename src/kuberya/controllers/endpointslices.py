@@ -32,40 +32,31 @@ import copy
 import ipaddress
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Unpack
 
 from kuberya.client import (
-    Clock,
     ConflictError,
     KubeClient,
-    LoopClock,
     NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
     malformed,
-    object_key,
-    run_controller,
     split_key,
 )
-from kuberya.client.resources import ENDPOINTSLICES, PODS, SERVICES
+from kuberya.client.resources import ENDPOINTSLICES
+from kuberya.controllers.base import Wiring
 from kuberya.controllers.endpoints import (
-    NAMESPACE_INDEX,
     PortNotFoundError,
+    ServicePodsController,
     endpoint_hostname,
     endpoints_labels,
     find_port,
     is_terminating,
     pod_ip,
-    pod_namespace_index,
     selected_pods,
     service_selector,
-    services_selecting,
     should_be_in_endpoints,
     target_ref,
 )
-from kuberya.controllers.events import EventRecorder
-from kuberya.controllers.failures import InvalidObjects
-from kuberya.controllers.ownership import meta, owner_reference
+from kuberya.controllers.ownership import NAMESPACE_INDEX, meta, owner_reference
 from kuberya.controllers.pods import is_ready
 from kuberya.meta.types import Obj
 
@@ -193,7 +184,7 @@ class WrittenSlices:
         return False
 
 
-class EndpointSliceController:
+class EndpointSliceController(ServicePodsController):
     """Keeps the managed EndpointSlices of every selecting Service equal to its pods."""
 
     def __init__(
@@ -202,66 +193,24 @@ class EndpointSliceController:
         *,
         workers: int = 2,
         max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        events: EventRecorder | None = None,
+        **wiring: Unpack[Wiring],
     ) -> None:
-        self.client = client
-        self.events = events or EventRecorder(client, component=COMPONENT)
-        self.workers = workers
+        super().__init__(client, name="endpointslice", component=COMPONENT, workers=workers, **wiring)
         self.max_endpoints_per_slice = max_endpoints_per_slice
         self.stale_retry_seconds = 0.1
         """How soon a sync that found the cache behind our own writes looks again."""
         self.written = WrittenSlices()
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self.queue: WorkQueue[str] = WorkQueue(name="endpointslice", clock=self._clock)
-        self.services = shared.informer(SERVICES)
-        self.invalid = InvalidObjects(
-            name="endpointslice", queue=self.queue, events=self.events, lookup=self.services.get
-        )
-        self.pods = shared.informer(PODS)
-        self.slices = shared.informer(ENDPOINTSLICES, label_selector=f"{MANAGED_BY_LABEL}={CONTROLLER_NAME}")
-        self.services.add_index(NAMESPACE_INDEX, pod_namespace_index)
-        self.pods.add_index(NAMESPACE_INDEX, pod_namespace_index)
+        self.slices = self.informer(ENDPOINTSLICES, label_selector=f"{MANAGED_BY_LABEL}={CONTROLLER_NAME}")
         self.slices.add_index(SERVICE_INDEX, slice_service_index)
-        self.services.add_handlers(
-            on_add=self._enqueue, on_update=lambda _o, new: self._enqueue(new), on_delete=self._enqueue
-        )
-        self.pods.add_handlers(
-            on_add=self._enqueue_services_of,
-            on_update=self._pod_updated,
-            on_delete=self._enqueue_services_of,
-        )
         self.slices.add_handlers(
             on_add=self._enqueue_service_of_slice,
             on_update=lambda _o, new: self._enqueue_service_of_slice(new),
             on_delete=self._enqueue_service_of_slice,
         )
 
-    def _enqueue(self, service: Obj) -> None:
-        self.queue.add(object_key(service))
-
     def _enqueue_service_of_slice(self, slice_: Obj) -> None:
         for key in slice_service_index(slice_):
             self.queue.add(key)
-
-    def _enqueue_services_of(self, pod: Obj) -> None:
-        for service in services_selecting(self.services, pod):
-            self._enqueue(service)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        self._enqueue_services_of(old)
-        self._enqueue_services_of(new)
-
-    async def run(self) -> None:
-        await run_controller(
-            name="endpointslice",
-            informers=(self.services, self.pods, self.slices),
-            queue=self.queue,
-            sync=self.sync,
-            workers=self.workers,
-        )
 
     async def sync(self, key: str) -> None:
         """Make the managed slices of Service ``key`` match its pods."""

@@ -32,33 +32,30 @@ import copy
 import datetime
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from kuberya.client import (
     ApiError,
     KubeClient,
     NotFoundError,
     ResourceRef,
-    SharedInformerFactory,
-    WorkQueue,
     malformed,
     object_key,
-    run_controller,
 )
-from kuberya.client.clock import Clock, LoopClock
-from kuberya.client.resources import DEPLOYMENTS, HPA, PODS, REPLICASETS, split_key
-from kuberya.controllers.events import EventRecorder, EventType
-from kuberya.controllers.failures import InvalidObjects
+from kuberya.client.resources import DEPLOYMENTS, HPA, PODS, REPLICASETS, REPLICATIONCONTROLLERS, split_key
+from kuberya.controllers.base import QueueController, Wiring
+from kuberya.controllers.events import EventType
 from kuberya.controllers.hpa_replicas import (
     HPASettings,
     MetricError,
     Normalizer,
+    ResourceSamples,
     milli,
     milli_quantity,
     raw_resource_replicas,
     resource_replicas,
 )
-from kuberya.controllers.wallclock import WallClock, format_time, utc_now
+from kuberya.controllers.wallclock import format_time
 from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
@@ -66,7 +63,11 @@ logger = logging.getLogger(__name__)
 
 COMPONENT = "horizontal-pod-autoscaler"
 POD_METRICS = ResourceRef("metrics.k8s.io", "v1beta1", "pods", True, "PodMetrics")
-SCALE_TARGETS = {("apps", "Deployment"): DEPLOYMENTS, ("apps", "ReplicaSet"): REPLICASETS}
+SCALE_TARGETS = {
+    ("apps", "Deployment"): DEPLOYMENTS,
+    ("apps", "ReplicaSet"): REPLICASETS,
+    ("", "ReplicationController"): REPLICATIONCONTROLLERS,
+}
 """Kinds whose ``/scale`` this controller knows (by API group and kind)."""
 
 
@@ -101,7 +102,7 @@ class _Round:
         self.events.append((etype, reason, message))
 
 
-class HorizontalPodAutoscalerController:
+class HorizontalPodAutoscalerController(QueueController):
     """Scales Deployments and ReplicaSets on their pods' CPU and memory; see the module docstring."""
 
     def __init__(
@@ -112,29 +113,21 @@ class HorizontalPodAutoscalerController:
         sync_period: float | None = None,
         downscale_stabilization: float | None = None,
         workers: int = 2,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-        events: EventRecorder | None = None,
+        **wiring: Unpack[Wiring],
     ) -> None:
         settings = settings or HPASettings()
         if sync_period is not None:
             settings = HPASettings(**{**_fields(settings), "sync_period": sync_period})
         if downscale_stabilization is not None:
             settings = HPASettings(**{**_fields(settings), "downscale_stabilization": downscale_stabilization})
+        super().__init__(client, name="hpa", component=COMPONENT, workers=workers, **wiring)
         self.settings = settings
-        self.client = client
-        self.workers = workers
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self._now: WallClock = now or utc_now
-        self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
         self.normalizer = Normalizer(settings)
-        self.queue: WorkQueue[str] = WorkQueue(name="hpa", clock=self._clock)
-        self.hpas = shared.informer(HPA)
-        self.invalid = InvalidObjects(name="hpa", queue=self.queue, events=self.events, lookup=self.hpas.get)
+        # Each HPA comes back every sync period on its own (see sync): no delete or status-only
+        # update needs a sync of its own.
+        self.hpas = self.primary(HPA, enqueue_changes=False)
         self.hpas.add_handlers(
-            on_add=lambda hpa: self.queue.add(object_key(hpa)),
+            on_add=self.enqueue,
             on_update=self._on_update,
             on_delete=lambda hpa: self.normalizer.forget(object_key(hpa)),
         )
@@ -142,11 +135,7 @@ class HorizontalPodAutoscalerController:
     def _on_update(self, old: Obj, new: Obj) -> None:
         # Our own status writes come back as updates: only a changed spec is worth an early sync.
         if old.get("spec") != new.get("spec"):
-            self.queue.add(object_key(new))
-
-    async def run(self) -> None:
-        """Reconcile every HPA each sync period until cancelled."""
-        await run_controller(name="hpa", informers=(self.hpas,), queue=self.queue, sync=self.sync, workers=self.workers)
+            self.enqueue(new)
 
     async def sync(self, key: str) -> None:
         """Reconcile HPA ``key`` once, then schedule its next round (errors included: upstream's fixed resync)."""
@@ -339,36 +328,26 @@ class HorizontalPodAutoscalerController:
         container = source.get("container") if kind == "ContainerResource" else None
         target = source.get("target") or {}
         listing = await self.client.list(POD_METRICS, namespace=namespace, label_selector=selector)
-        items = list(listing.get("items") or [])
+        samples = ResourceSamples(
+            current=current,
+            resource=resource,
+            pods=pods,
+            metric_items=list(listing.get("items") or []),
+            now=now,
+            settings=self.settings,
+            container=container,
+        )
         scope = "container resource" if container else "resource"
         if target.get("averageValue") is not None:
             try:
-                proposal = raw_resource_replicas(
-                    current=current,
-                    target_average=milli(target["averageValue"]),
-                    resource=resource,
-                    pods=pods,
-                    metric_items=items,
-                    now=now,
-                    settings=self.settings,
-                    container=container,
-                )
+                proposal = raw_resource_replicas(samples, target_average=milli(target["averageValue"]))
             except MetricError as exc:
                 raise MetricError(f"failed to get {resource} usage: {exc}") from exc
             name = f"{resource} {scope}"
             current_value: Obj = {"averageValue": milli_quantity(proposal.average)}
         elif target.get("averageUtilization") is not None:
             try:
-                proposal = resource_replicas(
-                    current=current,
-                    target_utilization=int(target["averageUtilization"]),
-                    resource=resource,
-                    pods=pods,
-                    metric_items=items,
-                    now=now,
-                    settings=self.settings,
-                    container=container,
-                )
+                proposal = resource_replicas(samples, target_utilization=int(target["averageUtilization"]))
             except MetricError as exc:
                 raise MetricError(f"failed to get {resource} utilization: {exc}") from exc
             name = f"{resource} {scope} utilization (percentage of request)"

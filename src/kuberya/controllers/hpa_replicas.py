@@ -2,12 +2,12 @@
 
 :func:`resource_replicas` (a ``Utilization`` target: usage as a percentage of the pods' requests)
 and :func:`raw_resource_replicas` (an ``AverageValue`` target) take the pods and their
-``metrics.k8s.io`` samples and return ``ceil(ready pods × usage / target)`` — unchanged when the
-ratio is within the tolerance (10 %) — with upstream's conservative handling of the pods whose
-samples it cannot trust (:func:`group_pods`): a pod without a sample counts as 100 % of its
-request on a scale-down and 0 % on a scale-up; an unready pod (and, for CPU, one still in its
-initialisation period whose sample predates its readiness) as 0 % on a scale-up and not at all
-otherwise; and a recomputation that would reverse the direction of the change changes nothing.
+``metrics.k8s.io`` samples (:class:`ResourceSamples`) and return ``ceil(ready pods × usage / target)``
+— unchanged when the ratio is within the tolerance (10 %) — with upstream's conservative handling
+of the pods whose samples it cannot trust (:func:`group_pods`): a pod without a sample counts as
+100 % of its request on a scale-down and 0 % on a scale-up; an unready pod (and, for CPU, one
+still in its initialisation period whose sample predates its readiness) as 0 % on a scale-up and
+not at all otherwise; and a recomputation that would reverse the direction of the change changes nothing.
 
 :class:`Normalizer` then turns the proposal into the count to set: without ``spec.behavior`` the
 highest recommendation of the last ``downscale_stabilization`` seconds, at most
@@ -221,16 +221,33 @@ class Proposal:
     timestamp: datetime.datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ResourceSamples:
+    """What both resource calculations start from: the target's pods and their samples of one resource."""
+
+    current: int
+    """The target's replica count now."""
+    resource: str
+    """``cpu`` or ``memory``."""
+    pods: list[Obj]
+    """The pods the target's selector picks."""
+    metric_items: list[Obj]
+    """Their ``metrics.k8s.io`` PodMetrics."""
+    now: datetime.datetime
+    settings: HPASettings
+    container: str | None = None
+    """For a ``ContainerResource`` metric: the one container counted."""
+
+    def fetched(self) -> tuple[dict[str, PodMetric], datetime.datetime]:
+        """The pods' samples and the time of the oldest; a MetricError when there is nothing to go on."""
+        metrics = _fetched(self.metric_items, self.resource, self.container)
+        if not self.pods:
+            raise MetricError("no pods returned by selector while calculating replica count")
+        return metrics, min(m.timestamp for m in metrics.values())
+
+
 def _replicas_from(
-    *,
-    current: int,
-    pods: list[Obj],
-    metrics: dict[str, PodMetric],
-    resource: str,
-    ratio_of: Any,
-    fallback: Any,
-    now: datetime.datetime,
-    settings: HPASettings,
+    samples: ResourceSamples, metrics: dict[str, PodMetric], *, ratio_of: Any, fallback: Any
 ) -> tuple[int, dict[str, PodMetric]]:
     """The part both calculations share: drop untrusted samples, then fill the gaps conservatively.
 
@@ -238,7 +255,8 @@ def _replicas_from(
     without a sample is assumed to use on a scale-down. Returns the replicas and the trusted samples
     (those the reported usage is computed from).
     """
-    groups = group_pods(pods, metrics, resource, now=now, settings=settings)
+    current, now, settings = samples.current, samples.now, samples.settings
+    groups = group_pods(samples.pods, metrics, samples.resource, now=now, settings=settings)
     for name in groups.ignored | groups.unready:
         metrics.pop(name, None)
     if not metrics:
@@ -267,63 +285,29 @@ def _replicas_from(
     return replicas, trusted
 
 
-def resource_replicas(
-    *,
-    current: int,
-    target_utilization: int,
-    resource: str,
-    pods: list[Obj],
-    metric_items: list[Obj],
-    now: datetime.datetime,
-    settings: HPASettings,
-    container: str | None = None,
-) -> Proposal:
+def resource_replicas(samples: ResourceSamples, *, target_utilization: int) -> Proposal:
     """Upstream's ``GetResourceReplicas`` (a ``Utilization`` target, percent of the pods' requests)."""
-    metrics = _fetched(metric_items, resource, container)
-    if not pods:
-        raise MetricError("no pods returned by selector while calculating replica count")
-    timestamp = min(m.timestamp for m in metrics.values())
-    requests = pod_requests(pods, resource, container)
+    metrics, timestamp = samples.fetched()
+    requests = pod_requests(samples.pods, samples.resource, samples.container)
     fallback_percent = max(100, target_utilization)
     replicas, trusted = _replicas_from(
-        current=current,
-        pods=pods,
-        metrics=metrics,
-        resource=resource,
+        samples,
+        metrics,
         ratio_of=lambda ms: utilization_ratio(ms, requests, target_utilization)[0],
         fallback=lambda name: requests.get(name, 0) * fallback_percent // 100,
-        now=now,
-        settings=settings,
     )
     _, utilization, average = utilization_ratio(trusted, requests, target_utilization)
     return Proposal(replicas, utilization, average, timestamp)
 
 
-def raw_resource_replicas(
-    *,
-    current: int,
-    target_average: int,
-    resource: str,
-    pods: list[Obj],
-    metric_items: list[Obj],
-    now: datetime.datetime,
-    settings: HPASettings,
-    container: str | None = None,
-) -> Proposal:
+def raw_resource_replicas(samples: ResourceSamples, *, target_average: int) -> Proposal:
     """Upstream's ``GetRawResourceReplicas`` (an ``AverageValue`` target, milli-units per pod)."""
-    metrics = _fetched(metric_items, resource, container)
-    if not pods:
-        raise MetricError("no pods returned by selector while calculating replica count")
-    timestamp = min(m.timestamp for m in metrics.values())
+    metrics, timestamp = samples.fetched()
     replicas, trusted = _replicas_from(
-        current=current,
-        pods=pods,
-        metrics=metrics,
-        resource=resource,
+        samples,
+        metrics,
         ratio_of=lambda ms: _usage_ratio(ms, target_average)[0],
         fallback=lambda _name: target_average,
-        now=now,
-        settings=settings,
     )
     _, average = _usage_ratio(trusted, target_average)
     return Proposal(replicas, None, average, timestamp)

@@ -16,27 +16,22 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Unpack
 
 from kuberya.client import (
     AlreadyExistsError,
     ApiError,
-    Clock,
     ConflictError,
     ForbiddenError,
     KubeClient,
-    LoopClock,
     MethodNotAllowedError,
     NotFoundError,
     ResourceRef,
-    SharedInformerFactory,
-    WorkQueue,
     malformed,
-    run_controller,
 )
 from kuberya.client.resources import NAMESPACES, SERVICEACCOUNTS
-from kuberya.controllers.events import EventRecorder
-from kuberya.controllers.failures import InvalidObjects
+from kuberya.controllers.base import QueueController, Wiring
+from kuberya.controllers.ownership import meta
 from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
@@ -52,12 +47,7 @@ class ContentRemainingError(Exception):
     """Some objects in a terminating namespace are still going away."""
 
 
-def _meta(obj: Obj) -> dict[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, dict) else {}
-
-
-class NamespaceController:
+class NamespaceController(QueueController):
     """Deletes the contents of terminating namespaces and keeps live ones usable."""
 
     def __init__(
@@ -67,52 +57,28 @@ class NamespaceController:
         workers: int = 2,
         recheck_seconds: float = 0.5,
         system_namespaces: Sequence[str] = SYSTEM_NAMESPACES,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        events: EventRecorder | None = None,
+        **wiring: Unpack[Wiring],
     ) -> None:
-        self.client = client
-        self.workers = workers
-        self.events = events or EventRecorder(client, component=COMPONENT)
+        super().__init__(client, name="namespace", component=COMPONENT, workers=workers, **wiring)
         self.recheck_seconds = recheck_seconds
         """How soon a namespace whose contents are still going away is looked at again."""
         self.system_namespaces = tuple(system_namespaces)
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self.queue: WorkQueue[str] = WorkQueue(name="namespace", clock=self._clock)
-        self.namespaces = shared.informer(NAMESPACES)
-        self.invalid = InvalidObjects(
-            name="namespace", queue=self.queue, events=self.events, lookup=self.namespaces.get
-        )
-        self.service_accounts = shared.informer(
+        # A namespace gone is a namespace emptied: its delete leaves nothing to do.
+        self.namespaces = self.primary(NAMESPACES, enqueue_deletes=False)
+        self.service_accounts = self.informer(
             SERVICEACCOUNTS, field_selector=f"metadata.name={DEFAULT_SERVICE_ACCOUNT}"
-        )
-        self.namespaces.add_handlers(
-            on_add=self._enqueue,
-            on_update=lambda _old, new: self._enqueue(new),
         )
         self.service_accounts.add_handlers(on_delete=self._enqueue_namespace_of)
 
-    def _enqueue(self, namespace: Obj) -> None:
-        name = _meta(namespace).get("name")
-        if name:
-            self.queue.add(str(name))
-
     def _enqueue_namespace_of(self, obj: Obj) -> None:
-        namespace = _meta(obj).get("namespace")
+        namespace = meta(obj).get("namespace")
         if namespace:
             self.queue.add(str(namespace))
 
     async def run(self) -> None:
         """Create the system namespaces, then reconcile namespaces until cancelled."""
         await self.ensure_system_namespaces()
-        await run_controller(
-            name="namespace",
-            informers=(self.namespaces, self.service_accounts),
-            queue=self.queue,
-            sync=self.sync,
-            workers=self.workers,
-        )
+        await super().run()
 
     async def ensure_system_namespaces(self) -> None:
         for name in self.system_namespaces:
@@ -133,7 +99,7 @@ class NamespaceController:
         if namespace is None:
             return
         malformed.check(namespace, malformed.NAMESPACE)
-        if _meta(namespace).get("deletionTimestamp"):
+        if meta(namespace).get("deletionTimestamp"):
             try:
                 await self._delete_contents(namespace)
             except ContentRemainingError as remaining:
@@ -160,7 +126,7 @@ class NamespaceController:
         logger.info("namespace %s: created the default service account", namespace)
 
     async def _delete_contents(self, namespace: Obj) -> None:
-        name = str(_meta(namespace)["name"])
+        name = str(meta(namespace)["name"])
         if FINALIZER not in ((namespace.get("spec") or {}).get("finalizers") or []):
             return  # already finalized by us; other finalizers belong to others
         resources = [r for r in await self.client.discover() if r.namespaced and r.supports("list", "delete")]
@@ -185,25 +151,25 @@ class NamespaceController:
         listing = await self.client.list(ref, namespace=namespace)
         remaining = []
         for item in listing.get("items") or []:
-            meta = _meta(item)
-            label = f"{ref.group_resource}/{meta.get('name')}"
-            if meta.get("deletionTimestamp"):
+            item_meta = meta(item)
+            label = f"{ref.group_resource}/{item_meta.get('name')}"
+            if item_meta.get("deletionTimestamp"):
                 remaining.append(label)
                 continue
             try:
                 answer = await self.client.delete(
                     ref,
-                    str(meta.get("name")),
+                    str(item_meta.get("name")),
                     namespace=namespace,
                     propagation_policy="Background",
-                    preconditions={"uid": str(meta.get("uid", ""))} if meta.get("uid") else None,
+                    preconditions={"uid": str(item_meta.get("uid", ""))} if item_meta.get("uid") else None,
                 )
             except NotFoundError:
                 continue
             except ConflictError:
                 remaining.append(label)  # replaced by a new object of that name: next pass
                 continue
-            if answer.get("kind") != "Status" and _meta(answer).get("deletionTimestamp"):
+            if answer.get("kind") != "Status" and meta(answer).get("deletionTimestamp"):
                 remaining.append(label)
         return remaining
 

@@ -51,6 +51,10 @@ def owner_reference(owner: Obj, *, api_version: str, kind: str) -> dict[str, Any
     }
 
 
+NAMESPACE_INDEX = "namespace"
+"""The name every controller files :func:`namespace_index` under (one index per shared informer)."""
+
+
 def namespace_index(obj: Obj) -> list[str]:
     """Informer index function: the object's namespace."""
     return [str(meta(obj).get("namespace") or "")]

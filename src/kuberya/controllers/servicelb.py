@@ -12,78 +12,37 @@ Writes are JSON merge patches of ``/status`` alone, made only when the status di
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from typing import Unpack
 
-from kuberya.client import (
-    Clock,
-    KubeClient,
-    LoopClock,
-    NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
-    malformed,
-    object_key,
-    run_workers,
-)
+from kuberya.client import KubeClient, malformed
 from kuberya.client.resources import SERVICES
-from kuberya.client.tasks import start_task
-from kuberya.controllers.events import EventRecorder
-from kuberya.controllers.failures import InvalidObjects
+from kuberya.controllers.base import QueueController, Wiring
 from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
 
 LOAD_BALANCER_CLASS = "kuberya.io/servicelb"
+"""The class we answer for besides none at all (``spec.loadBalancerClass`` unset)."""
 COMPONENT = "service-lb-controller"
 # What this controller reads of a Service: it has no business refusing one for its ports.
 _SERVICE = malformed.fields(
     metadata=malformed.METADATA, spec=malformed.fields(type=malformed.string, loadBalancerClass=malformed.string)
 )
-"""The class we answer for besides none at all (``spec.loadBalancerClass`` unset)."""
 
 
-class ServiceLBController:
+class ServiceLBController(QueueController):
     """Publishes the node address as the ingress of LoadBalancer Services."""
 
     def __init__(
-        self,
-        client: KubeClient,
-        *,
-        node_ip: str = "127.0.0.1",
-        workers: int = 1,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        events: EventRecorder | None = None,
+        self, client: KubeClient, *, node_ip: str = "127.0.0.1", workers: int = 1, **wiring: Unpack[Wiring]
     ) -> None:
-        self.client = client
-        self.events = events or EventRecorder(client, component=COMPONENT)
+        super().__init__(client, name="servicelb", component=COMPONENT, workers=workers, **wiring)
         self.node_ip = node_ip
         """What LoadBalancer Services are reachable at: where the proxy binds NodePorts."""
-        self.workers = workers
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self.queue: WorkQueue[str] = WorkQueue(name="servicelb", clock=self._clock)
-        self.services = shared.informer(SERVICES)
-        self.invalid = InvalidObjects(name="servicelb", queue=self.queue, events=self.events, lookup=self.services.get)
-        self.services.add_handlers(
-            on_add=lambda svc: self.queue.add(object_key(svc)),
-            on_update=lambda _old, new: self.queue.add(object_key(new)),
-        )
-
-    async def run(self) -> None:
-        try:
-            async with asyncio.TaskGroup() as group:
-                start_task(self.services.run(), name="servicelb-informer", group=group)
-                await self.services.has_synced.wait()
-                start_task(
-                    run_workers(self.queue, self.sync, workers=self.workers, name="servicelb"),
-                    name="servicelb-workers",
-                    group=group,
-                )
-        finally:
-            self.queue.shutdown()
+        # A deleted Service takes its status with it: there is nothing to clear.
+        self.services = self.primary(SERVICES, enqueue_deletes=False)
 
     def desired_ingress(self, service: Obj) -> list[Obj]:
         spec = service.get("spec") or {}
@@ -110,18 +69,8 @@ class ServiceLBController:
         current = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if current == wanted:
             return
-        meta = service.get("metadata") or {}
         # A merge patch replaces the list whole; an empty loadBalancer clears it.
-        patch = {"status": {"loadBalancer": {"ingress": wanted} if wanted else {"ingress": None}}}
-        try:
-            await self.client.patch(
-                SERVICES,
-                str(meta.get("name")),
-                patch,
-                namespace=meta.get("namespace"),
-                patch_type="merge",
-                subresource="status",
-            )
-        except NotFoundError:
+        status = {"loadBalancer": {"ingress": wanted} if wanted else {"ingress": None}}
+        if await self.patch_status(SERVICES, service, status) is None:
             return
         logger.info("service %s: load balancer ingress %s", key, wanted or "cleared")
