@@ -44,12 +44,7 @@ from typing import Any
 from kubernetes.client import models
 
 from kuberya.resources.schema.catalog import (
-    APPS,
-    AUTOSCALING_V1,
-    AUTOSCALING_V2,
-    CORE,
     DELETE_OPTIONS,
-    DISCOVERY,
     KNOWN_GROUP_VERSIONS,
     META,
     ROOT_DEFINITIONS,
@@ -64,6 +59,12 @@ QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 TIME = f"{META}.Time"
 MICRO_TIME = f"{META}.MicroTime"
 FIELDS_V1 = f"{META}.FieldsV1"
+RAW_EXTENSION = "io.k8s.apimachinery.pkg.runtime.RawExtension"
+# Empty structs the client types as ``object`` (JobSpec.schedulingConfiguration reaches them).
+_ALPHA3 = "io.k8s.api.scheduling.v1alpha3"
+BASIC_SCHEDULING_POLICY = f"{_ALPHA3}.WorkloadPodGroupBasicSchedulingPolicy"
+ALL_DISRUPTION_MODE = f"{_ALPHA3}.WorkloadPodGroupAllDisruptionMode"
+SINGLE_DISRUPTION_MODE = f"{_ALPHA3}.WorkloadPodGroupSingleDisruptionMode"
 
 # (model class, JSON field) -> definition, for every field the client types as ``object``.
 OBJECT_FIELDS: dict[tuple[str, str], str] = {
@@ -72,7 +73,17 @@ OBJECT_FIELDS: dict[tuple[str, str], str] = {
     ("V1ServicePort", "targetPort"): INT_OR_STRING,
     ("V1RollingUpdateDeployment", "maxSurge"): INT_OR_STRING,
     ("V1RollingUpdateDeployment", "maxUnavailable"): INT_OR_STRING,
+    ("V1RollingUpdateDaemonSet", "maxSurge"): INT_OR_STRING,
+    ("V1RollingUpdateDaemonSet", "maxUnavailable"): INT_OR_STRING,
     ("V1ManagedFieldsEntry", "fieldsV1"): FIELDS_V1,
+    ("V1alpha3WorkloadPodGroupSchedulingPolicy", "basic"): BASIC_SCHEDULING_POLICY,
+    ("V1alpha3WorkloadPodGroupDisruptionMode", "all"): ALL_DISRUPTION_MODE,
+    ("V1alpha3WorkloadPodGroupDisruptionMode", "single"): SINGLE_DISRUPTION_MODE,
+    ("V1ControllerRevision", "data"): RAW_EXTENSION,
+    ("V1RollingUpdateStatefulSetStrategy", "maxUnavailable"): INT_OR_STRING,
+    ("V1PodDisruptionBudgetSpec", "minAvailable"): INT_OR_STRING,
+    ("V1PodDisruptionBudgetSpec", "maxUnavailable"): INT_OR_STRING,
+    ("V1NetworkPolicyPort", "port"): INT_OR_STRING,
 }
 # Fields (or maps' values) the client types as ``str`` that upstream types as Quantity.
 QUANTITY_FIELDS: frozenset[tuple[str, str]] = frozenset(
@@ -95,6 +106,10 @@ QUANTITY_FIELDS: frozenset[tuple[str, str]] = frozenset(
         ("V1ResourceQuotaStatus", "hard"),
         ("V1ResourceQuotaStatus", "used"),
         ("V1ResourceRequirements", "limits"),
+        ("V1VolumeResourceRequirements", "limits"),
+        ("V1VolumeResourceRequirements", "requests"),
+        ("V1PersistentVolumeClaimStatus", "capacity"),
+        ("V1PersistentVolumeClaimStatus", "allocatedResources"),
         ("V1ResourceRequirements", "requests"),
         ("V1VolumeResourceRequirements", "limits"),
         ("V1VolumeResourceRequirements", "requests"),
@@ -152,6 +167,22 @@ STRING_TYPES: dict[str, dict[str, Any]] = {
         "item's key fields to their unique values If a key maps to an empty Fields value, the field "
         "that represents will be the same as a list item or map value. The field set (and other "
         "fields) are treated as if they were the Go types.",
+    },
+    RAW_EXTENSION: {
+        "type": "object",
+        "description": "RawExtension is used to hold extensions in external versions.",
+    },
+    BASIC_SCHEDULING_POLICY: {
+        "type": "object",
+        "description": "BasicSchedulingPolicy indicates that standard Kubernetes scheduling behavior should be used.",
+    },
+    ALL_DISRUPTION_MODE: {
+        "type": "object",
+        "description": "AllDisruptionMode specifies that all pods in the group must be disrupted together.",
+    },
+    SINGLE_DISRUPTION_MODE: {
+        "type": "object",
+        "description": "SingleDisruptionMode specifies that pods can be disrupted independently from each other.",
     },
 }
 
@@ -228,9 +259,7 @@ def definition_for_class(class_name: str) -> str:
         candidates = tuple(c for c in candidates if _group_and_version(c)[0] == match["group"].lower())
     if len(candidates) > 1 and hasattr(models, class_name):
         fields = set(getattr(models, class_name).attribute_map.values())
-        candidates = tuple(
-            c for c in candidates if set(_upstream_definitions()[c].get("properties", {})) == fields
-        )
+        candidates = tuple(c for c in candidates if set(_upstream_definitions()[c].get("properties", {})) == fields)
     if len(candidates) != 1:
         raise SystemExit(f"gen_schemas: cannot name model class {class_name} ({len(candidates)} upstream candidates)")
     return candidates[0]

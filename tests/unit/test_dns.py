@@ -292,3 +292,18 @@ def test_dnspython_is_not_loaded_until_the_first_query() -> None:
     probe = "import sys, kuberya.proxy.dns; print(any(m == 'dns' or m.startswith('dns.') for m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_statefulset_pods_resolve_by_hostname_under_their_headless_service(tmp_path: Path) -> None:
+    # The EndpointSlice controller names an endpoint after its pod's hostname when the pod's
+    # subdomain is the Service (a StatefulSet's web-0 under serviceName web).
+    server = make_dns(tmp_path)
+    server.services.store.add(service("web", ns="shop", clusterIP="None"))
+    server.slices.store.add(slice_("web", ("10.88.1.5", True, "web-0"), ("10.88.1.6", False, "web-1"), ns="shop"))
+    assert ips(server.resolve("web-0.web.shop.svc.cluster.local", A)[1]) == ["10.88.1.5"]
+    assert server.resolve("web-1.web.shop.svc.cluster.local", A) == (NXDOMAIN, []), "not ready: not published"
+    assert ips(server.resolve("web.shop.svc.cluster.local", A)[1]) == ["10.88.1.5"]
+    # publishNotReadyAddresses (what StatefulSets of peers that must find each other use):
+    server.services.store.add(service("web", ns="shop", clusterIP="None", publishNotReadyAddresses=True))
+    assert ips(server.resolve("web-1.web.shop.svc.cluster.local", A)[1]) == ["10.88.1.6"]
+    assert ips(server.resolve("web.shop.svc.cluster.local", A)[1]) == ["10.88.1.5", "10.88.1.6"]

@@ -483,8 +483,14 @@ def test_index_lists_every_group_version_with_its_content_hash() -> None:
         "apis/apps/v1",
         "apis/autoscaling/v1",
         "apis/autoscaling/v2",
+        "apis/batch/v1",
         "apis/scheduling.k8s.io/v1",
         "apis/discovery.k8s.io/v1",
+        "apis/coordination.k8s.io/v1",
+        "apis/events.k8s.io/v1",
+        "apis/networking.k8s.io/v1",
+        "apis/node.k8s.io/v1",
+        "apis/policy/v1",
     ]
     assert len(KNOWN_GROUP_VERSIONS) == len(paths)
     for path, entry in paths.items():
@@ -563,10 +569,14 @@ def test_core_document_scopes() -> None:
         "ConfigMap",
         "Secret",
         "Event",
+        "PodTemplate",
+        "ReplicationController",
+        "Scale",  # replicationcontrollers/scale, as upstream's api/v1 document has it
         "Node",
         "ServiceAccount",
         "ResourceQuota",
         "LimitRange",
+        "PersistentVolumeClaim",
     }
 
 
@@ -576,5 +586,5 @@ def test_documents_are_copies_and_unknown_paths_are_none() -> None:
     first["paths"].clear()
     again = openapi_v3_document("apis/autoscaling/v2")
     assert again is not None and again["paths"]
-    assert openapi_v3_document("apis/batch/v1") is None
-    assert openapi_v3_document_json("apis/batch/v1") is None
+    assert openapi_v3_document("apis/example.com/v1") is None
+    assert openapi_v3_document_json("apis/example.com/v1") is None

@@ -5,14 +5,16 @@ reset), *defaulting* and *validation*, plus admission plugins (namespace lifecyc
 allocation). kuberya keeps that order in one place:
 
 create:  server-owned metadata → kind preparation (status reset, stringData) → defaults
-         → validation
+         → mutating plugins (default IngressClass, RuntimeClass, LimitRange defaults) → validation →
+         LimitRange bounds
 update:  carry over what the endpoint may not change (status on the main endpoint, everything
          but status on ``/status``) → defaults → validation against the old object →
          ``generation`` bumped when the spec changed.
 
 The per-kind rules themselves are the kinds' specs (:mod:`kuberya.resources.kinds`, pure
 functions); this module adds what needs the store: the namespace must exist and not be
-terminating. Addresses (a Service's ClusterIP and NodePorts) are :mod:`.allocator`'s.
+terminating. Addresses (a Service's ClusterIP and NodePorts) are :mod:`.allocator`'s; quota
+(:mod:`.quota`) is checked by the handlers under one lock with the write, like allocation.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from kuberya.apiserver import errors
+from kuberya.apiserver import errors, priority, runtimeclass
 from kuberya.apiserver.allocator import AddressAllocator
+from kuberya.apiserver.ingressclass import default_ingress_class
+from kuberya.apiserver.limitranger import LimitRanger
 from kuberya.apiserver.objectstore import ObjectStore
+from kuberya.apiserver.quota import QuotaAdmission
 from kuberya.apiserver.settings import APIServerSettings
 from kuberya.meta.timefmt import now_rfc3339
 from kuberya.resources import kinds
@@ -59,6 +64,10 @@ class Admission:
         self.settings = settings
         self.allocator = AddressAllocator(store, settings)
         """The addresses kinds ask for (``KindSpec.allocate``); its lock spans allocation and write."""
+        self.limit_ranger = LimitRanger(store)
+        """LimitRange defaults and bounds (pods, claims), applied and checked on create."""
+        self.quota = QuotaAdmission(store)
+        """ResourceQuota checks; the handlers hold its guard across the check and the write."""
 
     # -- create -----------------------------------------------------------------------------
 
@@ -80,8 +89,16 @@ class Admission:
         # A pod's phase and QoS class and a namespace's phase come from defaulting, which
         # runs next on the status reset above.
         kinds.spec_of(rt).prepare_create(obj)
+        # Before defaulting, which would give every pod priority 0: a priority the client set must
+        # still be told apart (kuberya.apiserver.priority).
+        await priority.admit(self.store, rt, obj)
         kinds.apply_defaults(obj)
+        # mutating admission plugins, then validation, then the validating ones (upstream's order)
+        await default_ingress_class(self.store, rt, obj)
+        await runtimeclass.admit(self.store, rt, obj)
+        ranges = await self.limit_ranger.mutate(rt, obj)
         self.validate(rt, obj, old=None)
+        self.limit_ranger.validate(rt, obj, ranges)
 
     async def check_namespace_accepts_content(self, namespace: str, rt: ResourceType, name: str) -> None:
         ns_type = kinds.lookup("", "v1", "namespaces")
@@ -139,6 +156,7 @@ class Admission:
                     meta.pop(field, None)
             meta["name"] = old_meta["name"]
             kinds.spec_of(rt).prepare_update(new, old)
+            priority.keep_on_update(rt, new, old)
         kinds.apply_defaults(new)
         self.validate(rt, new, old=old)
         if _spec_content(new) != _spec_content(old):

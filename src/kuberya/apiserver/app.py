@@ -24,7 +24,18 @@ from typing import Any
 from aiohttp import web
 
 from kuberya import __version__
-from kuberya.apiserver import deletion, discovery, errors, limits, metrics, negotiation, podstreams, scale
+from kuberya.apiserver import (
+    deletion,
+    discovery,
+    errors,
+    eviction,
+    limits,
+    metrics,
+    negotiation,
+    podstreams,
+    priority,
+    scale,
+)
 from kuberya.apiserver.admission import Admission
 from kuberya.apiserver.handlers import ResourceHandlers
 from kuberya.apiserver.objectstore import ObjectStore
@@ -231,6 +242,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise errors.method_not_allowed(f"{method} is not supported on the {rt.resource} collection")
     if sub == "scale":
         return await scale.scale(handlers, request, resource_path)
+    if sub == "eviction":
+        return await eviction.evict(handlers, request, resource_path)
     if sub in _STREAMING_SUBRESOURCES:
         return await podstreams.serve(
             request,
@@ -265,7 +278,10 @@ def _openapi(request: web.Request, parts: list[str]) -> web.Response:
 
 
 async def _bootstrap(store: ObjectStore, admission: Admission) -> None:
-    """The objects every cluster has before anyone asks: system namespaces, ``kubernetes`` Service."""
+    """The objects every cluster has before anyone asks.
+
+    The system namespaces, upstream's two built-in PriorityClasses and the ``kubernetes`` Service.
+    """
     ns_type = kinds.lookup("", "v1", "namespaces")
     svc_type = kinds.lookup("", "v1", "services")
     assert ns_type is not None and svc_type is not None
@@ -279,6 +295,7 @@ async def _bootstrap(store: ObjectStore, admission: Admission) -> None:
             await admission.prepare_create(ns_type, ns)
             with contextlib.suppress(errors.StatusError):
                 await store.create(ns_type, ns)
+    await priority.ensure_system_classes(store, admission)
     if await store.get_or_none(svc_type, "default", "kubernetes") is None:
         svc = {
             "apiVersion": "v1",

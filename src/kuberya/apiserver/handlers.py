@@ -219,7 +219,9 @@ class ResourceHandlers:
                 [required_cause("metadata.name", "name or generateName is required")],
             )
         created = await self.create_object(request, path.rt, obj)
-        return self.respond(request, path.rt, created, status=201, warnings=warnings)
+        return self.respond(
+            request, path.rt, created, status=201, warnings=warnings + kind_warnings(path.rt, created, None)
+        )
 
     async def create_object(
         self, request: web.Request, rt: ResourceType, obj: JSONObject, *, manager_override: str | None = None
@@ -240,7 +242,9 @@ class ResourceHandlers:
                     api_version=rt.api_version,
                     operation_time=now_rfc3339(),
                 )
-            async with self._allocation(allocate):
+            quota = self.admission.quota
+            async with quota.guard(storage_rt, candidate["metadata"].get("namespace")), self._allocation(allocate):
+                await quota.check(storage_rt, candidate, old=None)
                 if allocate is not None:
                     await allocate(self.admission.allocator, candidate, None)
                 try:
@@ -287,8 +291,10 @@ class ResourceHandlers:
             if e.code != 404 or path.subresource or not kinds.spec_of(storage_rt).allow_create_on_update:
                 raise
             created = await self.create_object(request, rt, obj)
-            return self.respond(request, rt, created, status=201, warnings=warnings)
-        return self.respond(request, rt, new, warnings=warnings)
+            return self.respond(request, rt, created, status=201, warnings=warnings + kind_warnings(rt, created, None))
+        return self.respond(
+            request, rt, new, warnings=warnings + kind_warnings(rt, new, _old, subresource=path.subresource)
+        )
 
     def finish_update(
         self, current: JSONObject, new: JSONObject, *, rt: ResourceType, manager: str | None, subresource: str = ""
@@ -324,11 +330,15 @@ class ResourceHandlers:
 
         async def guarded(current: JSONObject) -> JSONObject | None:
             result = await mutate(current)
+            if path.subresource == "":
+                await self.admission.quota.check(storage_rt, result, old=current)
             if allocate is not None and path.subresource == "":
                 await allocate(self.admission.allocator, result, current)
             return result
 
-        async with self._allocation(allocate):
+        # The quota guard, like the allocator's lock, spans the check and the write.
+        quota_guard = self.admission.quota.guard(storage_rt, path.namespace, updating=True)
+        async with quota_guard, self._allocation(allocate):
             old, new = await self.store.update(storage_rt, path.namespace, path.name, guarded, dry_run=is_dry_run)
         if deletion.deletion_unblocked(new):
             new = await self.store.delete(storage_rt, new, dry_run=is_dry_run)
@@ -380,7 +390,9 @@ class ResourceHandlers:
             return self.finish_update(current, patched, rt=rt, manager=manager, subresource=path.subresource)
 
         _old, new = await self.write(request, storage_rt, path, mutate)
-        return self.respond(request, rt, new, warnings=warnings)
+        return self.respond(
+            request, rt, new, warnings=warnings + kind_warnings(rt, new, _old, subresource=path.subresource)
+        )
 
     async def apply(self, request: web.Request, path: ResourcePath, applied: JSONObject) -> web.Response:
         """Server-side apply: merge the manager's intent, detect conflicts, create if absent."""
@@ -414,7 +426,7 @@ class ResourceHandlers:
         existing = await self.store.get_or_none(storage_rt, path.namespace, path.name)
         if existing is None:
             created = await self.create_object(request, rt, merge(None), manager_override=manager)
-            return self.respond(request, rt, created, status=201, warnings=warnings)
+            return self.respond(request, rt, created, status=201, warnings=warnings + kind_warnings(rt, created, None))
 
         async def mutate(current: JSONObject) -> JSONObject:
             served = self.to_served_version(rt, current)
@@ -424,10 +436,17 @@ class ResourceHandlers:
             return self.finish_update(current, merged, rt=rt, manager=None, subresource=path.subresource)
 
         _old, new = await self.write(request, storage_rt, path, mutate)
-        return self.respond(request, rt, new, warnings=warnings)
+        return self.respond(
+            request, rt, new, warnings=warnings + kind_warnings(rt, new, _old, subresource=path.subresource)
+        )
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def kind_warnings(rt: ResourceType, obj: JSONObject, old: JSONObject | None, *, subresource: str = "") -> list[str]:
+    """The kind's own ``Warning`` headers for a written object (none for a subresource)."""
+    return [] if subresource else kinds.spec_of(kinds.storage_type(rt)).warnings(obj, old)
 
 
 def _apply_conflict(e: Any, rt: ResourceType) -> errors.StatusError:

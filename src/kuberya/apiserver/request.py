@@ -203,7 +203,7 @@ def selection_from_query(request: web.Request, rt: ResourceType, namespace: str 
     """The label and field selectors of a list, watch or deletecollection, checked for ``rt``."""
     try:
         labels = parse_label_selector(request.query.get("labelSelector", ""))
-        fields = parse_field_selector(request.query.get("fieldSelector", ""))
+        fields = kinds.stored_field_selector(rt, parse_field_selector(request.query.get("fieldSelector", "")))
         fields.validate_for(rt.kind)
     except SelectorError as e:
         raise errors.bad_request(str(e)) from e

@@ -1,4 +1,4 @@
-"""The ``/scale`` subresource: a Deployment's or ReplicaSet's replicas as an autoscaling/v1 Scale.
+"""The ``/scale`` subresource: a workload's replicas (Deployment, ReplicaSet, RC…) as an autoscaling/v1 Scale.
 
 Reads build the Scale from the object; writes (PUT, or a merge/strategic/JSON patch of the Scale)
 change only ``spec.replicas`` and go through the same update pipeline as every other write.
@@ -23,7 +23,7 @@ from kuberya.apiserver.writes import (
 )
 from kuberya.resources import kinds
 from kuberya.resources.selectors import selector_to_string
-from kuberya.resources.types import JSONObject
+from kuberya.resources.types import JSONObject, ResourceType
 
 if TYPE_CHECKING:
     from kuberya.apiserver.handlers import ResourceHandlers
@@ -33,7 +33,7 @@ async def scale(h: ResourceHandlers, request: web.Request, path: ResourcePath) -
     assert path.name is not None
     rt = kinds.storage_type(path.rt)
     if request.method == "GET":
-        return json_response(_to_scale(await h.store.get(rt, path.namespace, path.name)))
+        return json_response(_to_scale(rt, await h.store.get(rt, path.namespace, path.name)))
     if request.method not in ("PUT", "PATCH"):
         raise errors.method_not_allowed(f"{request.method} is not supported on {rt.resource}/scale")
     body = await read_body(request)
@@ -46,7 +46,7 @@ async def scale(h: ResourceHandlers, request: web.Request, path: ResourcePath) -
         )
 
     async def mutate(current: JSONObject) -> JSONObject:
-        scale = _to_scale(current)
+        scale = _to_scale(rt, current)
         new_scale = apply_patch(patch_type, scale, body, kind="Scale") if patch_type is not None else body
         if not isinstance(new_scale, dict):
             raise errors.bad_request("the Scale body must be an object")
@@ -73,10 +73,10 @@ async def scale(h: ResourceHandlers, request: web.Request, path: ResourcePath) -
         return h.finish_update(current, new, rt=rt, manager=field_manager(request), subresource="scale")
 
     _old, new = await h.write(request, rt, path, mutate)
-    return json_response(_to_scale(new))
+    return json_response(_to_scale(rt, new))
 
 
-def _to_scale(obj: JSONObject) -> JSONObject:
+def _to_scale(rt: ResourceType, obj: JSONObject) -> JSONObject:
     meta = obj["metadata"]
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
@@ -89,6 +89,6 @@ def _to_scale(obj: JSONObject) -> JSONObject:
         "spec": {"replicas": spec.get("replicas", 0)},
         "status": {
             "replicas": status.get("replicas", 0),
-            "selector": selector_to_string(spec.get("selector") or {}),
+            "selector": selector_to_string(kinds.spec_of(rt).label_selector(obj)),
         },
     }

@@ -74,13 +74,31 @@ ENDPOINTS = ResourceRef("", "v1", "endpoints", True, "Endpoints")
 NAMESPACES = ResourceRef("", "v1", "namespaces", False, "Namespace")
 NODES = ResourceRef("", "v1", "nodes", False, "Node")
 EVENTS = ResourceRef("", "v1", "events", True, "Event")
+EVENTS_V1 = ResourceRef("events.k8s.io", "v1", "events", True, "Event")
+REPLICATIONCONTROLLERS = ResourceRef("", "v1", "replicationcontrollers", True, "ReplicationController")
+PODTEMPLATES = ResourceRef("", "v1", "podtemplates", True, "PodTemplate")
+LEASES = ResourceRef("coordination.k8s.io", "v1", "leases", True, "Lease")
+RUNTIMECLASSES = ResourceRef("node.k8s.io", "v1", "runtimeclasses", False, "RuntimeClass")
 CONFIGMAPS = ResourceRef("", "v1", "configmaps", True, "ConfigMap")
 SECRETS = ResourceRef("", "v1", "secrets", True, "Secret")
 SERVICEACCOUNTS = ResourceRef("", "v1", "serviceaccounts", True, "ServiceAccount")
 DEPLOYMENTS = ResourceRef("apps", "v1", "deployments", True, "Deployment")
 REPLICASETS = ResourceRef("apps", "v1", "replicasets", True, "ReplicaSet")
+DAEMONSETS = ResourceRef("apps", "v1", "daemonsets", True, "DaemonSet")
+STATEFULSETS = ResourceRef("apps", "v1", "statefulsets", True, "StatefulSet")
+CONTROLLERREVISIONS = ResourceRef("apps", "v1", "controllerrevisions", True, "ControllerRevision")
+PERSISTENTVOLUMECLAIMS = ResourceRef("", "v1", "persistentvolumeclaims", True, "PersistentVolumeClaim")
 ENDPOINTSLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices", True, "EndpointSlice")
 HPA = ResourceRef("autoscaling", "v2", "horizontalpodautoscalers", True, "HorizontalPodAutoscaler")
+JOBS = ResourceRef("batch", "v1", "jobs", True, "Job")
+CRONJOBS = ResourceRef("batch", "v1", "cronjobs", True, "CronJob")
+PODDISRUPTIONBUDGETS = ResourceRef("policy", "v1", "poddisruptionbudgets", True, "PodDisruptionBudget")
+PRIORITYCLASSES = ResourceRef("scheduling.k8s.io", "v1", "priorityclasses", False, "PriorityClass")
+RESOURCEQUOTAS = ResourceRef("", "v1", "resourcequotas", True, "ResourceQuota")
+LIMITRANGES = ResourceRef("", "v1", "limitranges", True, "LimitRange")
+NETWORKPOLICIES = ResourceRef("networking.k8s.io", "v1", "networkpolicies", True, "NetworkPolicy")
+INGRESSES = ResourceRef("networking.k8s.io", "v1", "ingresses", True, "Ingress")
+INGRESSCLASSES = ResourceRef("networking.k8s.io", "v1", "ingressclasses", False, "IngressClass")
 
 BUILTIN: tuple[ResourceRef, ...] = (
     PODS,
@@ -94,6 +112,24 @@ BUILTIN: tuple[ResourceRef, ...] = (
     SERVICEACCOUNTS,
     DEPLOYMENTS,
     REPLICASETS,
+    REPLICATIONCONTROLLERS,
+    PODTEMPLATES,
+    LEASES,
+    RUNTIMECLASSES,
+    EVENTS_V1,
+    DAEMONSETS,
+    STATEFULSETS,
+    CONTROLLERREVISIONS,
+    PERSISTENTVOLUMECLAIMS,
     ENDPOINTSLICES,
     HPA,
+    JOBS,
+    CRONJOBS,
+    PODDISRUPTIONBUDGETS,
+    PRIORITYCLASSES,
+    RESOURCEQUOTAS,
+    LIMITRANGES,
+    NETWORKPOLICIES,
+    INGRESSES,
+    INGRESSCLASSES,
 )

@@ -6,6 +6,14 @@ status through the ``status`` subresource with fresh ``lastHeartbeatTime``s. A c
 ``lastTransitionTime`` moves only when its status changes. A Node deleted by someone is
 registered again at once (an informer on it queues the key).
 
+Health is read from the node agent's Lease (``kube-node-lease/<node>``, :mod:`kuberya.node.lease`)
+as upstream's node lifecycle controller reads it: a lease not renewed within
+:data:`NODE_MONITOR_GRACE_PERIOD` turns every condition ``Unknown`` (``NodeStatusUnknown``,
+"Kubelet stopped posting node status."), keeping its last heartbeat time. As upstream's, the
+grace period runs at the earliest from when this controller first looked (a server started after
+a long stop does not find its node dead before the agent's first renewal), and no lease yet (the
+agent is starting) counts as healthy.
+
 The machine's facts (:class:`HostInfo`) come from ``/proc/meminfo``, ``/etc/os-release``,
 ``statvfs`` and :mod:`platform`: describing the host is this component's job. Tests pass their own.
 """
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime
 import logging
 import os
 import platform
@@ -32,9 +41,9 @@ from kuberya.client import (
     WorkQueue,
     run_workers,
 )
-from kuberya.client.resources import NODES
+from kuberya.client.resources import LEASES, NODES
 from kuberya.client.tasks import start_task
-from kuberya.meta.timefmt import now_rfc3339
+from kuberya.meta.timefmt import now_rfc3339, parse_time
 from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
@@ -106,6 +115,12 @@ def read_host_info(*, data_dir: Path = Path("/"), proc: Path = Path("/proc"), et
     )
 
 
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+NODE_MONITOR_GRACE_PERIOD = 50.0
+"""Seconds a lease may go unrenewed before the node is Unknown (kube-controller-manager's
+``--node-monitor-grace-period`` default since v1.32)."""
+_UNKNOWN = ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+
 _CONDITIONS = (
     ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
     ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
@@ -140,6 +155,8 @@ class NodeController:
         self._now: Callable[[], str] = now or now_rfc3339
         """Clock for condition timestamps (RFC 3339); tests pin it."""
         self.queue: WorkQueue[str] = WorkQueue(name="node", clock=self._clock)
+        self._first_look: datetime.datetime | None = None
+        """When the lease was first read: the grace period never starts before (upstream's probeTimestamp)."""
         self.nodes = shared.informer(NODES, field_selector=f"metadata.name={node_name}")
         self.nodes.add_handlers(on_delete=lambda _obj: self.queue.add(self.node_name))
 
@@ -184,8 +201,12 @@ class NodeController:
             "node-role.kubernetes.io/control-plane": "",
         }
 
-    def desired_status(self, previous: Obj | None) -> Obj:
-        """Build the status to post now; conditions keep their transition time if unchanged."""
+    def desired_status(self, previous: Obj | None, *, heartbeating: bool = True) -> Obj:
+        """Build the status to post now; conditions keep their transition time if unchanged.
+
+        Not ``heartbeating`` (the lease expired), every condition is Unknown and keeps the
+        heartbeat time it had, as upstream's node lifecycle controller writes it.
+        """
         now = self._now()
         # Whatever a malformed stored status holds is overwritten by this one, not read.
         previous = previous if isinstance(previous, dict) else {}
@@ -194,6 +215,10 @@ class NodeController:
         conditions = []
         for ctype, status, reason, message in _CONDITIONS:
             before = old.get(ctype)
+            heartbeat = now
+            if not heartbeating:
+                status, reason, message = _UNKNOWN
+                heartbeat = (before or {}).get("lastHeartbeatTime") or now
             transition = before.get("lastTransitionTime") if before and before.get("status") == status else None
             conditions.append(
                 {
@@ -201,7 +226,7 @@ class NodeController:
                     "status": status,
                     "reason": reason,
                     "message": message,
-                    "lastHeartbeatTime": now,
+                    "lastHeartbeatTime": heartbeat,
                     "lastTransitionTime": transition or now,
                 }
             )
@@ -245,10 +270,11 @@ class NodeController:
                 node = await self._register(name)
             else:
                 await self._ensure_labels(node)
+            heartbeating = await self.lease_renewed(name)
             await self.client.patch(
                 NODES,
                 name,
-                {"status": self.desired_status(node.get("status"))},
+                {"status": self.desired_status(node.get("status"), heartbeating=heartbeating)},
                 patch_type="merge",
                 subresource="status",
             )
@@ -256,6 +282,19 @@ class NodeController:
             # Whatever went wrong, the next heartbeat is due as usual (a failure's backoff may
             # bring it earlier, never later): a node that stops posting is taken for dead.
             self.queue.add_after(name, self.heartbeat_seconds)
+
+    async def lease_renewed(self, name: str) -> bool:
+        """Whether the node's Lease was renewed within the grace period (no lease yet: True)."""
+        try:
+            lease = await self.client.get(LEASES, name, namespace=NODE_LEASE_NAMESPACE)
+        except NotFoundError:
+            return True
+        renewed, now = parse_time((lease.get("spec") or {}).get("renewTime")), parse_time(self._now())
+        if renewed is None or now is None:
+            return True  # nothing to judge by: the agent has not renewed it yet
+        if self._first_look is None:
+            self._first_look = now
+        return (now - max(renewed, self._first_look)).total_seconds() <= NODE_MONITOR_GRACE_PERIOD
 
     async def _register(self, name: str) -> Obj:
         body = {

@@ -18,6 +18,10 @@ enqueue ``namespace/name`` keys; ``sync(key)`` reads the caches and
 
 Pods that are terminating or finished (Succeeded/Failed) do not count, as upstream's
 ``FilterActivePods``.
+
+The same controller runs ReplicationControllers (:mod:`kuberya.controllers.replication`), as
+upstream's does: a :class:`Replicated` names the resource it watches and how one of its objects
+reads as a ReplicaSet.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import asyncio
 import copy
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kuberya.client import (
@@ -41,7 +46,7 @@ from kuberya.client import (
     run_controller,
     split_key,
 )
-from kuberya.client.resources import PODS, REPLICASETS
+from kuberya.client.resources import PODS, REPLICASETS, ResourceRef
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.expectations import Expectations
 from kuberya.controllers.failures import InvalidObjects
@@ -66,6 +71,27 @@ BURST_REPLICAS = 500
 """At most this many pods are created or deleted in one sync (upstream's ``BurstReplicas``)."""
 NAMESPACE_INDEX = "namespace"
 CONTROLLER_INDEX = "controller-uid"
+
+
+def _same(obj: Obj) -> Obj:
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class Replicated:
+    """The kind of object the controller keeps replicas of, and how it reads as a ReplicaSet."""
+
+    ref: ResourceRef
+    """What it watches, owns pods as, and writes the status of."""
+    name: str
+    """Its work queue's and log lines' name."""
+    component: str
+    """The ``source.component`` of the Events it records."""
+    as_replica_set: Callable[[Obj], Obj] = _same
+    """A copy of one object in a ReplicaSet's shape (a LabelSelector); its kind and metadata stay."""
+
+
+REPLICA_SETS = Replicated(REPLICASETS, "replicaset", COMPONENT)
 
 
 class ManageReplicasError(Exception):
@@ -106,7 +132,7 @@ class _PartialSuccess(Exception):
         self.error = error
 
 
-def pod_from_template(rs: Obj) -> Obj:
+def pod_from_template(rs: Obj, *, owner: ResourceRef = REPLICASETS) -> Obj:
     """The pod a ReplicaSet creates: its template's labels, annotations, finalizers and spec."""
     template = (rs.get("spec") or {}).get("template") or {}
     tmeta = template.get("metadata") or {}
@@ -117,7 +143,7 @@ def pod_from_template(rs: Obj) -> Obj:
         "generateName": f"{meta(rs).get('name')}-",
         "namespace": meta(rs).get("namespace"),
         "labels": labels,
-        "ownerReferences": [owner_reference(rs, api_version="apps/v1", kind="ReplicaSet")],
+        "ownerReferences": [owner_reference(rs, api_version=owner.api_version, kind=owner.kind)],
     }
     for key in ("annotations", "finalizers"):
         if tmeta.get(key):
@@ -138,19 +164,21 @@ class ReplicaSetController:
         informers: SharedInformerFactory | None = None,
         now: WallClock | None = None,
         events: EventRecorder | None = None,
+        replicated: Replicated = REPLICA_SETS,
     ) -> None:
         self.client = client
+        self.replicated = replicated
         self.workers = workers
         self.burst_replicas = burst_replicas
         self._clock: Clock = clock or LoopClock()
         shared = informers or SharedInformerFactory(client, clock=self._clock)
         self._now: WallClock = now or utc_now
-        self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
+        self.events = events or EventRecorder(client, component=replicated.component, now=self._now)
         self.expectations = Expectations(self._clock)
-        self.queue: WorkQueue[str] = WorkQueue(name="replicaset", clock=self._clock)
-        self.replicasets = shared.informer(REPLICASETS)
+        self.queue: WorkQueue[str] = WorkQueue(name=replicated.name, clock=self._clock)
+        self.replicasets = shared.informer(replicated.ref)
         self.invalid = InvalidObjects(
-            name="replicaset", queue=self.queue, events=self.events, lookup=self.replicasets.get
+            name=replicated.name, queue=self.queue, events=self.events, lookup=self.replicasets.get
         )
         self.pods = shared.informer(PODS)
         self.replicasets.add_index(NAMESPACE_INDEX, namespace_index)
@@ -176,7 +204,7 @@ class ReplicaSetController:
 
     def _owning_rs(self, pod: Obj) -> Obj | None:
         ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
+        if ref is None or ref.get("kind") != self.replicated.ref.kind:
             return None
         rs = self.replicasets.get(f"{meta(pod).get('namespace')}/{ref.get('name')}")
         if rs is None or meta(rs).get("uid") != ref.get("uid"):
@@ -187,7 +215,8 @@ class ReplicaSetController:
         # An orphan: every ReplicaSet that selects it may want to adopt it.
         for rs in self.replicasets.by_index(NAMESPACE_INDEX, str(meta(pod).get("namespace") or "")):
             try:
-                if selectors.matches((rs.get("spec") or {}).get("selector"), meta(pod).get("labels")):
+                selector = (self.replicated.as_replica_set(rs).get("spec") or {}).get("selector")
+                if selectors.matches(selector, meta(pod).get("labels")):
                     self._enqueue(rs)
             except selectors.SelectorError:
                 continue
@@ -237,7 +266,7 @@ class ReplicaSetController:
     async def run(self) -> None:
         """Reconcile ReplicaSets until cancelled."""
         await run_controller(
-            name="replicaset",
+            name=self.replicated.name,
             informers=(self.replicasets, self.pods),
             queue=self.queue,
             sync=self.sync,
@@ -252,10 +281,11 @@ class ReplicaSetController:
 
     async def _sync(self, key: str) -> None:
         namespace, _ = split_key(key)
-        rs = self.replicasets.get(key)
-        if rs is None:
+        cached = self.replicasets.get(key)
+        if cached is None:
             self.expectations.forget(key)
             return
+        rs = self.replicated.as_replica_set(cached)
         malformed.check(rs, malformed.REPLICA_SET)
         needs_sync = self.expectations.satisfied(key)
         selector = (rs.get("spec") or {}).get("selector")
@@ -266,10 +296,12 @@ class ReplicaSetController:
         try:
             match({"metadata": {}})
         except selectors.SelectorError as exc:
-            logger.warning("replicaset %s: invalid selector: %s", key, exc)
+            logger.warning("%s %s: invalid selector: %s", self.replicated.name, key, exc)
             return
         candidates = [p for p in self.pods.by_index(NAMESPACE_INDEX, namespace or "") if is_active(p)]
-        manager = ControllerRefManager(self.client, owner=rs, owner_ref=REPLICASETS, child_ref=PODS, match=match)
+        manager = ControllerRefManager(
+            self.client, owner=rs, owner_ref=self.replicated.ref, child_ref=PODS, match=match
+        )
         pods = await manager.claim(candidates)
         error: ManageReplicasError | None = None
         if needs_sync and not meta(rs).get("deletionTimestamp"):
@@ -299,7 +331,7 @@ class ReplicaSetController:
             await self._delete_pods(key, rs, pods, min(diff, self.burst_replicas))
 
     async def _create_pods(self, key: str, rs: Obj, count: int) -> None:
-        body = pod_from_template(rs)
+        body = pod_from_template(rs, owner=self.replicated.ref)
         namespace = str(meta(rs).get("namespace"))
         logger.info("replicaset %s: too few replicas, creating %d", key, count)
         # Expect them all before the first create: its watch event may arrive before we return.
@@ -432,7 +464,7 @@ class ReplicaSetController:
         patch.setdefault("conditions", None)  # a merge patch removes a key only when told to
         try:
             await self.client.patch(
-                REPLICASETS,
+                self.replicated.ref,
                 str(meta(rs).get("name")),
                 {"status": patch},
                 namespace=meta(rs).get("namespace"),

@@ -12,7 +12,13 @@ count the same free capacity) checks every node with :mod:`kuberya.controllers.s
   the informer shows it bound, so the next pod does not see capacity that is already taken;
 * no node fits → the pod stays Pending with ``PodScheduled=False``, reason ``Unschedulable`` and
   upstream's message (``0/1 nodes are available: 1 Insufficient cpu.``), and a Warning
-  ``FailedScheduling`` event (de-duplicated by the recorder into a count).
+  ``FailedScheduling`` event (de-duplicated by the recorder into a count). Before that, pods of
+  lower priority that stand in its way are preempted (:mod:`kuberya.controllers.preemption`) and
+  the pod is nominated to their node, where pods of no higher priority then leave it the room.
+
+A pod whose ``persistentVolumeClaim`` volumes name a missing or unbound claim is not tried on any
+node (VolumeBinding's PreFilter, :func:`kuberya.controllers.scheduling.unbound_claim`): it stays
+Unschedulable with upstream's message until a claim is created or changes.
 
 Pending pods are looked at again whenever something that could make them fit changes: a node's
 allocatable, labels, taints, schedulability or readiness (heartbeats are ignored), or a pod on a
@@ -40,8 +46,8 @@ from kuberya.client import (
     object_key,
     run_controller,
 )
-from kuberya.client.resources import NODES, PODS
-from kuberya.controllers import scheduling
+from kuberya.client.resources import NODES, PERSISTENTVOLUMECLAIMS, PODS
+from kuberya.controllers import preemption, scheduling
 from kuberya.controllers.events import EventRecorder
 from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.ownership import meta
@@ -96,8 +102,16 @@ class Scheduler:
         self.events = events or EventRecorder(client, component=SCHEDULER_NAME, now=self._now)
         self.queue: WorkQueue[str] = WorkQueue(name="scheduler", clock=self._clock)
         self.pods = shared.informer(PODS)
+        self.preemption = preemption.Preemption(
+            client, informers=shared, events=self.events, now=self._now, scheduler_name=SCHEDULER_NAME
+        )
         self.invalid = InvalidObjects(name="scheduler", queue=self.queue, events=self.events, lookup=self.pods.get)
         self.nodes = shared.informer(NODES, field_selector=f"metadata.name={node_name}" if node_name else None)
+        # VolumeBinding: a pod waits for its claims; a claim created or changed may let it go on.
+        self.claims = shared.informer(PERSISTENTVOLUMECLAIMS)
+        self.claims.add_handlers(
+            on_add=lambda _claim: self._requeue_pending(), on_update=lambda _old, _new: self._requeue_pending()
+        )
         self._binding_supported: bool | None = None
         self.assumed: dict[str, tuple[str, dict[str, int]]] = {}
         """Pods bound by us that the cache does not show bound yet: key → (node, requests)."""
@@ -158,7 +172,11 @@ class Scheduler:
     async def run(self) -> None:
         """Schedule pods until cancelled."""
         await run_controller(
-            name="scheduler", informers=(self.pods, self.nodes), queue=self.queue, sync=self.sync, workers=1
+            name="scheduler",
+            informers=(self.pods, self.nodes, self.preemption.budgets, self.claims),
+            queue=self.queue,
+            sync=self.sync,
+            workers=1,
         )
 
     # -- one scheduling decision ----------------------------------------------------------------
@@ -201,12 +219,16 @@ class Scheduler:
             return
         malformed.check(pod, malformed.POD)
         nodes = sorted(self.nodes.list(), key=lambda n: str(meta(n).get("name")))
+        if claim_problem := scheduling.unbound_claim(pod, self.claims.get):
+            # A PreFilter rejection: no node can help, so no node is tried (and nothing preempted).
+            await self._unschedulable(pod, scheduling.prefilter_error(len(nodes), claim_problem))
+            return
         usage = self.node_usage(exclude=key)
         feasible: list[tuple[float, str]] = []
         failures: list[list[str]] = []
         for node in nodes:
             name = str(meta(node).get("name"))
-            requested, count = usage.get(name, ({}, 0))
+            requested, count = preemption.with_nominated(pod, self.pods.list(), name, *usage.get(name, ({}, 0)))
             reasons = scheduling.fit_failures(pod, node, requested=requested, pod_count=count)
             if reasons:
                 failures.append(reasons)
@@ -215,6 +237,8 @@ class Scheduler:
         if feasible:
             await self._bind(pod, min(feasible)[1])
         else:
+            # PostFilter: evict lower-priority pods if that makes room; the pod waits for it either way.
+            await self.preemption.preempt(pod, nodes, self.pods.list())
             await self._unschedulable(pod, scheduling.fit_error(len(nodes), failures))
 
     async def binding_supported(self) -> bool:

@@ -12,6 +12,10 @@ plugin's reasons:
 4. ``NodeResourcesFit`` — the pod's requests plus those of the pods already on the node against
    ``status.allocatable``: "Too many pods", "Insufficient cpu", "Insufficient memory"…
 
+Before any node is tried, :func:`unbound_claim` stands in for ``VolumeBinding``'s PreFilter: a pod
+whose ``persistentVolumeClaim`` volumes name a missing, deleting or unbound claim fits no node
+(kuberya binds no volumes yet, so every claim counts as an unbound *immediate* one).
+
 A pod's requests are upstream's ``PodRequests``: the sum over containers, at least the largest
 init container (restartable "sidecar" init containers add to both), plus ``spec.overhead``. CPU is
 counted in millicores, everything else in whole units (bytes for memory), rounded up.
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kuberya.controllers.ownership import meta
@@ -165,6 +169,39 @@ def fit_failures(pod: Obj, node: Obj, *, requested: Mapping[str, int], pod_count
         if requested.get(name, 0) + want > available:
             reasons.append(f"Insufficient {name}")
     return reasons
+
+
+UNBOUND_IMMEDIATE_CLAIMS = "pod has unbound immediate PersistentVolumeClaims"
+
+
+def unbound_claim(pod: Obj, claim: Callable[[str], Obj | None]) -> str:
+    """``VolumeBinding`` PreFilter: why the pod's claims keep it off every node ("" when they do not).
+
+    ``claim`` looks a cached PersistentVolumeClaim up by ``namespace/name``. A claim that is
+    missing or being deleted is named (``persistentvolumeclaim "data-web-0" not found``); a claim
+    not bound to a volume (no ``spec.volumeName``) gives upstream's message for unbound immediate
+    claims.
+    """
+    namespace = str(meta(pod).get("namespace") or "")
+    unbound = False
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        source = volume.get("persistentVolumeClaim") if isinstance(volume, dict) else None
+        if not isinstance(source, dict):
+            continue
+        name = str(source.get("claimName") or "")
+        found = claim(f"{namespace}/{name}")
+        if found is None:
+            return f'persistentvolumeclaim "{name}" not found'
+        if meta(found).get("deletionTimestamp"):
+            return f'persistentvolumeclaim "{name}" is being deleted'
+        if not (found.get("spec") or {}).get("volumeName"):
+            unbound = True
+    return UNBOUND_IMMEDIATE_CLAIMS if unbound else ""
+
+
+def prefilter_error(total_nodes: int, message: str) -> str:
+    """``FitError.Error()`` when a PreFilter rejected the pod: ``0/N nodes are available: <message>.``"""
+    return f"0/{total_nodes} nodes are available: {message}."
 
 
 def fit_error(total_nodes: int, reasons_per_node: Iterable[list[str]]) -> str:

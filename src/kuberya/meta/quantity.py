@@ -54,3 +54,35 @@ def parse_quantity(value: object) -> Fraction:
     if exponent:
         return base * Fraction(10) ** int(exponent[1:])
     return base * _SUFFIXES[suffix or ""]
+
+
+_DECIMAL_SUFFIXES = ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k"), (0, ""), (-3, "m"), (-6, "u"))
+_BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+
+
+def is_binary_quantity(value: object) -> bool:
+    """Whether ``value`` was written with a binary suffix (``128Mi``): upstream's BinarySI format."""
+    return isinstance(value, str) and value.strip().endswith("i")
+
+
+def format_quantity(value: Fraction, *, binary: bool = False) -> str:
+    """``Quantity.String()``: the canonical text of ``value`` in the decimal or binary SI format.
+
+    Decimal values take the largest suffix that leaves an integer (``1500m``, ``2k``, ``1``) and
+    are rounded up to nano units; binary ones the largest power of 1024 that divides them
+    (``1536Mi``), falling back to decimal below 1024 or for a fraction, as upstream does.
+    """
+    if binary and value.denominator == 1 and abs(value) >= 1024:
+        number, power = int(value), 0
+        while number % 1024 == 0 and power < len(_BINARY_SUFFIXES) - 1:
+            number //= 1024
+            power += 1
+        return f"{number}{_BINARY_SUFFIXES[power]}"
+    if value == 0:
+        return "0"
+    for exponent, suffix in _DECIMAL_SUFFIXES:
+        scaled = value / Fraction(10) ** exponent
+        if scaled.denominator == 1:
+            return f"{scaled.numerator}{suffix}"
+    nanos = value * 10**9
+    return f"{-((-nanos.numerator) // nanos.denominator)}n"

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from kuberya.client import ApiError, Clock, KubeClient, LoopClock, SharedInformerFactory, malformed
-from kuberya.client.resources import NODES, PODS
+from kuberya.client.resources import NODES, PODS, RUNTIMECLASSES
 from kuberya.client.tasks import cancel_and_wait, start_task
 from kuberya.meta.handover import OfferedEndpointsView
 from kuberya.meta.types import Obj
@@ -48,6 +48,7 @@ from kuberya.node.metrics import MetricsPublisher
 from kuberya.node.pods import PodSyncer, SyncSettings
 from kuberya.node.pulling import ImageManager, ImageSource, StoreImages
 from kuberya.node.registry import ContainerRegistry
+from kuberya.node.runtimes import RuntimeHandlers
 from kuberya.node.sources import ConfigSources
 from kuberya.node.state import LABEL_POD_UID
 from kuberya.node.streaming import StreamingServer
@@ -109,8 +110,11 @@ class NodeAgent:
         stop_pods_on_exit: bool = False,
         offered_endpoints: OfferedEndpointsView | None = None,
         plugin_path: str | None = None,
+        runtime_handler: str | None = None,
     ) -> None:
         self.client = client
+        self.runtime_handler = runtime_handler or (runtime if isinstance(runtime, str) else None)
+        """The RuntimeClass ``handler`` this node's runtime answers to: its name (``runc``, ``process``)."""
         self.plugin_path = plugin_path
         """``PATH`` for the pod network's CNI plugins when the agent opens its runtime by name."""
         self.offered_endpoints = offered_endpoints
@@ -141,6 +145,7 @@ class NodeAgent:
         self.sources = ConfigSources(client, informers=shared, on_change=self._source_changed)
         self.volumes = VolumeManager(self.data_dir, self.sources)
         self.pods = shared.informer(PODS, field_selector=f"spec.nodeName={node_name}")
+        self.runtime_classes = shared.informer(RUNTIMECLASSES)
         self.pods.add_handlers(
             on_add=lambda pod: self.workers.update(pod),
             on_update=lambda old, new: self.workers.update(new, wake=_wants_sync(old, new)),
@@ -184,6 +189,11 @@ class NodeAgent:
                 wall=self.wall,
                 images=self._image_manager(),
                 offered=self.offered_endpoints,
+                handlers=RuntimeHandlers(
+                    handlers=frozenset({self.runtime_handler} if self.runtime_handler else ()),
+                    lookup=self.runtime_classes.get,
+                    synced=self.runtime_classes.has_synced.is_set,
+                ),
             )
             self.syncer.adoptable = await self._inventory(runtime)
             self.ready.set()
@@ -192,6 +202,7 @@ class NodeAgent:
                 start_task(self.sources.run(), name="node-sources", group=group)
                 start_task(self._runtime_events(events), name="node-runtime-events", group=group)
                 start_task(self.pods.run(), name="node-pods", group=group)
+                start_task(self.runtime_classes.run(), name="node-runtimeclasses", group=group)
                 start_task(self._remove_orphans(runtime), name="node-orphans", group=group)
                 start_task(self._rotate_logs(), name="node-log-rotation", group=group)
                 metrics = MetricsPublisher(self.client, runtime, node_name=self.node_name, clock=self.clock)

@@ -52,6 +52,7 @@ from kuberya.node.probing import ContainerProbes
 from kuberya.node.pulling import WAITING_REASONS as IMAGE_WAITING_REASONS
 from kuberya.node.pulling import ImageManager
 from kuberya.node.registry import ContainerRef, ContainerRegistry
+from kuberya.node.runtimes import RuntimeHandlers
 from kuberya.node.state import LABEL_RESTART_COUNT, ContainerRecord, PodState
 from kuberya.node.status import changed, pod_status, terminated_state
 from kuberya.node.termination import create_termination_log, termination_log_path, termination_message
@@ -99,7 +100,10 @@ class PodSyncer:
         wall: Callable[[], float] = time.time,
         images: ImageManager | None = None,
         offered: OfferedEndpointsView | None = None,
+        handlers: RuntimeHandlers | None = None,
     ) -> None:
+        self.handlers = handlers
+        """The runtime handlers this node has, checked against a pod's RuntimeClass (None: no check)."""
         self.offered = offered
         """What the in-process service proxy has applied, when there is one (:mod:`kuberya.node.draining`)."""
         self.client = client
@@ -164,6 +168,11 @@ class PodSyncer:
             self.clock.call_later(MOUNT_RETRY_SECONDS, lambda: self.wake(state.uid))
             return
         state.mount_error = None
+        if state.sandbox is None and self.handlers is not None:
+            retry = self.handlers.blocked(state, self.recorder)
+            if retry is not None:  # not this node's runtime handler: Pending, told once
+                self.clock.call_later(retry, lambda: self.wake(state.uid))
+                return
         if state.sandbox is None:
             state.sandbox = await self.runtime.run_pod_sandbox(sandbox_config(state))
             self.sandbox_owner[state.sandbox.id] = state.uid

@@ -111,6 +111,8 @@ class PodState:
     posted: Obj | None = None
     """The status as last written (or read back): only a difference is written."""
     mount_error: str | None = None
+    sandbox_error: str | None = None
+    """Why the sandbox cannot be created (no such runtime handler here), as last reported."""
     invalid: str | None = None
     """Why the pod as stored cannot be run (a malformed field), as last reported; None if it can."""
     volume_paths: dict[str, Any] = field(default_factory=dict)

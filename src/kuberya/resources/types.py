@@ -89,6 +89,9 @@ class ResourceType:
     storage_version: str = ""
     """The version objects are stored in when several versions serve one resource (HPA: v2).
     Empty means this version is the storage version."""
+    storage_group: str | None = None
+    """The group of ``storage_version`` when it is not this type's own (events.k8s.io/v1 Events are
+    stored as core/v1 Events, ``""``); None means this type's group."""
     has_status: bool = field(default=False)
     """True when a ``status`` subresource exists: the main endpoint then ignores ``status``."""
     served_from_storage: bool = True

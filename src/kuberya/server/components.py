@@ -91,6 +91,14 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ),
     ComponentSpec("deployment-controller", "kuberya.controllers.deployment:DeploymentController"),
     ComponentSpec("replicaset-controller", "kuberya.controllers.replicaset:ReplicaSetController"),
+    ComponentSpec("statefulset-controller", "kuberya.controllers.statefulset:StatefulSetController"),
+    ComponentSpec("daemonset-controller", "kuberya.controllers.daemonset:DaemonSetController"),
+    ComponentSpec("disruption-controller", "kuberya.controllers.disruption:DisruptionController"),
+    ComponentSpec("replication-controller", "kuberya.controllers.replication:ReplicationManager"),
+    ComponentSpec("cronjob-controller", "kuberya.controllers.cronjob:CronJobController"),
+    ComponentSpec("job-controller", "kuberya.controllers.job:JobController"),
+    ComponentSpec("ttl-after-finished-controller", "kuberya.controllers.ttl_after_finished:TTLAfterFinishedController"),
+    ComponentSpec("resourcequota-controller", "kuberya.controllers.resourcequota:ResourceQuotaController"),
     # Upstream's 15 s sync period unless the server was told otherwise (tests, see main()).
     ComponentSpec(
         "hpa-controller",
@@ -108,11 +116,18 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
         options=lambda ctx: {
             "node_name": ctx.node_name,
             "runtime": _node_runtime(ctx),
+            "runtime_handler": ctx.runtime,  # the RuntimeClass handler it answers to, even when opened here
             "data_dir": ctx.data_dir,
             "stop_pods_on_exit": True,
             "offered_endpoints": ctx.offered,
             "plugin_path": ctx.plugin_path,
         },
+    ),
+    # The node agent's heartbeat (upstream's kubelet node lease), beside the agent it speaks for.
+    ComponentSpec(
+        "node-lease",
+        "kuberya.node.lease:NodeLeaseController",
+        options=lambda ctx: {"node_name": ctx.node_name},
     ),
     ComponentSpec("endpoints-controller", "kuberya.controllers.endpoints:EndpointsController"),
     ComponentSpec("endpointslice-controller", "kuberya.controllers.endpointslices:EndpointSliceController"),

@@ -16,28 +16,44 @@ Each version is its own :class:`ResourceType`; the ones that are not the storage
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 from kuberya.resources.kinds import (
     configmap,
+    controllerrevision,
+    cronjob,
+    daemonset,
     deployment,
     endpoints,
     endpointslice,
     event,
     horizontalpodautoscaler,
+    ingress,
+    ingressclass,
+    job,
+    lease,
     limitrange,
     namespace,
+    networkpolicy,
     node,
+    persistentvolumeclaim,
     pod,
+    poddisruptionbudget,
+    podtemplate,
     priorityclass,
     replicaset,
+    replicationcontroller,
     resourcequota,
+    runtimeclass,
     secret,
     service,
     serviceaccount,
+    statefulset,
 )
 from kuberya.resources.kinds.spec import ALL_VERBS, NO_COLLECTION_DELETE, KindSpec
 from kuberya.resources.names import dns1123_subdomain_errors
+from kuberya.resources.selectors import FieldSelector, SelectorError
 from kuberya.resources.types import Cause, JSONObject, ResourceType
 from kuberya.resources.validation import validate_metadata
 
@@ -57,6 +73,7 @@ __all__ = [
     "spec_for_kind",
     "spec_of",
     "storage_type",
+    "stored_field_selector",
     "validate",
 ]
 
@@ -69,17 +86,36 @@ REGISTRY: tuple[KindSpec, ...] = (
     configmap.SPEC,
     secret.SPEC,
     event.SPEC,
+    podtemplate.SPEC,
+    replicationcontroller.SPEC,
     node.SPEC,
     serviceaccount.SPEC,
     resourcequota.SPEC,
     limitrange.SPEC,
+    persistentvolumeclaim.SPEC,
     # ---- apps/v1 -------------------------------------------------------------------------------
     deployment.SPEC,
     replicaset.SPEC,
+    statefulset.SPEC,
+    controllerrevision.SPEC,
+    daemonset.SPEC,
     # ---- autoscaling: v2 is preferred and stored; v1 is converted on the way in and out --------
     horizontalpodautoscaler.SPEC,
+    # ---- batch/v1 ------------------------------------------------------------------------------
+    cronjob.SPEC,
+    job.SPEC,
     # ---- discovery.k8s.io/v1 -------------------------------------------------------------------
     endpointslice.SPEC,
+    # ---- networking.k8s.io/v1 -------------------------------------------------------------------
+    ingressclass.SPEC,
+    ingress.SPEC,
+    networkpolicy.SPEC,
+    # ---- policy/v1 -----------------------------------------------------------------------------
+    poddisruptionbudget.SPEC,
+    # ---- coordination.k8s.io/v1 ----------------------------------------------------------------
+    lease.SPEC,
+    # ---- node.k8s.io/v1 ------------------------------------------------------------------------
+    runtimeclass.SPEC,
     # ---- scheduling.k8s.io/v1 ------------------------------------------------------------------
     priorityclass.SPEC,
 )
@@ -101,7 +137,7 @@ class APIGroup:
 
 
 # Stable group order for /apis, upstream's (a group not listed comes after, by name).
-_GROUP_ORDER = ("apps", "autoscaling", "scheduling.k8s.io", "discovery.k8s.io")
+_GROUP_ORDER = ("apps", "autoscaling", "batch", "scheduling.k8s.io", "discovery.k8s.io")
 
 _BY_GVR: dict[tuple[str, str, str], ResourceType] = {
     (rt.group, rt.version, rt.resource): rt for rt in ALL_RESOURCE_TYPES
@@ -135,7 +171,8 @@ def storage_type(rt: ResourceType) -> ResourceType:
     """Return the type objects of ``rt`` are stored as: ``rt`` itself unless it names another version."""
     if not rt.storage_version:
         return rt
-    stored = lookup(rt.group, rt.storage_version, rt.resource)
+    group = rt.group if rt.storage_group is None else rt.storage_group
+    stored = lookup(group, rt.storage_version, rt.resource)
     if stored is None:  # a registry bug, not a user error
         raise LookupError(f"{rt.group_resource} names storage version {rt.storage_version}, not served")
     return stored
@@ -169,6 +206,22 @@ def convert(obj: JSONObject, *, to_api_version: str) -> JSONObject:
         out = conversion(out)
     out["apiVersion"] = to_api_version
     return out
+
+
+def stored_field_selector(rt: ResourceType, selector: FieldSelector) -> FieldSelector:
+    """Return ``selector``, sent to ``rt``, in the stored version's labels (``regarding.name``).
+
+    ``regarding.name`` becomes ``involvedObject.name``; a stored label that ``rt`` names otherwise
+    (``involvedObject.name`` sent to events.k8s.io) is not one of ``rt``'s.
+    """
+    labels = _SPEC_BY_KIND[rt.kind].field_labels.get(rt.api_version)
+    if not labels:
+        return selector
+    renamed = set(labels.values()) - set(labels)
+    for term in selector.terms:
+        if term.field in renamed:
+            raise SelectorError(f"field label not supported: {term.field}")
+    return FieldSelector(tuple(dataclasses.replace(t, field=labels.get(t.field, t.field)) for t in selector.terms))
 
 
 def apply_defaults(obj: JSONObject) -> None:

@@ -68,6 +68,8 @@ SPEC = KindSpec(
                 SubresourceType(name="exec", kind="PodExecOptions", verbs=("create", "get")),
                 SubresourceType(name="attach", kind="PodAttachOptions", verbs=("create", "get")),
                 SubresourceType(name="portforward", kind="PodPortForwardOptions", verbs=("create", "get")),
+                # Served by kuberya.apiserver.eviction; its body is a policy/v1 Eviction.
+                SubresourceType(name="eviction", kind="Eviction", group="policy", version="v1", verbs=("create",)),
             ),
             has_status=True,
         ),

@@ -3,7 +3,9 @@
 As upstream (``pkg/apis/scheduling``): ``value`` is an int32, at most one billion unless the class
 is one of the two built-in ``system-`` classes, whose names, values and ``globalDefault`` are
 fixed; ``value`` and ``preemptionPolicy`` never change once created; ``preemptionPolicy``
-defaults to ``PreemptLowerPriority``. The API server does not create the built-in classes.
+defaults to ``PreemptLowerPriority``. The API server creates the built-in classes at startup
+when they are missing, and the Priority admission plugin gives pods their class's value
+(:mod:`kuberya.apiserver.priority`).
 """
 
 from __future__ import annotations

@@ -87,16 +87,29 @@ def _no_finalizers(obj: JSONObject) -> list[str]:
     return []
 
 
+def _no_warnings(new: JSONObject, old: JSONObject | None) -> list[str]:
+    del new, old
+    return []
+
+
+def _spec_selector(obj: JSONObject) -> JSONObject:
+    selector = dig(obj, "spec", "selector")
+    return selector if isinstance(selector, dict) else {}
+
+
 @dataclass(frozen=True, slots=True)
 class KindSpec:
     """One served kind. Only ``resource_types`` and ``schema_packages`` have no default."""
 
     resource_types: tuple[ResourceType, ...]
     """Every version the kind is served in, in discovery order; the one without a
-    ``storage_version`` is the storage version. All share one group, kind and resource."""
+    ``storage_version`` is the storage version. All share one kind and resource, and the first
+    one's group, except a version that names a ``storage_group``: a kind served in a second
+    group too (events.k8s.io/v1 Event, stored as core/v1 Event), as upstream does."""
     schema_packages: Mapping[str, str]
     """Version → the OpenAPI definition package of its schema (``io.k8s.api.apps.v1``), for
-    ``kubectl explain``, typed decoding and the OpenAPI documents."""
+    ``kubectl explain``, typed decoding and the OpenAPI documents. A version served in another
+    group than the kind's is keyed by its apiVersion (``events.k8s.io/v1``): see :meth:`schema_key`."""
     protobuf: bool = False
     """True when the protobuf codec's field tables hold the kind (kubectl ≥ 1.32 sends
     Deployments, Namespaces, ConfigMaps, Secrets, Services, ServiceAccounts and HPAs as protobuf)."""
@@ -114,6 +127,9 @@ class KindSpec:
     Go struct tags. Empty still means a built-in kind: strategic patches, not merge patches."""
     conversions: Mapping[tuple[str, str], Callable[[JSONObject], JSONObject]] = field(default_factory=dict)
     """(from apiVersion, to apiVersion) → conversion of a copy, for a kind served in several versions."""
+    field_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """apiVersion → {field label in that version: the stored version's}, for a version whose fields
+    are named otherwise (upstream's field label conversions: events.k8s.io ``regarding.name``)."""
     # -- strategy hooks ----------------------------------------------------------------------
     prepare_create: Callable[[JSONObject], None] = _nothing
     """Change a new object before defaulting (after the status reset): ``stringData`` → ``data``."""
@@ -132,13 +148,21 @@ class KindSpec:
     allocate: Allocate | None = None
     """Allocate the addresses the object asks for; the API server runs it under one lock with the
     write, so two objects written at once cannot take one address."""
+    warnings: Callable[[JSONObject, JSONObject | None], list[str]] = _no_warnings
+    """``Warning`` headers for a stored object (and the one it replaced, for an update): upstream's
+    ``WarningsOnCreate``/``WarningsOnUpdate`` (a deprecated annotation, a feature not enforced)."""
+    label_selector: Callable[[JSONObject], JSONObject] = _spec_selector
+    """The object's pod selector as a LabelSelector, for its Scale's ``status.selector``
+    (a ReplicationController keeps a plain label map)."""
 
     def __post_init__(self) -> None:
         first = self.resource_types[0]
         for rt in self.resource_types:
-            if (rt.group, rt.kind, rt.resource) != (first.group, first.kind, first.resource):
-                raise ValueError(f"{first.kind}: every resource type of a kind has one group, kind and resource")
-            if rt.version not in self.schema_packages:
+            if (rt.kind, rt.resource) != (first.kind, first.resource):
+                raise ValueError(f"{first.kind}: every resource type of a kind has one kind and resource")
+            if rt.group != first.group and rt.storage_group != first.group:
+                raise ValueError(f"{first.kind}: {rt.api_version} is in another group, not stored in {first.group!r}")
+            if self.schema_key(rt) not in self.schema_packages:
                 raise ValueError(f"{first.kind}: no schema package for {rt.api_version}")
         if bool(self.columns) != (self.printer is not None):
             raise ValueError(f"{first.kind}: Table columns and printer go together")
@@ -155,12 +179,16 @@ class KindSpec:
     def storage(self) -> ResourceType:
         return next(rt for rt in self.resource_types if not rt.storage_version)
 
+    def schema_key(self, rt: ResourceType) -> str:
+        """The key of ``rt`` in :attr:`schema_packages`: its version, or its apiVersion in another group."""
+        return rt.version if rt.group == self.group else rt.api_version
+
     def definition_name(self, version: str) -> str:
-        """``io.k8s.api.apps.v1.Deployment``: the OpenAPI definition of the kind in ``version``."""
+        """``io.k8s.api.apps.v1.Deployment``: the kind's OpenAPI definition in ``version`` (a :meth:`schema_key`)."""
         return f"{self.schema_packages[version]}.{self.kind}"
 
     def protobuf_message(self, version: str) -> str | None:
-        """``k8s.io.api.apps.v1.Deployment``, or None when the codec cannot read the kind."""
+        """``k8s.io.api.apps.v1.Deployment`` (``version``: a :meth:`schema_key`), or None: no codec for it."""
         if not self.protobuf or version not in self.schema_packages:
             return None
         io, k8s, rest = self.schema_packages[version].split(".", 2)

@@ -44,7 +44,9 @@ KNOWN_GROUP_VERSIONS: tuple[str, ...] = (
 """The group/versions that get an OpenAPI v3 document, in discovery order (versions sorted)."""
 
 _PACKAGES: dict[tuple[str, str], str] = {
-    (spec.group, version): package for spec in kinds.REGISTRY for version, package in spec.schema_packages.items()
+    (rt.group, rt.version): spec.schema_packages[spec.schema_key(rt)]
+    for spec in kinds.REGISTRY
+    for rt in spec.resource_types
 }
 
 
