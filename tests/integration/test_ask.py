@@ -174,3 +174,79 @@ def test_context_option_and_the_local_fallback(ask: Ask) -> None:
     assert "$ kubectl get pods" in result.stdout
     result = ask("ask", "--context", "nowhere", "show me the pods")
     assert result.returncode == 1 and "no kubeconfig context named 'nowhere'" in result.stderr
+
+
+# -- the workloads: Job, CronJob, StatefulSet, and the node ------------------------------------
+
+
+def served(ask: Ask, resource: str) -> bool:
+    result = ask.cluster.kubectl("api-resources", "-o", "name", check=False)
+    return resource in result.stdout.split()
+
+
+def test_a_job_runs_to_completion(ask: Ask) -> None:
+    if not served(ask, "jobs.batch"):
+        pytest.xfail("batch/v1 jobs are not served yet")
+    result = ask("ask", "--yes", "hello 잡 한 번 실행해줘 -- sh -c 'echo hi; exit 0'")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "kubectl create job hello --image=hello:latest -- sh -c 'echo hi; exit 0'" in result.stdout
+    assert "잡 hello 완료" in result.stdout  # ask waited for the Complete condition
+    job = ask.get("job", "hello")
+    assert job is not None and job["status"].get("succeeded") == 1
+    pods = ask.cluster.kubectl("logs", "-n", ask.namespace, "job/hello")
+    assert pods.stdout.strip() == "hi"
+
+
+def test_a_cronjob_is_stored_with_the_schedule_said(ask: Ask) -> None:
+    if not served(ask, "cronjobs.batch"):
+        pytest.xfail("batch/v1 cronjobs are not served yet")
+    result = ask("ask", "--yes", "매주 월요일 오전 9시 30분에 report 돌려줘 -- echo weekly")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "매주 월요일 09:30" in result.stdout
+    assert "--schedule='30 9 * * 1'" in result.stdout
+    cronjob = ask.get("cronjob", "report")
+    assert cronjob is not None and cronjob["spec"]["schedule"] == "30 9 * * 1"
+    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["echo", "weekly"]
+
+
+def test_a_statefulset_comes_with_its_headless_service(ask: Ask) -> None:
+    if not served(ask, "statefulsets.apps"):
+        pytest.xfail("apps/v1 statefulsets are not served yet")
+    result = ask("ask", "--yes", "run 2 redis in order on port 6379")
+    assert result.returncode == 0, result.stderr + result.stdout
+    service = ask.get("service", "redis")
+    assert service is not None and service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["ports"][0]["port"] == 6379
+    statefulset = ask.get("statefulset", "redis")
+    assert statefulset is not None
+    assert (statefulset["spec"]["serviceName"], statefulset["spec"]["replicas"]) == ("redis", 2)
+    assert statefulset["spec"]["podManagementPolicy"] == "OrderedReady"
+
+
+def test_cordon_and_uncordon_the_node(ask: Ask) -> None:
+    nodes = json.loads(ask.cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    assert len(nodes) == 1
+    name = nodes[0]["metadata"]["name"]
+    try:
+        result = ask("ask", "노드 cordon 해줘")
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert f"kubectl cordon {name}" in result.stdout
+        node = json.loads(ask.cluster.kubectl("get", "node", name, "-o", "json").stdout)
+        assert node["spec"].get("unschedulable") is True
+
+        result = ask("ask", "uncordon the node")
+        assert result.returncode == 0, result.stderr + result.stdout
+        node = json.loads(ask.cluster.kubectl("get", "node", name, "-o", "json").stdout)
+        assert not node["spec"].get("unschedulable")
+    finally:
+        ask.cluster.kubectl("uncordon", name, check=False)
+
+
+def test_drain_is_refused_without_yes(ask: Ask) -> None:
+    # A real drain would evict every other test's pods from the shared session node: only the refusal here.
+    result = ask("ask", "노드 비워줘")
+    assert result.returncode == 2, result.stderr + result.stdout
+    assert "kubectl drain" in result.stdout
+    node = json.loads(ask.cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"][0]
+    assert not node["spec"].get("unschedulable")

@@ -32,6 +32,8 @@ def load_cases(path: Path = UTTERANCES) -> list[Case]:
         expected = None
         if error is None:
             fields["intent"] = Intent(fields["intent"])
+            if "command" in fields:
+                fields["command"] = tuple(fields["command"])  # YAML has lists; a Request holds a tuple
             expected = Request(**fields)
         cases.append(Case(text, expected, error))
     return cases

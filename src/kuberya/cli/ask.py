@@ -66,6 +66,13 @@ Examples:
   kuberya --context aks,gke ask "payment 3개로 늘려줘"  # on each cluster in turn
 
 \b
+Workloads and the node:
+  kuberya ask "backup 작업 한 번 돌려줘 -- sh -c 'echo hi'"   # Job (the command after --)
+  kuberya ask "매일 새벽 3시에 backup 돌려줘"          # CronJob, schedule 0 3 * * *
+  kuberya ask "run 3 redis in order"                 # StatefulSet + headless Service
+  kuberya ask "노드 비워줘"                          # drain (confirmed); also cordon, uncordon
+
+\b
 Also: stop, restart, logs (실시간/-f), set image, expose a port, autoscale (CPU %, min, max),
 status and lists of pods/apps/services, "in namespace X" (created if missing), "on context X".
 An optional LLM reads what the rules cannot: set KUBERYA_LLM_BASE_URL (an OpenAI-compatible
@@ -247,7 +254,6 @@ def run_ask(
     """The whole pipeline; returns the exit status (the command's body, callable from tests)."""
     import asyncio
 
-    from kuberya.cli.output import describe_request
     from kuberya.cli.targets import TargetError, resolve_targets, split_contexts
     from kuberya.nl import NLError
 
@@ -271,7 +277,7 @@ def run_ask(
         out.error(str(e))
         return EXIT_FAILED
 
-    out.understanding(describe_request(request, request.namespace or targets[0].namespace), via_llm=via_llm)
+    out.understanding(_describe(request, request.namespace or targets[0].namespace), via_llm=via_llm)
     registry = default_registry(env, home)
     documents: list[dict[str, Any]] = []
     code = 0
@@ -332,7 +338,7 @@ class TargetRun:
 
     async def _with_client(self, client: KubeClient) -> int:
         from kuberya.cli.facts import NoImages, StoreImages, gather_facts
-        from kuberya.nl import NLError, build_plan
+        from kuberya.nl import NLError, build_plan, facts_needed
 
         out, options = self.out, self.options
         # The kubectl lines name the context only when the user did: they must be what one would type.
@@ -344,6 +350,8 @@ class TargetRun:
                 client, request, default_namespace=self.target.namespace, default_registry=self.registry,
                 images=images,
             )  # fmt: skip
+            if facts_needed(request).nodes:
+                facts = replace(facts, nodes=await _node_names(client))
             plan = build_plan(request, facts)
         except NLError as e:
             out.refusal(e)
@@ -388,6 +396,7 @@ class TargetRun:
             client, language=plan.request.language, on_outcome=shown,
             on_log=(lambda _: None) if options.json else out.text,
             follow_logs=KubeconfigLogFollower(self.target.kubeconfig, self.target.context), prepare=self.prepare,
+            drain_timeout=options.timeout,
         )  # fmt: skip
         document: dict[str, Any] = {"context": self.target.context, "plan": plan.to_dict(), "results": []}
         self.document = document if options.json else None
@@ -406,9 +415,42 @@ class TargetRun:
         except Exception as e:
             return self._unreachable(e)
         document["results"] = [o.to_dict() for o in runner.outcomes]
+        if options.wait and plan.request.intent.value == "run_job":
+            job = plan.steps[-1].operation
+            return await self._wait_job(client, str(job.namespace), str(job.name), document)
         if not options.wait or plan.request.intent.value not in WAIT_INTENTS:
             return 0
         return await self._wait(client, runner.touched, document)
+
+    async def _wait_job(self, client: KubeClient, namespace: str, name: str, document: dict[str, Any]) -> int:
+        """Until the Job is Complete or Failed, as ``kubectl wait --for=condition=complete`` would."""
+        import asyncio
+
+        from kuberya.client.resources import JOBS
+
+        out, started = self.out, time.monotonic()
+        while True:
+            job = await client.get(JOBS, name, namespace=namespace)
+            true = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or []
+                    if c.get("status") == "True"}  # fmt: skip
+            seconds = time.monotonic() - started
+            if "Complete" in true:
+                document["ready"] = [{"kind": "job", "name": name, "done": True, "seconds": round(seconds, 2)}]
+                out.success(out.say(f"잡 {name} 완료 ({seconds:.1f}초)", f"job {name} complete ({seconds:.1f}s)"))
+                return 0
+            if "Failed" in true:
+                why = true["Failed"].get("message") or true["Failed"].get("reason") or ""
+                document["ready"] = [{"kind": "job", "name": name, "done": False, "failed": why}]
+                out.error(out.say(f"잡 {name} 실패: {why} (kubectl logs job/{name})",
+                                  f"job {name} failed: {why} (see kubectl logs job/{name})"))  # fmt: skip
+                return EXIT_FAILED
+            if seconds > self.options.timeout:
+                document["ready"] = [{"kind": "job", "name": name, "done": False, "timedOut": True}]
+                limit, check = f"{self.options.timeout:.0f}", f"kubectl get job {name} -n {namespace}"
+                out.error(out.say(f"{limit}초 안에 잡 {name}이 끝나지 않았어요. `{check}`로 확인하세요.",
+                                  f"job {name} not complete after {limit}s; see `{check}`"))  # fmt: skip
+                return EXIT_FAILED
+            await asyncio.sleep(0.5)
 
     def _unreachable(self, error: Exception) -> int:
         """Report a cluster that cannot be reached; anything else is a bug and propagates."""
@@ -450,6 +492,45 @@ class TargetRun:
                 return EXIT_FAILED
             out.success(_summary(out, item.kind, item.name, final.desired, seconds))
         return 0
+
+
+async def _node_names(client: KubeClient) -> tuple[str, ...]:
+    """The cluster's nodes, for a drain/cordon that names none; none if the user may not list them."""
+    from kuberya.client import ForbiddenError
+    from kuberya.client.resources import NODES
+
+    try:
+        listing = await client.list(NODES)
+    except ForbiddenError:
+        return ()
+    return tuple(sorted(str((n.get("metadata") or {}).get("name")) for n in listing.get("items") or []))
+
+
+def _describe(request: Request, namespace: str) -> str:
+    """The "→ …" line: :func:`kuberya.cli.output.describe_request`, and the workload requests here."""
+    from kuberya.cli.output import describe_request
+    from kuberya.nl import Intent
+    from kuberya.nl.schedule import describe
+
+    r, ko = request, request.language == "ko"
+    node = r.node or ("노드" if ko else "the node")
+    image = (f" (이미지 {r.image})" if ko else f" ({r.image})") if r.image else ""
+    texts: dict[Intent, tuple[str, str]] = {
+        Intent.RUN_JOB: (f"잡 {r.app} 한 번 실행{image}", f"run job {r.app} once{image}"),
+        Intent.RUN_CRONJOB: (f"크론잡 {r.app}: {describe(r.schedule or '', 'ko')} 실행{image}",
+                             f"run cronjob {r.app} {describe(r.schedule or '', 'en')}{image}"),
+        Intent.RUN_STATEFULSET: (f"스테이트풀셋 {r.app} {r.replicas or 1}개 순서대로 실행{image}",
+                                 f"run statefulset {r.app} ×{r.replicas or 1} in order{image}"),
+        Intent.DRAIN: (f"{node} 비우기 (drain)", f"drain {node}"),
+        Intent.CORDON: (f"{node} 스케줄 금지 (cordon)", f"cordon {node}"),
+        Intent.UNCORDON: (f"{node} 스케줄 다시 허용 (uncordon)", f"uncordon {node}"),
+    }  # fmt: skip
+    if r.intent not in texts:
+        return describe_request(request, namespace)
+    text = texts[r.intent][0 if ko else 1]
+    if r.node is not None or r.intent in (Intent.DRAIN, Intent.CORDON, Intent.UNCORDON):
+        return f"→ {text}"  # a node has no namespace
+    return f"→ {text}" + (f" (네임스페이스 {namespace})" if ko else f" in {namespace}")
 
 
 def _summary(out: AskOutput, kind: str, name: str, desired: int, seconds: float) -> str:

@@ -16,6 +16,9 @@ command shown beside it:
 * ``get``/``list`` — the objects, for the caller to print as a table;
 * ``logs`` — for a Deployment, one of its pods (ready and newest first, as ``kubectl logs deploy/x``
   picks one); ``follow`` streams until the pod's log ends or ^C;
+* ``drain`` — ``kubectl drain`` (:mod:`kuberya.cli.drain`): the node's pods but DaemonSet and
+  mirror pods are evicted through the Eviction API, retried while a PodDisruptionBudget refuses,
+  and waited for until they are gone;
 * ``rollback`` — ``kubectl rollout undo``: :func:`rollback_template` picks the ReplicaSet of the
   asked (or previous) revision among those the Deployment owns and its template is written back
   with a JSON patch guarded by the Deployment's ``generation`` (a spec change in between fails it).
@@ -32,6 +35,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from kuberya.cli.drain import Drainer, DrainError
 from kuberya.nl import Operation, Plan, Step, Verb
 
 if TYPE_CHECKING:
@@ -186,8 +190,11 @@ class PlanRunner:
         on_log: Callable[[str], None] = lambda _: None,
         follow_logs: LogFollower | None = None,
         prepare: Callable[[Operation], Operation] | None = None,
+        drain_timeout: float = 120.0,
     ) -> None:
         self.client = client
+        self.drain_timeout = drain_timeout
+        """Seconds a drain may take, evictions refused by a PodDisruptionBudget included."""
         self.prepare = prepare
         """Adjusts each operation just before it runs (``kuberya demo`` adds the run-from-source
         command and the example's probes); the plan as shown is unchanged."""
@@ -212,6 +219,8 @@ class PlanRunner:
                 raise self._failure(step, e) from e
             except RollbackError as e:
                 raise StepFailed(step, str(e)) from e
+            except DrainError as e:
+                raise StepFailed(step, e.message, hint=e.hint) from e
             self.outcomes.append(outcome)
             self.on_outcome(outcome)
         return self.outcomes
@@ -227,6 +236,7 @@ class PlanRunner:
             Verb.SCALE: self._scale,
             Verb.LOGS: self._logs,
             Verb.ROLLBACK: self._rollback,
+            Verb.DRAIN: self._drain,
         }[op.verb]
         return await handler(step, op)
 
@@ -392,6 +402,19 @@ class PlanRunner:
         await self.client.patch(DEPLOYMENTS, op.name, patch, namespace=op.namespace, patch_type="json")
         self._touch(op, op.name)
         return StepOutcome(step, self.say(f"리비전 {revision}(으)로", f"to revision {revision}"))
+
+    async def _drain(self, step: Step, op: Operation) -> StepOutcome:
+        assert op.name is not None, "the planner names the node"
+        drainer = Drainer(
+            self.client,
+            op.name,
+            language=self.language,
+            ignore_daemonsets=bool(op.params.get("ignoreDaemonSets")),
+            delete_emptydir_data=bool(op.params.get("deleteEmptyDirData")),
+            timeout=self.drain_timeout,
+        )
+        result = await drainer.run()
+        return StepOutcome(step, result.summary(self.language))
 
     def _failure(self, step: Step, error: ApiError) -> StepFailed:
         from kuberya.client import AlreadyExistsError, ForbiddenError, InvalidError, UnauthorizedError

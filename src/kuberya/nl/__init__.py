@@ -7,6 +7,11 @@ The CLI's ``ask`` uses it in three pure steps and one optional impure one::
     plan = build_plan(request, StaticFacts(...))
     plan.steps / plan.kubectl / plan.destructive / plan.to_json()
 
+Apps (Deployments, Pods, Services, HPAs) are planned in :mod:`~kuberya.nl.build`; one-off Jobs,
+CronJobs (schedule words → cron in :mod:`~kuberya.nl.schedule`), StatefulSets and node
+drain/cordon/uncordon are recognised in :mod:`~kuberya.nl.workloads` and planned in
+:mod:`~kuberya.nl.build_workloads`.
+
 Nothing here imports the rest of kuberya (import-linter enforces it) or does I/O, except
 :func:`llm_parse`, which POSTs to an endpoint the caller configured.
 """

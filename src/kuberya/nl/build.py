@@ -37,7 +37,13 @@ DEFAULT_MAX_REPLICAS = 10
 def build_plan(request: Request, facts: ClusterFacts, *, now: datetime | None = None) -> Plan:
     """Plan the request against the given facts; ``now`` stamps restarts (default: the clock)."""
     builder = _Builder(request, facts, now or datetime.now(UTC))
-    _PLANNERS[request.intent](builder)
+    if request.intent in _PLANNERS:
+        _PLANNERS[request.intent](builder)
+    else:
+        # Jobs, CronJobs, StatefulSets and nodes live in their own module, which builds on this one.
+        from kuberya.nl.build_workloads import WORKLOAD_PLANNERS
+
+        WORKLOAD_PLANNERS[request.intent](builder)
     return Plan(
         request=request, steps=tuple(builder.steps), warnings=tuple(builder.warnings), notes=tuple(builder.notes)
     )

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kuberya.nl.plan import Intent, Request
+from kuberya.nl.plan import NODE_INTENTS, Intent, Request
+
+_IMAGE_INTENTS = (Intent.RUN_APP, Intent.RUN_POD, Intent.RUN_JOB, Intent.RUN_CRONJOB, Intent.RUN_STATEFULSET)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ class ClusterFacts(Protocol):
         """Where unknown images come from (``REGISTRY/X:latest``), if configured."""
         ...
 
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """The cluster's node names (looked up only for node requests: drain, cordon, uncordon)."""
+        ...
+
     def namespace_exists(self, namespace: str) -> bool: ...
 
     def deployment(self, namespace: str, name: str) -> DeploymentFacts | None: ...
@@ -65,6 +72,7 @@ class StaticFacts:
     """Keyed by ``(namespace, name)``."""
     images: Mapping[str, ImageFacts] = field(default_factory=dict)
     """Keyed by repository name and/or full reference, as the CLI looked them up."""
+    nodes: tuple[str, ...] = ()
 
     def namespace_exists(self, namespace: str) -> bool:
         return namespace in self.namespaces
@@ -86,10 +94,14 @@ class FactsNeeded:
     """Look up this Deployment (in ``namespace`` or the context's namespace)."""
     images: tuple[str, ...]
     """Look these names up in the local image store."""
+    nodes: bool = False
+    """List the cluster's nodes (a node request that may not name its node)."""
 
 
 def facts_needed(request: Request) -> FactsNeeded:
     images: tuple[str, ...] = ()
-    if request.intent in (Intent.RUN_APP, Intent.RUN_POD):
+    if request.intent in _IMAGE_INTENTS:
         images = (request.image,) if request.image else (request.app or "",)
-    return FactsNeeded(namespace=request.namespace, deployment=request.app, images=images)
+    nodes = request.intent in NODE_INTENTS
+    deployment = request.app if request.intent not in _IMAGE_INTENTS[2:] else None
+    return FactsNeeded(namespace=request.namespace, deployment=deployment, images=images, nodes=nodes)

@@ -58,12 +58,19 @@ Fields (omit what the user did not say; never invent values):
   revision: for rollback to a given revision
   follow (bool), tail (int): for logs
   all (bool): stop/delete of everything in the namespace
+  schedule: five-field cron expression, only for run_cronjob ("every day at 3am" -> "0 3 * * *")
+  node: node name, only for drain/cordon/uncordon, only if named
+  command: list of strings, the command a run_job/run_cronjob container runs, only if given
+run_job is a one-off Job, run_cronjob a CronJob on a schedule, run_statefulset replicas started in
+order (a StatefulSet); drain/cordon/uncordon are about a node, never an app.
 """
 
 _EXAMPLES = [
     ("쿠버야 payment 앱을 3개 실행해줘", {"intent": "run_app", "app": "payment", "replicas": 3}),
     ("gke-prod에서 payment 2개 더 늘려줘", {"intent": "scale_by", "app": "payment", "delta": 2, "context": "gke-prod"}),
     ("show me the last 20 log lines of orders", {"intent": "logs", "app": "orders", "tail": 20}),
+    ("매일 새벽 3시에 backup 돌려줘", {"intent": "run_cronjob", "app": "backup", "schedule": "0 3 * * *"}),
+    ("노드 비워줘", {"intent": "drain"}),
     ("what's the weather?", {"intent": None}),
 ]
 

@@ -6,6 +6,8 @@ The pipeline, each stage in its own module:
    vocative, Hangul and Latin separated so particles stand alone).
 2. Cues (:mod:`~kuberya.nl.lexicon`) — which actions the text mentions. Korean cues are matched on
    the space-free text (so spacing never matters), English ones on word boundaries.
+   Workload requests (:mod:`~kuberya.nl.workloads`: a job, a schedule, "in order", a node verb)
+   are recognised here and their own words blanked; they then take only the slots below.
 3. Slots (:mod:`~kuberya.nl.slots`) — context, namespace, image, port, CPU, bounds, revision,
    lines and replica numbers are *taken* out of the text, most specific first.
 4. Names — what is left that looks like a Kubernetes name is a candidate app. App names are
@@ -22,6 +24,7 @@ millisecond, and the same text always gives the same request.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import replace
 
 from kuberya.nl.errors import Ambiguous, NotUnderstood
@@ -42,7 +45,7 @@ from kuberya.nl.lexicon import (
     Cue,
 )
 from kuberya.nl.normalize import Normalized, normalize
-from kuberya.nl.plan import DNS_SUBDOMAIN, Intent, Request, validate_request
+from kuberya.nl.plan import DNS_SUBDOMAIN, NODE_INTENTS, Intent, Request, validate_request
 from kuberya.nl.slots import (
     Number,
     Scanner,
@@ -58,6 +61,7 @@ from kuberya.nl.slots import (
     take_revision,
     take_tail_follow,
 )
+from kuberya.nl.workloads import Workload, find_workload
 
 EXAMPLES = {
     "ko": [
@@ -87,13 +91,26 @@ _NAME_TOKEN = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
 _MUTATING = {Cue.AUTOSCALE, Cue.ROLLBACK, Cue.RESTART, Cue.EXPOSE, Cue.DELETE, Cue.STOP, Cue.SCALE, Cue.CHANGE, Cue.RUN}
 
 
+# kubectl's own convention: what follows a lone "--" is the container's command, taken verbatim.
+_COMMAND = re.compile(r"(?:^|\s)--(?:\s+|$)")
+
+
 def parse(text: str) -> Request:
     """Read one request; raise :class:`NotUnderstood` or :class:`Ambiguous` rather than guess."""
+    text, command = _split_command(text)
     norm = normalize(text)
     lang = norm.language
     if not norm.text:
         raise NotUnderstood(_say(lang, "요청이 비어 있어요.", "The request is empty."), EXAMPLES[lang])
     cues, only_lower = _find_cues(norm)
+    workload = find_workload(norm, text, cues)
+    if workload is not None:
+        return _workload_request(norm, workload, command)
+    if command is not None:
+        raise NotUnderstood(
+            _say(lang, "-- 뒤의 명령은 잡과 크론잡에만 쓸 수 있어요.", "A command after -- is only for a (cron)job."),
+            [_say(lang, "backup 잡 실행해줘 -- sh -c 'echo hi'", "run the backup job -- sh -c 'echo hi'")],
+        )
     scan = Scanner(norm.text)
     context = take_context(scan, lang)
     namespace = take_namespace(scan, lang)
@@ -150,6 +167,70 @@ def parse(text: str) -> Request:
             _say(lang, "어느 앱인지 알려 주세요.", "Which app? Name it, for example:"),
             _suggest(request.intent, lang, None),
         )
+    try:
+        return validate_request(request)
+    except NotUnderstood as e:
+        raise NotUnderstood(e.message, _suggest(request.intent, lang, app)) from None
+
+
+def _split_command(text: str) -> tuple[str, tuple[str, ...] | None]:
+    m = _COMMAND.search(text)
+    if m is None:
+        return text, None
+    try:
+        words = shlex.split(text[m.end() :])
+    except ValueError as e:
+        raise NotUnderstood(f"cannot read the command after --: {e}") from None
+    if not words:
+        raise NotUnderstood("nothing after --: say the command to run, e.g. -- sh -c 'echo hi'")
+    return text[: m.start()], tuple(words)
+
+
+def _workload_request(norm: Normalized, workload: Workload, command: tuple[str, ...] | None) -> Request:
+    """Fill a job, cronjob, statefulset or node request from the text left after its own words."""
+    lang, intent = norm.language, workload.intent
+    if intent in NODE_INTENTS:
+        context = take_context(Scanner(norm.text), lang)
+        # "--context gke 노드 …": the name before 노드 was the context's, not the node's.
+        node = workload.node if workload.node != context else None
+        base = Request(intent, node=node, context=context, command=command, language=lang)
+        return _validated(base, lang, None)
+    scan = Scanner(workload.text)
+    context = take_context(scan, lang)
+    namespace = take_namespace(scan, lang)
+    image, tag = take_image(scan)
+    port = take_port(scan)
+    if lang == "en":
+        on_context, in_namespace = take_english_locations(scan)
+        context, namespace = context or on_context, namespace or in_namespace
+    numbers = take_numbers(scan)
+    app, located = _choose_app(scan.text, lang, keep_locative=context is None, lone_place=False, intent=intent)
+    context = context or located
+    if app is None and image is not None:
+        app = _app_from_image(image)
+    if tag is not None and image is None and app is not None:
+        image = f"{app}:{tag}"
+    if image is not None:
+        image = norm.cased.get(image, image)
+    replicas = None
+    if intent is Intent.RUN_STATEFULSET:
+        count = choose_number(numbers, ("target", "count", "bare"))
+        replicas = count.value if count else None
+    elif numbers or port is not None:
+        # A Job runs one pod to completion; parallel or indexed jobs are not said this way.
+        raise NotUnderstood(
+            _say(lang, "잡은 파드 하나로 한 번 실행돼요: 개수나 포트는 쓸 수 없어요.",
+                 "A job runs one pod to completion; it takes no count or port."),
+            _suggest(intent, lang, app),
+        )  # fmt: skip
+    if app is None:
+        raise NotUnderstood(_say(lang, "이름을 알려 주세요.", "Name it, for example:"), _suggest(intent, lang, None))
+    request = Request(intent, app=app, replicas=replicas, image=image, port=port, namespace=namespace,
+                      context=context, schedule=workload.schedule, command=command, language=lang)  # fmt: skip
+    return _validated(request, lang, app)
+
+
+def _validated(request: Request, lang: str, app: str | None) -> Request:
     try:
         return validate_request(request)
     except NotUnderstood as e:
@@ -401,6 +482,12 @@ _SUGGESTIONS = {
         "{name} 최소 1개 최대 10개 CPU 50%로 오토스케일해줘",
         "autoscale {name} between 1 and 10 at 50% cpu",
     ),
+    Intent.RUN_JOB: ("{name} 작업 한 번 돌려줘", "run the {name} job"),
+    Intent.RUN_CRONJOB: ("매일 새벽 3시에 {name} 돌려줘", "every day at 3am run {name}"),
+    Intent.RUN_STATEFULSET: ("{name} 3개를 순서대로 띄워줘", "run 3 {name} in order"),
+    Intent.DRAIN: ("노드 비워줘", "drain the node"),
+    Intent.CORDON: ("노드 cordon 해줘", "cordon the node"),
+    Intent.UNCORDON: ("노드 다시 스케줄 가능하게 해줘", "uncordon the node"),
 }
 
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from kuberya.nl.errors import NotUnderstood
+from kuberya.nl.schedule import validate_cron
 
 JSONDict = dict[str, Any]
 
@@ -53,6 +54,20 @@ class Intent(enum.Enum):
     RESTART = "restart"
     EXPOSE = "expose"
     AUTOSCALE = "autoscale"
+    RUN_JOB = "run_job"
+    """One run to completion: a batch/v1 Job (``kubectl create job``)."""
+    RUN_CRONJOB = "run_cronjob"
+    """Runs on a ``schedule``: a batch/v1 CronJob (``kubectl create cronjob``)."""
+    RUN_STATEFULSET = "run_statefulset"
+    """Replicas started in order with stable names: an apps/v1 StatefulSet and its headless Service."""
+    DRAIN = "drain"
+    """Cordon the node, then evict its pods (DaemonSet pods excepted) honouring PodDisruptionBudgets."""
+    CORDON = "cordon"
+    UNCORDON = "uncordon"
+
+
+NODE_INTENTS = frozenset({Intent.DRAIN, Intent.CORDON, Intent.UNCORDON})
+"""Requests about a node, not an app: ``node`` instead of ``app`` (the only node when not named)."""
 
 
 KINDS = ("pods", "deployments", "services", "all")
@@ -84,12 +99,19 @@ class Request:
     tail: int | None = None
     all: bool = False
     """"everything" — STOP or DELETE of every app in the namespace (always confirmed)."""
+    schedule: str | None = None
+    """A five-field cron expression (RUN_CRONJOB): "매일 새벽 3시" is ``0 3 * * *``."""
+    node: str | None = None
+    """The node to DRAIN/CORDON/UNCORDON; ``None``: the cluster's only node."""
+    command: tuple[str, ...] | None = None
+    """What a Job or CronJob runs, said after ``--`` as with ``kubectl create job NAME -- CMD``."""
     language: str = "en"
     """``ko`` or ``en``: the language the plan describes itself in. Not part of the meaning."""
 
     def to_dict(self) -> JSONDict:
         out = asdict(self)
         out["intent"] = self.intent.value
+        out["command"] = list(self.command) if self.command is not None else None
         return out
 
     @classmethod
@@ -117,6 +139,7 @@ class Request:
 
 _INT_FIELDS = {"replicas", "delta", "port", "cpu_percent", "min_replicas", "max_replicas", "revision", "tail"}
 _BOOL_FIELDS = {"follow", "all"}
+_LIST_FIELDS = {"command"}
 
 
 def _coerce(name: str, value: object) -> object:
@@ -128,6 +151,10 @@ def _coerce(name: str, value: object) -> object:
             return int(value)
         except ValueError:
             raise NotUnderstood(f"field {name} must be an integer, got {value!r}") from None
+    if name in _LIST_FIELDS:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise NotUnderstood(f"field {name} must be a non-empty list of strings, got {value!r}")
+        return tuple(value)
     if name in _BOOL_FIELDS:
         if not isinstance(value, bool):
             raise NotUnderstood(f"field {name} must be true or false, got {value!r}")
@@ -151,7 +178,11 @@ _REQUIRED: dict[Intent, tuple[str, ...]] = {
     Intent.RESTART: ("app",),
     Intent.EXPOSE: ("app",),
     Intent.AUTOSCALE: ("app",),
+    Intent.RUN_JOB: ("app",),
+    Intent.RUN_CRONJOB: ("app", "schedule"),
+    Intent.RUN_STATEFULSET: ("app",),
 }
+_COMMAND_INTENTS = frozenset({Intent.RUN_JOB, Intent.RUN_CRONJOB})
 
 
 def validate_request(request: Request) -> Request:
@@ -162,6 +193,16 @@ def validate_request(request: Request) -> Request:
             raise NotUnderstood(f"{r.intent.value} needs {'a number of replicas' if name == 'replicas' else name}")
     if r.intent in (Intent.STOP, Intent.DELETE) and r.app is None and not r.all:
         raise NotUnderstood(f"{r.intent.value} needs an app name (or 'everything')")
+    if r.intent in NODE_INTENTS and r.app is not None:
+        raise NotUnderstood(f"{r.intent.value} is about a node, not an app ({r.app})")
+    if r.node is not None and (r.intent not in NODE_INTENTS or not DNS_SUBDOMAIN.match(r.node)):
+        raise NotUnderstood(f"{r.node!r} is not a node name for {r.intent.value}")
+    if r.schedule is not None:
+        if r.intent is not Intent.RUN_CRONJOB:
+            raise NotUnderstood(f"only a cronjob runs on a schedule, not {r.intent.value}")
+        validate_cron(r.schedule)
+    if r.command is not None and (r.intent not in _COMMAND_INTENTS or not r.command):
+        raise NotUnderstood(f"a command (after --) is for jobs and cronjobs, not {r.intent.value}")
     if r.app is not None and not DNS_SUBDOMAIN.match(r.app):
         raise NotUnderstood(f"{r.app!r} is not a valid Kubernetes name (lowercase letters, digits and '-')")
     if r.namespace is not None and not DNS_LABEL.match(r.namespace):
@@ -204,6 +245,10 @@ class Verb(enum.Enum):
     DELETE = "delete"
     SCALE = "scale"
     LOGS = "logs"
+    DRAIN = "drain"
+    """No API verb either: like ``kubectl drain``, evict every pod on the node ``name`` (an Eviction
+    each, which a PodDisruptionBudget may refuse for a while), except DaemonSet and mirror pods,
+    and wait until they are gone. ``params``: ``ignoreDaemonSets``, ``deleteEmptyDirData``."""
     ROLLBACK = "rollback"
     """No API verb exists: like ``kubectl rollout undo``, copy the template of the ReplicaSet at
     ``params["revision"]`` (or the one before the current) back into the Deployment."""
@@ -272,9 +317,9 @@ class Plan:
 
     @property
     def destructive(self) -> bool:
-        """Deletes something, or scales *every* deployment to zero: ask before doing it."""
+        """Deletes or evicts something, or scales *every* deployment to zero: ask before doing it."""
         return any(
-            s.operation.verb is Verb.DELETE
+            s.operation.verb in (Verb.DELETE, Verb.DRAIN)
             or (s.operation.verb is Verb.SCALE and s.operation.name is None and s.operation.params.get("replicas") == 0)
             for s in self.steps
         )
