@@ -22,6 +22,7 @@ from kuberya.node.registry import ContainerRef, ContainerRegistry
 from kuberya.node.state import LABEL_CONTAINER_NAME, LABEL_RESTART_COUNT, ContainerRecord, PodState
 from kuberya.node.status import terminated_state
 from kuberya.runtime.base import ContainerRuntime, ContainerState, ContainerStatus, SandboxStatus
+from kuberya.runtime.handlers import runtime_name_of
 
 
 @dataclass
@@ -70,7 +71,7 @@ def adopt_containers(
             rec.previous_id = previous.id
             rec.status = previous
             rec.termination_message = termination_message(state, rec)
-            rec.last_terminated = terminated_state(rec, runtime.name)
+            rec.last_terminated = terminated_state(rec, runtime_name_of(runtime, sandbox))
             rec.status, rec.termination_message = current, ""
             if previous.log_path is not None:
                 registry.record_previous(

@@ -3,6 +3,9 @@
 Startup: open and start the runtime (``open_runtime(name, state_dir=DATA_DIR/runtime)``; for
 ``runc`` with an :class:`~kuberya.images.service.ImageService` on ``DATA_DIR/images``, the store the
 CLI uses, shared by the agent's pulls (:mod:`kuberya.node.pulling`) and the runtime's resolver),
+and next to it every other RuntimeClass handler this machine can run (``runc`` or ``process``,
+state in ``DATA_DIR/runtime-handlers/<name>``), all behind one
+:class:`~kuberya.runtime.handlers.HandlerRuntime` that routes each pod to its handler's runtime;
 subscribe to its container events, take stock of the sandboxes and containers it still holds
 (to adopt them), then run, as named guarded tasks:
 
@@ -18,7 +21,8 @@ subscribe to its container events, take stock of the sandboxes and containers it
   :data:`~kuberya.node.logs.ROTATE_CHECK_SECONDS`);
 - the resource metrics publisher (:mod:`kuberya.node.metrics`): the node's and pods' CPU and
   memory to ``metrics.k8s.io``, for ``kubectl top`` and the HPA;
-- once the pod informer has synced: the removal of sandboxes whose pods no longer exist.
+- once the pod informer has synced: the removal of sandboxes whose pods no longer exist;
+- the Node's ``status.runtimeHandlers`` (:mod:`kuberya.node.handlerstatus`).
 
 Shutdown (cancellation) stops the workers and probes but leaves containers running: they belong
 to their pods, and the next agent adopts them. The :class:`ContainerRegistry` it keeps is what the
@@ -43,25 +47,25 @@ from kuberya.meta.handover import OfferedEndpointsView
 from kuberya.meta.types import Obj
 from kuberya.node.adoption import Adoptable
 from kuberya.node.events import EventRecorder
+from kuberya.node.handlerstatus import publish_runtime_handlers, runtime_handlers
 from kuberya.node.logs import ROTATE_CHECK_SECONDS, container_log_path, remove_pod_logs, rotate_if_large
 from kuberya.node.metrics import MetricsPublisher
 from kuberya.node.pods import PodSyncer, SyncSettings
 from kuberya.node.pulling import ImageManager, ImageSource, StoreImages
 from kuberya.node.registry import ContainerRegistry
-from kuberya.node.runtimes import RuntimeHandlers
+from kuberya.node.runtimes import IMAGE_RUNTIMES, RuntimeHandlers
 from kuberya.node.sources import ConfigSources
 from kuberya.node.state import LABEL_POD_UID
 from kuberya.node.streaming import StreamingServer
 from kuberya.node.volumes import VolumeManager, referenced_sources
 from kuberya.node.workers import PodWorkers
-from kuberya.runtime import open_runtime
+from kuberya.runtime import HANDLERS, handler_unavailable, open_runtime
 from kuberya.runtime.base import ContainerEvent, ContainerRuntime
+from kuberya.runtime.handlers import HandlerRuntime
 
 logger = logging.getLogger(__name__)
 
 _IGNORED_META = ("resourceVersion", "managedFields", "generation")
-IMAGE_RUNTIMES = frozenset({"runc"})
-"""Runtimes that run containers from their images: the agent pulls for them."""
 
 
 def _memory_bytes() -> int:
@@ -111,8 +115,12 @@ class NodeAgent:
         offered_endpoints: OfferedEndpointsView | None = None,
         plugin_path: str | None = None,
         runtime_handler: str | None = None,
+        other_handlers: bool = True,
     ) -> None:
         self.client = client
+        self.other_handlers = other_handlers
+        """When the agent opens its runtime by name: open the other handlers of
+        :data:`~kuberya.runtime.HANDLERS` this machine can run next to it (False: only that one)."""
         self.runtime_handler = runtime_handler or (runtime if isinstance(runtime, str) else None)
         """The RuntimeClass ``handler`` this node's runtime answers to: its name (``runc``, ``process``)."""
         self.plugin_path = plugin_path
@@ -189,11 +197,7 @@ class NodeAgent:
                 wall=self.wall,
                 images=self._image_manager(),
                 offered=self.offered_endpoints,
-                handlers=RuntimeHandlers(
-                    handlers=frozenset({self.runtime_handler} if self.runtime_handler else ()),
-                    lookup=self.runtime_classes.get,
-                    synced=self.runtime_classes.has_synced.is_set,
-                ),
+                handlers=self._handlers(runtime),
             )
             self.syncer.adoptable = await self._inventory(runtime)
             self.ready.set()
@@ -207,6 +211,12 @@ class NodeAgent:
                 start_task(self._rotate_logs(), name="node-log-rotation", group=group)
                 metrics = MetricsPublisher(self.client, runtime, node_name=self.node_name, clock=self.clock)
                 start_task(metrics.run(), name="node-metrics", group=group)
+                assert self.syncer.handlers is not None
+                handlers = runtime_handlers(self.syncer.handlers.handlers)
+                publish = publish_runtime_handlers(
+                    self.client, node_name=self.node_name, handlers=handlers, clock=self.clock
+                )
+                start_task(publish, name="node-runtime-handlers", group=group)
         finally:
             if streaming is not None:
                 await streaming.close()
@@ -245,8 +255,37 @@ class NodeAgent:
         await runtime.stop_pod_sandbox(sandbox_id)
         await runtime.remove_pod_sandbox(sandbox_id)
 
+    def _handlers(self, runtime: ContainerRuntime) -> RuntimeHandlers:
+        """The handlers the node has: a :class:`HandlerRuntime`'s, else the one runtime's name."""
+        if isinstance(runtime, HandlerRuntime):
+            handlers, unavailable = runtime.handlers, dict(runtime.unavailable)
+        else:
+            handlers, unavailable = frozenset({self.runtime_handler} if self.runtime_handler else ()), {}
+        return RuntimeHandlers(
+            handlers=handlers,
+            lookup=self.runtime_classes.get,
+            synced=self.runtime_classes.has_synced.is_set,
+            unavailable=unavailable,
+        )
+
     def _open_runtime(self, name: str) -> ContainerRuntime:
-        state_dir = self.data_dir / "runtime"
+        """The runtime ``name`` and, when it is one of the handlers, the others this machine can run."""
+        default = self._open_one(name, self.data_dir / "runtime")
+        if name not in HANDLERS or not self.other_handlers:
+            return default
+        runtimes, unavailable = {name: default}, {}
+        for other in HANDLERS:
+            if other == name:
+                continue
+            reason = handler_unavailable(other)
+            if reason is not None:
+                unavailable[other] = reason
+                logger.info("runtime handler %s is not available: %s", other, reason)
+                continue
+            runtimes[other] = self._open_one(other, self.data_dir / "runtime-handlers" / other)
+        return HandlerRuntime(runtimes, default=name, unavailable=unavailable)
+
+    def _open_one(self, name: str, state_dir: Path) -> ContainerRuntime:
         if name not in IMAGE_RUNTIMES:
             return open_runtime(name, state_dir=state_dir, plugin_path=self.plugin_path)
         from kuberya.images.service import ImageService, ImageSettings

@@ -43,7 +43,8 @@ def pod_labels(state: PodState) -> dict[str, str]:
     return {LABEL_POD_UID: state.uid, LABEL_POD_NAME: state.name, LABEL_POD_NAMESPACE: state.namespace}
 
 
-def sandbox_config(state: PodState) -> SandboxConfig:
+def sandbox_config(state: PodState, *, runtime_handler: str = "") -> SandboxConfig:
+    """The pod's sandbox; ``runtime_handler`` is its RuntimeClass's handler (empty: the default)."""
     spec = state.pod.get("spec") or {}
     policy = str(spec.get("dnsPolicy") or "ClusterFirst")
     host_network = state.host_network
@@ -94,6 +95,7 @@ def sandbox_config(state: PodState) -> SandboxConfig:
         ports=ports,
         container_ports=tuple(container_ports),
         cgroup_parent=f"kuberya/pod{state.uid}",
+        runtime_handler=runtime_handler,
     )
 
 

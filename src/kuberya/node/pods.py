@@ -31,7 +31,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from kuberya.client import ApiError, Clock, ConflictError, KubeClient, NotFoundError, malformed
@@ -52,13 +52,14 @@ from kuberya.node.probing import ContainerProbes
 from kuberya.node.pulling import WAITING_REASONS as IMAGE_WAITING_REASONS
 from kuberya.node.pulling import ImageManager
 from kuberya.node.registry import ContainerRef, ContainerRegistry
-from kuberya.node.runtimes import RuntimeHandlers
+from kuberya.node.runtimes import IMAGE_RUNTIMES, RuntimeHandlers
 from kuberya.node.state import LABEL_RESTART_COUNT, ContainerRecord, PodState
-from kuberya.node.status import changed, pod_status, terminated_state
+from kuberya.node.status import changed, pod_status, terminated_state, vanished_status
 from kuberya.node.termination import create_termination_log, termination_log_path, termination_message
 from kuberya.node.volumes import MountError, VolumeManager
-from kuberya.runtime.base import ContainerRuntime, ContainerState, ContainerStatus, RuntimeError_
+from kuberya.runtime.base import ContainerRuntime, RuntimeError_
 from kuberya.runtime.base import NotFoundError as RuntimeNotFound
+from kuberya.runtime.handlers import HandlerRuntime, runtime_name_of
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,8 @@ class PodSyncer:
                 self.clock.call_later(retry, lambda: self.wake(state.uid))
                 return
         if state.sandbox is None:
-            state.sandbox = await self.runtime.run_pod_sandbox(sandbox_config(state))
+            handler = self.handlers.sandbox_handler(state.pod) if self.handlers is not None else ""
+            state.sandbox = await self.runtime.run_pod_sandbox(sandbox_config(state, runtime_handler=handler))
             self.sandbox_owner[state.sandbox.id] = state.uid
         self._apply_spec_changes(state)
         for rec in state.records():
@@ -244,7 +246,7 @@ class PodSyncer:
             try:
                 rec.status = await self.runtime.container_status(rec.container_id)
             except RuntimeNotFound:
-                rec.status = _vanished(rec, self.wall())
+                rec.status = vanished_status(rec, self.wall())
             if rec.exited and not rec.exit_handled:
                 await self._on_exit(state, rec)
 
@@ -299,8 +301,9 @@ class PodSyncer:
         restart = rec.restart_count + 1 if rec.container_id is not None else rec.restart_count
         log_path = container_log_path(self.settings.data_dir, state.namespace, state.name, state.uid, rec.name, restart)
         image_id = ""
-        if self.images is not None:
-            pulled = await self.images.ensure(state, rec)
+        images = self._images(state)
+        if images is not None:
+            pulled = await images.ensure(state, rec)
             if pulled is None:
                 return
             image_id = pulled
@@ -310,10 +313,10 @@ class PodSyncer:
                 rec,
                 restart=restart,
                 log_path=log_path,
-                runtime_name=self.runtime.name,
+                runtime_name=self._runtime_name(state),
                 lookup=self.lookup,
                 facts=self._facts(state),
-                termination_log=self._termination_log(state, rec.name, restart) if self.images else None,
+                termination_log=self._termination_log(state, rec.name, restart) if images else None,
                 image_id=image_id,
             )
         except ContainerConfigError as exc:
@@ -334,7 +337,7 @@ class PodSyncer:
             rec.waiting_reason, rec.waiting_message = "CreateContainerError", message
             self.clock.call_later(PORT_RETRY_SECONDS, lambda: self.wake(state.uid))
             return
-        if self.images is None:  # the image is not used: upstream's words for "nothing to pull"
+        if images is None:  # the image is not used: upstream's words for "nothing to pull"
             self.recorder.record(
                 state.pod,
                 "Normal",
@@ -348,7 +351,7 @@ class PodSyncer:
             if rec.previous_id is not None:
                 await self._remove_quietly(rec.previous_id)
             rec.previous_id = rec.container_id
-            rec.last_terminated = terminated_state(rec, self.runtime.name)
+            rec.last_terminated = terminated_state(rec, self._runtime_name(state))
         prune_container_logs(log_path.parent, {restart, restart - 1})
         log_path.parent.mkdir(parents=True, exist_ok=True)
         container_id = await self.runtime.create_container(state.sandbox.id, config)
@@ -426,6 +429,16 @@ class PodSyncer:
         except Exception as exc:
             return False, str(exc)
 
+    def _runtime_name(self, state: PodState) -> str:
+        """The name of the runtime that runs the pod's sandbox: its containerID scheme, its rules."""
+        return runtime_name_of(self.runtime, state.sandbox)
+
+    def _images(self, state: PodState) -> ImageManager | None:
+        """The image manager for the pod: behind several handlers only when its own runs images (runc)."""
+        if self.images is None or not isinstance(self.runtime, HandlerRuntime):
+            return self.images
+        return self.images if self._runtime_name(state) in IMAGE_RUNTIMES else None
+
     def _termination_log(self, state: PodState, container: str, restart: int) -> Path:
         return termination_log_path(self.volumes.pod_dir(state.uid), container, restart)
 
@@ -435,7 +448,7 @@ class PodSyncer:
         if status is None:
             return ""
         restart = int(status.labels.get(LABEL_RESTART_COUNT, rec.restart_count))
-        path = self._termination_log(state, rec.name, restart) if self.images is not None else None
+        path = self._termination_log(state, rec.name, restart) if self._images(state) is not None else None
         return termination_message(rec.spec, path=path, exit_code=status.exit_code, log_path=status.log_path)
 
     async def _remove_quietly(self, container_id: str) -> None:
@@ -548,7 +561,7 @@ class PodSyncer:
             state.start_time = before.get("startTime")
         now = self.wall()
         desired = pod_status(
-            state, runtime_name=self.runtime.name, host_ip=self.settings.host_ip, now=now, previous=before
+            state, runtime_name=self._runtime_name(state), host_ip=self.settings.host_ip, now=now, previous=before
         )
         state.start_time = desired["startTime"]
         if not changed(desired, before):
@@ -568,28 +581,3 @@ class PodSyncer:
             logger.warning("status of pod %s not written: %s", state.key, exc)
             raise
         state.posted = desired
-
-
-def _vanished(rec: ContainerRecord, now: float) -> ContainerStatus:
-    """The status of an instance the runtime no longer knows (upstream's ContainerStatusUnknown)."""
-    base = rec.status
-    if base is None:
-        base = ContainerStatus(
-            id=str(rec.container_id),
-            sandbox_id="",
-            name=rec.name,
-            image="",
-            image_id="",
-            state=ContainerState.UNKNOWN,
-            created_at=now,
-        )
-    if base.state is ContainerState.EXITED:
-        return base
-    return replace(
-        base,
-        state=ContainerState.EXITED,
-        exit_code=137,
-        reason="ContainerStatusUnknown",
-        message="The container could not be located when the pod was terminated",
-        finished_at=now,
-    )

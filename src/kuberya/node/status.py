@@ -15,9 +15,12 @@ was last written.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kuberya.meta.timefmt import rfc3339
 from kuberya.meta.types import Obj
 from kuberya.node.state import LABEL_IMAGE_ID, ContainerRecord, PodState
+from kuberya.runtime.base import ContainerState, ContainerStatus
 
 OWNED_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")
 _OWNED_FIELDS = (
@@ -204,3 +207,28 @@ def changed(desired: Obj, posted: Obj | None) -> bool:
     if posted is None:
         return True
     return any(desired.get(k) != posted.get(k) for k in _OWNED_FIELDS if k in desired or k in posted)
+
+
+def vanished_status(rec: ContainerRecord, now: float) -> ContainerStatus:
+    """The status of an instance the runtime no longer knows (upstream's ContainerStatusUnknown)."""
+    base = rec.status
+    if base is None:
+        base = ContainerStatus(
+            id=str(rec.container_id),
+            sandbox_id="",
+            name=rec.name,
+            image="",
+            image_id="",
+            state=ContainerState.UNKNOWN,
+            created_at=now,
+        )
+    if base.state is ContainerState.EXITED:
+        return base
+    return replace(
+        base,
+        state=ContainerState.EXITED,
+        exit_code=137,
+        reason="ContainerStatusUnknown",
+        message="The container could not be located when the pod was terminated",
+        finished_at=now,
+    )

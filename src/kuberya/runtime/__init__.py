@@ -5,6 +5,8 @@ and imports it only when asked for, so choosing ``process`` never loads runc's m
 registry holds the production runtimes only: a test double (:mod:`kuberya.runtime.fake`) is
 registered by the tests that want it by name. ``runc`` is the default where it can run (root,
 and ``runc`` on PATH); otherwise ``process``, and :func:`runtime_choice_reason` says why, for ``kuberya up`` to print.
+The node serves the other of :data:`HANDLERS` next to its default where :func:`handler_unavailable`
+says it can (:mod:`kuberya.runtime.handlers` routes between them).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ if TYPE_CHECKING:
     from kuberya.runtime.runc import ImageResolver
 
 __all__ = [
+    "HANDLERS",
     "RUNTIMES",
     "ContainerRuntime",
     "NotFoundError",
     "RuntimeError_",
     "UnknownRuntimeError",
     "default_runtime_name",
+    "handler_unavailable",
     "open_runtime",
     "runtime_choice_reason",
 ]
@@ -41,6 +45,25 @@ RUNTIMES: dict[str, str] = {
 
 class UnknownRuntimeError(RuntimeError_):
     """No runtime by that name (or it is not available on this build)."""
+
+
+HANDLERS = ("runc", "process")
+"""The RuntimeClass handlers a node serves side by side where this machine can run them."""
+
+
+def handler_unavailable(name: str) -> str | None:
+    """Why this machine cannot run the runtime ``name`` next to another one; None when it can.
+
+    runc needs root and the runc binary; the process runtime runs everywhere.
+    """
+    if name not in RUNTIMES:
+        return f"unknown runtime {name!r}"
+    if name == "runc":
+        if shutil.which("runc") is None:
+            return "runc not found on PATH"
+        if os.geteuid() != 0:
+            return f"runc needs root, running as uid {os.geteuid()}"
+    return None
 
 
 def _runtime_choice() -> tuple[str, str]:

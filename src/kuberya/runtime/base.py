@@ -63,6 +63,10 @@ class SandboxConfig:
     rootless one) publishes on the pod IP."""
     cgroup_parent: str = ""
     """Where the pod's cgroup goes (e.g. ``kuberya/pod<uid>``); empty: the runtime decides."""
+    runtime_handler: str = ""
+    """The RuntimeClass handler to run the pod with (CRI's ``RunPodSandboxRequest.runtime_handler``);
+    empty: the default. Read by :class:`~kuberya.runtime.handlers.HandlerRuntime`; a single runtime
+    ignores it (the node checks a pod's handler before it asks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,9 @@ class SandboxStatus:
     """The pod IP: its own on the bridge or on loopback (rootless), or the host's when it shares the host network."""
     netns_path: str | None
     created_at: float
+    runtime_handler: str = ""
+    """The handler that runs it, as CRI's ``PodSandboxStatus.runtime_handler`` (set by
+    :class:`~kuberya.runtime.handlers.HandlerRuntime`; empty from a runtime on its own)."""
 
 
 @dataclass(frozen=True, slots=True)
