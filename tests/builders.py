@@ -84,6 +84,17 @@ def service(name: str, *, namespace: str = "default", **spec: Any) -> Obj:
     }
 
 
+def controller_ref(api_version: str, kind: str, name: str, *, uid: str | None = None, block: bool = False) -> Obj:
+    """An ownerReference to a controller (uid ``uid-<name>`` unless given, as :func:`with_uid` sets).
+
+    ``block``: with ``blockOwnerDeletion``, as the references controllers write on what they create.
+    """
+    ref: Obj = {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid or f"uid-{name}", "controller": True}
+    if block:
+        ref["blockOwnerDeletion"] = True
+    return ref
+
+
 def with_uid(obj: Obj, uid: str | None = None) -> Obj:
     """``obj`` with ``metadata.uid`` set (``uid-<name>`` by default), for objects seeded into caches."""
     obj["metadata"]["uid"] = uid or f"uid-{obj['metadata']['name']}"

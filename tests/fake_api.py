@@ -7,6 +7,7 @@ written once for every controller's tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from kuberya.client import Informer
@@ -36,10 +37,13 @@ async def writes_of_sync(client: FakeApiClient, controller: Syncs, key: str) -> 
     return [a for a in client.mutations() if a.resource != "events"]
 
 
-def recorded_events(client: FakeApiClient) -> list[tuple[str, str, str]]:
-    """``(type, reason, message)`` of every Event created through ``client``, oldest first."""
+def recorded_events(client: FakeApiClient, *, earlier: Sequence[Action] = ()) -> list[tuple[str, str, str]]:
+    """``(type, reason, message)`` of every Event created through ``client``, oldest first.
+
+    ``earlier``: actions recorded before the client's record was last cleared, kept by the test.
+    """
     return [
         (a.body["type"], a.body["reason"], a.body["message"])
-        for a in client.actions
+        for a in [*earlier, *client.actions]
         if a.resource == "events" and a.verb == "create"
     ]

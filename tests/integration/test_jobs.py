@@ -240,5 +240,19 @@ def test_python_client_batch_v1(cluster: Cluster, namespace: str) -> None:
         assert [j.metadata.name for j in batch.list_namespaced_job(namespace).items] == ["py"]
         batch.delete_namespaced_job("py", namespace, propagation_policy="Background")
         eventually(lambda: batch.list_namespaced_job(namespace).items == [], timeout=30, what="the Job deleted")
+
+        # With no propagation policy a batch/v1 Job's pods are orphaned, as upstream does.
+        batch.create_namespaced_job(namespace, yaml.safe_load(job_manifest("kept", "exit 0")))
+        eventually(lambda: batch.read_namespaced_job_status("kept", namespace).status.succeeded == 1, timeout=60)
+        batch.delete_namespaced_job("kept", namespace)
+        core = kubernetes.client.CoreV1Api(api_client)
+
+        def orphaned() -> bool:
+            pods = core.list_namespaced_pod(namespace, label_selector="batch.kubernetes.io/job-name=kept").items
+            assert len(pods) == 1 and not pods[0].metadata.owner_references
+            assert batch.list_namespaced_job(namespace).items == []
+            return True
+
+        eventually(orphaned, timeout=30, what="the Job gone and its pod orphaned")
     finally:
         api_client.close()

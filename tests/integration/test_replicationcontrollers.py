@@ -184,12 +184,17 @@ def test_the_python_clients_replication_controller_calls(core: kubernetes.client
         return True
 
     eventually(two_replicas, timeout=30, what="the RC's status to count 2 replicas")
+    # A DELETE naming no propagation policy orphans a v1 RC's pods, as upstream (kubectl always
+    # sends Background; a bare client like this one does not).
     core.delete_namespaced_replication_controller("frontend", namespace)
-    eventually(
-        lambda: not core.list_namespaced_pod(namespace, label_selector="name=frontend").items,
-        timeout=30,
-        what="the RC's pods gone",
-    )
+
+    def orphaned() -> bool:
+        pods = core.list_namespaced_pod(namespace, label_selector="name=frontend").items
+        assert len(pods) == 2 and all(not p.metadata.owner_references for p in pods)
+        assert not core.list_namespaced_replication_controller(namespace).items
+        return True
+
+    eventually(orphaned, timeout=30, what="the RC gone and its pods orphaned")
 
 
 def test_protobuf_bodies_are_read(cluster: Cluster, namespace: str) -> None:

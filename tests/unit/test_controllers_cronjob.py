@@ -13,6 +13,8 @@ from kuberya.client import FakeClock, ForbiddenError
 from kuberya.client.fake import Action, FakeApiClient
 from kuberya.client.resources import CRONJOBS, JOBS
 from kuberya.controllers.cronjob import SCHEDULED_TIMESTAMP_ANNOTATION, CronJobController, job_name
+from tests.builders import controller_ref
+from tests.fake_api import recorded_events, seed, writes_of_sync
 
 UTC = datetime.UTC
 KEY = "default/hello"
@@ -87,9 +89,7 @@ def job(
             "name": name,
             "namespace": "default",
             "uid": f"uid-{name}",
-            "ownerReferences": [
-                {"apiVersion": "batch/v1", "kind": "CronJob", "name": "hello", "uid": owner_uid, "controller": True}
-            ],
+            "ownerReferences": [controller_ref("batch/v1", "CronJob", "hello", uid=owner_uid)],
         },
         "spec": {},
         "status": status,
@@ -108,21 +108,15 @@ class World:
         self.ctl = CronJobController(self.client, clock=self.clock, now=lambda: self.now)
 
     def seed(self, cj: dict[str, Any], *jobs: dict[str, Any]) -> None:
-        self.ctl.cronjobs.store.add(self.client.add(CRONJOBS, cj))
+        seed(self.client, self.ctl.cronjobs, cj)
         for j in jobs:
-            self.ctl.jobs.store.add(self.client.add(JOBS, j))
+            seed(self.client, self.ctl.jobs, j)
 
     async def sync(self) -> list[Action]:
-        self.client.clear()
-        await self.ctl.sync(KEY)
-        return [a for a in self.client.mutations() if a.resource != "events"]
+        return await writes_of_sync(self.client, self.ctl, KEY)
 
     def events(self) -> list[tuple[str, str, str]]:
-        return [
-            (a.body["type"], a.body["reason"], a.body["message"])
-            for a in self.client.actions
-            if a.resource == "events" and a.verb == "create"
-        ]
+        return recorded_events(self.client)
 
     def status(self) -> dict[str, Any]:
         stored = self.client.stored(CRONJOBS, "hello", namespace="default")
@@ -153,16 +147,7 @@ async def test_starts_the_job_of_the_activation_just_passed() -> None:
     assert body["metadata"]["name"] == f"hello-{int(scheduled.timestamp()) // 60}" == job_name(cronjob(), scheduled)
     assert body["metadata"]["labels"] == {"app": "hello"}
     assert body["metadata"]["annotations"] == {"note": "x", SCHEDULED_TIMESTAMP_ANNOTATION: "2026-06-01T12:01:00Z"}
-    assert body["metadata"]["ownerReferences"] == [
-        {
-            "apiVersion": "batch/v1",
-            "kind": "CronJob",
-            "name": "hello",
-            "uid": "uid-hello",
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
+    assert body["metadata"]["ownerReferences"] == [controller_ref("batch/v1", "CronJob", "hello", block=True)]
     assert body["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
     status = w.status()
     assert status["lastScheduleTime"] == "2026-06-01T12:01:00Z"

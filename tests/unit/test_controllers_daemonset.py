@@ -10,6 +10,7 @@ from kuberya.controllers import daemonset_placement as placement
 from kuberya.controllers import scheduling
 from kuberya.controllers.daemonset import DaemonSetController
 from kuberya.controllers.daemonset_history import revision_data, template_hash
+from tests.builders import controller_ref
 from tests.fake_api import recorded_events, seed, writes_of_sync
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
@@ -94,9 +95,7 @@ def pod(
         "creationTimestamp": stamp(age),
     }
     if owner:
-        meta["ownerReferences"] = [
-            {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "logs", "uid": "uid-logs", "controller": True}
-        ]
+        meta["ownerReferences"] = [controller_ref("apps/v1", "DaemonSet", "logs")]
     status: dict[str, Any] = {"phase": phase}
     if ready_for is not None:
         status["conditions"] = [{"type": "Ready", "status": "True", "lastTransitionTime": stamp(ready_for)}]
@@ -131,15 +130,7 @@ class World:
                 "name": f"logs-{hash_}",
                 "namespace": "default",
                 "labels": {"app": "logs", placement.REVISION_HASH_LABEL: hash_},
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "DaemonSet",
-                        "name": "logs",
-                        "uid": "uid-logs",
-                        "controller": True,
-                    }
-                ],
+                "ownerReferences": [controller_ref("apps/v1", "DaemonSet", "logs")],
             },
             "data": revision_data(ds),
             "revision": number,

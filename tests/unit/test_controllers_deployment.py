@@ -9,6 +9,7 @@ from kuberya.client.fake import Action, FakeApiClient
 from kuberya.client.resources import DEPLOYMENTS, PODS, REPLICASETS
 from kuberya.controllers import rollout as ro
 from kuberya.controllers.deployment import DeploymentController
+from tests.builders import controller_ref
 from tests.fake_api import recorded_events, seed, writes_of_sync
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
@@ -83,9 +84,7 @@ def replicaset(
             "creationTimestamp": stamp(age),
             "labels": dict(t["metadata"]["labels"]),
             "annotations": {ro.REVISION: str(revision), **(annotations or {})},
-            "ownerReferences": [
-                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "uid-web", "controller": True}
-            ],
+            "ownerReferences": [controller_ref("apps/v1", "Deployment", "web")],
         },
         "spec": {
             "replicas": replicas,
@@ -161,16 +160,7 @@ async def test_a_new_deployment_gets_its_first_replica_set() -> None:
     rs = create.body
     assert rs["metadata"]["name"] == f"web-{pod_hash}"
     assert rs["metadata"]["labels"] == {"app": "web", "pod-template-hash": pod_hash}
-    assert rs["metadata"]["ownerReferences"] == [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "name": "web",
-            "uid": "uid-web",
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
+    assert rs["metadata"]["ownerReferences"] == [controller_ref("apps/v1", "Deployment", "web", block=True)]
     assert rs["metadata"]["annotations"] == {
         "kubernetes.io/change-cause": "first",
         ro.REVISION: "1",

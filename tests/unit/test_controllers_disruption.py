@@ -9,6 +9,8 @@ from kuberya.client import FakeClock
 from kuberya.client.fake import Action, FakeApiClient
 from kuberya.client.resources import DEPLOYMENTS, PODDISRUPTIONBUDGETS, PODS, REPLICASETS, STATEFULSETS
 from kuberya.controllers.disruption import DisruptionController, scaled_value
+from tests.builders import controller_ref
+from tests.fake_api import recorded_events, writes_of_sync
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
@@ -65,15 +67,7 @@ def pod(
 def replicaset(name: str = "web-rs", *, replicas: int, deployment: str | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": "default", "uid": f"uid-{name}"}
     if deployment:
-        meta["ownerReferences"] = [
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": deployment,
-                "uid": f"uid-{deployment}",
-                "controller": True,
-            }
-        ]
+        meta["ownerReferences"] = [controller_ref("apps/v1", "Deployment", deployment)]
     return {"metadata": meta, "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}}}
 
 
@@ -96,9 +90,7 @@ class World:
         return stored
 
     async def sync(self, key: str = "default/web") -> list[Action]:
-        self.client.clear()
-        await self.dc.sync(key)
-        return [a for a in self.client.mutations() if a.resource != "events"]
+        return await writes_of_sync(self.client, self.dc, key)
 
     def status(self, name: str = "web") -> dict[str, Any]:
         stored = self.client.stored(PODDISRUPTIONBUDGETS, name, namespace="default")
@@ -106,11 +98,7 @@ class World:
         return dict(stored["status"])
 
     def events(self) -> list[tuple[str, str, str]]:
-        return [
-            (a.body["type"], a.body["reason"], a.body["message"])
-            for a in self.client.actions
-            if a.resource == "events" and a.verb == "create"
-        ]
+        return recorded_events(self.client)
 
 
 def condition(status: dict[str, Any]) -> tuple[str, str]:

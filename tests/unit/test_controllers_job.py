@@ -17,6 +17,8 @@ from kuberya.controllers import job_policy as policy
 from kuberya.controllers.job import ORPHAN_PREFIX, JobController
 from kuberya.controllers.job_pods import generate_name
 from kuberya.resources.kinds import job as job_kind
+from tests.builders import controller_ref
+from tests.fake_api import recorded_events
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
@@ -97,11 +99,7 @@ class World:
         self.refresh()
 
     def events(self) -> list[tuple[str, str, str]]:
-        return [
-            (a.body["type"], a.body["reason"], a.body["message"])
-            for a in [*self.seen, *self.client.actions]
-            if a.resource == "events" and a.verb == "create"
-        ]
+        return recorded_events(self.client, earlier=self.seen)
 
 
 def conditions(job: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -117,16 +115,7 @@ async def test_creates_its_pod_with_the_tracking_finalizer_and_owner() -> None:
     meta = creates[0].body["metadata"]
     assert meta["generateName"] == "pi-"
     assert meta["finalizers"] == [policy.TRACKING_FINALIZER]
-    assert meta["ownerReferences"] == [
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "name": "pi",
-            "uid": "uid-pi",
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
+    assert meta["ownerReferences"] == [controller_ref("batch/v1", "Job", "pi", block=True)]
     assert meta["labels"] == {
         "job-name": "pi",
         "batch.kubernetes.io/job-name": "pi",
@@ -408,6 +397,19 @@ async def test_no_second_round_of_creates_before_the_first_is_observed() -> None
     w.jc.jobs.replace([w.job()])
     await w.jc.sync("default/pi")
     assert len([a for a in w.client.mutations() if a.verb == "create" and a.resource == "pods"]) == 2
+
+
+async def test_a_status_write_from_a_stale_cache_is_retried_not_raised() -> None:
+    w = World()
+    w.seed(make_job())
+    w.client.add(JOBS, w.job())  # the server's Job moves on; the cache still shows the older one
+    w.client.clear()
+    await w.jc.sync("default/pi")  # a conflict must not escape to the worker as an error
+    status_writes = [a for a in w.client.actions if a.resource == "jobs.batch" and a.subresource == "status"]
+    assert len(status_writes) == 1, "one attempt"
+    assert "startTime" not in (w.job().get("status") or {}), "refused: its resourceVersion is stale"
+    w.clock.advance(1.0)  # the rate limiter's first delays are milliseconds
+    assert len(w.jc.queue) == 1, "the Job comes back for another sync"
 
 
 def test_generate_name_with_index_is_cut_to_58() -> None:

@@ -9,6 +9,8 @@ from kuberya.client.fake import Action, FakeApiClient
 from kuberya.client.resources import PODS, REPLICASETS
 from kuberya.client.watch import WatchEvent
 from kuberya.controllers.replicaset import ManageReplicasError, ReplicaSetController, slow_start_batch
+from tests.builders import controller_ref
+from tests.fake_api import recorded_events, seed, writes_of_sync
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
@@ -53,9 +55,7 @@ def pod(
         "creationTimestamp": stamp(age),
     }
     if owner:
-        meta["ownerReferences"] = [
-            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": f"uid-{owner}", "controller": True}
-        ]
+        meta["ownerReferences"] = [controller_ref("apps/v1", "ReplicaSet", owner)]
     if deleting:
         meta["deletionTimestamp"] = stamp(0)
     status: dict[str, Any] = {"phase": phase, "containerStatuses": [{"name": "web", "restartCount": restarts}]}
@@ -72,26 +72,16 @@ class World:
         self.rsc = ReplicaSetController(self.client, clock=self.clock, now=lambda: NOW)
 
     def seed_rs(self, rs: dict[str, Any]) -> dict[str, Any]:
-        stored = self.client.add(REPLICASETS, rs)
-        self.rsc.replicasets.store.add(stored)
-        return stored
+        return seed(self.client, self.rsc.replicasets, rs)
 
     def seed_pod(self, p: dict[str, Any]) -> dict[str, Any]:
-        stored = self.client.add(PODS, p)
-        self.rsc.pods.store.add(stored)
-        return stored
+        return seed(self.client, self.rsc.pods, p)
 
     async def sync(self, key: str = "default/web-abc") -> list[Action]:
-        self.client.clear()
-        await self.rsc.sync(key)
-        return [a for a in self.client.mutations() if a.resource != "events"]
+        return await writes_of_sync(self.client, self.rsc, key)
 
     def events(self) -> list[tuple[str, str, str]]:
-        return [
-            (a.body["type"], a.body["reason"], a.body["message"])
-            for a in self.client.actions
-            if a.resource == "events" and a.verb == "create"
-        ]
+        return recorded_events(self.client)
 
 
 async def test_creates_the_missing_pods_from_the_template() -> None:
@@ -106,16 +96,7 @@ async def test_creates_the_missing_pods_from_the_template() -> None:
         "namespace": "default",
         "labels": {"app": "web", "tier": "front"},
         "annotations": {"note": "x"},
-        "ownerReferences": [
-            {
-                "apiVersion": "apps/v1",
-                "kind": "ReplicaSet",
-                "name": "web-abc",
-                "uid": "uid-web-abc",
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ],
+        "ownerReferences": [controller_ref("apps/v1", "ReplicaSet", "web-abc", block=True)],
     }
     assert body["spec"] == {"containers": [{"name": "web", "image": "web:v1"}]}
     status = actions[-1]

@@ -7,6 +7,8 @@ from kuberya.client import FakeClock
 from kuberya.client.fake import Action, FakeApiClient
 from kuberya.client.resources import PODS, REPLICATIONCONTROLLERS
 from kuberya.controllers.replication import ReplicationManager, rc_as_replica_set
+from tests.builders import controller_ref
+from tests.fake_api import seed, writes_of_sync
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 STAMP = "2026-01-01T11:58:00Z"
@@ -38,15 +40,7 @@ def pod(name: str, *, owner: str | None = "web", labels: dict[str, str] | None =
         "creationTimestamp": STAMP,
     }
     if owner:
-        meta["ownerReferences"] = [
-            {
-                "apiVersion": "v1",
-                "kind": "ReplicationController",
-                "name": owner,
-                "uid": f"uid-{owner}",
-                "controller": True,
-            }
-        ]
+        meta["ownerReferences"] = [controller_ref("v1", "ReplicationController", owner)]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": {}, "status": {"phase": "Running"}}
 
 
@@ -56,15 +50,13 @@ class World:
         self.manager = ReplicationManager(self.client, clock=FakeClock(), now=lambda: NOW)
 
     def seed_rc(self, obj: dict[str, Any]) -> None:
-        self.manager.replicasets.store.add(self.client.add(REPLICATIONCONTROLLERS, obj))
+        seed(self.client, self.manager.replicasets, obj)
 
     def seed_pod(self, obj: dict[str, Any]) -> None:
-        self.manager.pods.store.add(self.client.add(PODS, obj))
+        seed(self.client, self.manager.pods, obj)
 
     async def sync(self, key: str = "default/web") -> list[Action]:
-        self.client.clear()
-        await self.manager.sync(key)
-        return [a for a in self.client.mutations() if a.resource != "events"]
+        return await writes_of_sync(self.client, self.manager, key)
 
 
 def test_an_rc_reads_as_a_replica_set_with_match_labels() -> None:
@@ -83,14 +75,7 @@ async def test_creates_pods_owned_by_the_rc() -> None:
     assert [a.resource for a in creates] == ["pods", "pods"]
     assert creates[0].body["metadata"]["generateName"] == "web-"
     assert creates[0].body["metadata"]["ownerReferences"] == [
-        {
-            "apiVersion": "v1",
-            "kind": "ReplicationController",
-            "name": "web",
-            "uid": "uid-web",
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
+        controller_ref("v1", "ReplicationController", "web", block=True)
     ]
     events = [a.body for a in w.client.actions if a.resource == "events" and a.verb == "create"]
     assert {(e["reason"], e["involvedObject"]["kind"], e["source"]["component"]) for e in events} == {
@@ -124,9 +109,7 @@ async def test_a_pod_owned_by_a_replica_set_of_the_same_name_is_not_the_rcs() ->
     w = World()
     w.seed_rc(rc(replicas=1))
     foreign = pod("web-x", owner=None)
-    foreign["metadata"]["ownerReferences"] = [
-        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web", "uid": "uid-rs", "controller": True}
-    ]
+    foreign["metadata"]["ownerReferences"] = [controller_ref("apps/v1", "ReplicaSet", "web", uid="uid-rs")]
     w.seed_pod(foreign)
     actions = await w.sync()
     assert len([a for a in actions if a.verb == "create"]) == 1

@@ -7,8 +7,9 @@ from typing import Any
 
 from kuberya.client import FakeClock
 from kuberya.client.fake import FakeApiClient
-from kuberya.client.resources import CONFIGMAPS, DEPLOYMENTS, PODS, RESOURCEQUOTAS, SERVICES
+from kuberya.client.resources import CONFIGMAPS, DEPLOYMENTS, PODS, SERVICES
 from kuberya.controllers.resourcequota import ResourceQuotaController
+from tests.fake_api import seed
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
@@ -44,9 +45,7 @@ class World:
         self.rqc = ResourceQuotaController(self.client, clock=FakeClock(), now=lambda: NOW)
 
     def seed_quota(self, obj: Any) -> Any:
-        stored = self.client.add(RESOURCEQUOTAS, obj)
-        self.rqc.quotas.store.add(stored)
-        return stored
+        return seed(self.client, self.rqc.quotas, obj)
 
     def seed(self, ref: Any, obj: Any) -> Any:
         stored = self.client.add(ref, obj)

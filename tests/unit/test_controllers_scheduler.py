@@ -6,10 +6,11 @@ import pytest
 
 from kuberya.client import FakeClock
 from kuberya.client.fake import Action, FakeApiClient
-from kuberya.client.resources import EVENTS, NODES, PODS
+from kuberya.client.resources import EVENTS, PODS
 from kuberya.client.watch import WatchEvent
 from kuberya.controllers import scheduling
 from kuberya.controllers.scheduler import Scheduler
+from tests.fake_api import seed
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
@@ -51,14 +52,10 @@ class World:
         self.sched = Scheduler(self.client, node_name=node_name, clock=FakeClock(), now=lambda: NOW)
 
     def seed_node(self, n: dict[str, Any]) -> dict[str, Any]:
-        stored = self.client.add(NODES, n)
-        self.sched.nodes.store.add(stored)
-        return stored
+        return seed(self.client, self.sched.nodes, n)
 
     def seed_pod(self, p: dict[str, Any]) -> dict[str, Any]:
-        stored = self.client.add(PODS, p)
-        self.sched.pods.store.add(stored)
-        return stored
+        return seed(self.client, self.sched.pods, p)
 
     async def sync(self, name: str) -> list[Action]:
         self.client.clear()

@@ -11,6 +11,7 @@ from kuberya.client.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS
 from kuberya.controllers import history
 from kuberya.controllers import statefulset_pods as sp
 from kuberya.controllers.statefulset import StatefulSetController
+from tests.fake_api import recorded_events, seed, writes_of_sync
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 KEY = "default/web"
@@ -73,9 +74,7 @@ class World:
         self.ssc = StatefulSetController(self.client, clock=self.clock, now=lambda: NOW)
 
     def seed_set(self, sts: dict[str, Any]) -> dict[str, Any]:
-        stored = self.client.add(STATEFULSETS, sts)
-        self.ssc.sets.store.add(stored)
-        return stored
+        return seed(self.client, self.ssc.sets, sts)
 
     def refresh(self) -> None:
         """Let the caches catch up with everything the fake holds (the informers' watch events)."""
@@ -105,9 +104,7 @@ class World:
 
     async def sync(self) -> list[Action]:
         self.refresh()
-        self.client.clear()
-        await self.ssc.sync(KEY)
-        return [a for a in self.client.mutations() if a.resource != "events"]
+        return await writes_of_sync(self.client, self.ssc, KEY)
 
     def pods(self) -> list[str]:
         return sorted(name for (res, _ns, name) in self.client._objects if res == "pods")
@@ -118,11 +115,7 @@ class World:
         return found
 
     def events(self) -> list[tuple[str, str, str]]:
-        return [
-            (a.body["type"], a.body["reason"], a.body["message"])
-            for a in self.client.actions
-            if a.resource == "events" and a.verb == "create"
-        ]
+        return recorded_events(self.client)
 
 
 def creates(actions: list[Action], resource: str = "pods") -> list[str]:

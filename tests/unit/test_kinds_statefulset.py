@@ -73,6 +73,12 @@ def test_statefulset_validation_messages() -> None:
         'spec.template.metadata.labels: Invalid value: map[string]string{"app":"other"}: '
         "`selector` does not match template `labels`"
     ]
+    # A LabelSelector is printed as upstream's field.Invalid prints the Go struct, as for a Deployment.
+    empty = sts(selector={})
+    assert messages(empty)[0] == (
+        "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), "
+        "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for statefulset"
+    )
     zero = sts(updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}})
     assert messages(zero) == ["spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: 0: cannot be 0"]
     with_rolling = sts(updateStrategy={"type": "OnDelete", "rollingUpdate": {"partition": 1}})

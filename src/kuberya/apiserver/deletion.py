@@ -58,8 +58,10 @@ async def delete_object(
     is_dry_run = dry_run(request)
     current = await h.store.get(storage_rt, namespace, name)
     _check_preconditions(storage_rt, current, options.get("preconditions") or {})
-    policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else "")
     spec = kinds.spec_of(storage_rt)
+    policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else "")
+    if not policy and "orphanDependents" not in options and not _gc_finalizers(current):
+        policy = spec.default_propagation
     grace = _grace_period(spec, current, options)
     pending_finalizers = _finalizers_for(current, policy)
     meta = current["metadata"]
@@ -151,6 +153,11 @@ def deletion_unblocked(obj: JSONObject) -> bool:
         return False
     spec = kinds.spec_for_kind(obj.get("kind", ""))
     return spec is None or not (spec.spec_finalizers(obj) or spec.holds_deletion(obj))
+
+
+def _gc_finalizers(obj: JSONObject) -> set[str]:
+    """The propagation an object already asked for: its ``orphan``/``foregroundDeletion`` finalizers."""
+    return set(obj.get("metadata", {}).get("finalizers") or []) & {"orphan", "foregroundDeletion"}
 
 
 def _finalizers_for(obj: JSONObject, policy: str) -> set[str]:

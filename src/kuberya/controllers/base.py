@@ -17,10 +17,13 @@ hands on unchanged: a new seam is added here, once.
 
 from __future__ import annotations
 
-from typing import TypedDict, Unpack
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypedDict, Unpack
 
 from kuberya.client import (
     Clock,
+    ConflictError,
     KubeClient,
     LoopClock,
     NotFoundError,
@@ -37,6 +40,14 @@ from kuberya.controllers.ownership import NAMESPACE_INDEX, controller_ref, meta
 from kuberya.controllers.wallclock import WallClock, utc_now
 from kuberya.meta import labels as selectors
 from kuberya.meta.types import Obj
+
+logger = logging.getLogger(__name__)
+
+
+def spec_selector(owner: Obj) -> Any:
+    """An owner's ``spec.selector`` (a LabelSelector, or None)."""
+    spec = owner.get("spec")
+    return spec.get("selector") if isinstance(spec, dict) else None
 
 
 class Wiring(TypedDict, total=False):
@@ -107,18 +118,21 @@ class QueueController:
         """An update handler: the updated object's key, whatever changed."""
         self.enqueue(new)
 
-    def enqueue_selecting(self, obj: Obj, owners: SharedInformer) -> None:
-        """Enqueue every cached owner in ``obj``'s namespace whose ``spec.selector`` matches it.
+    def enqueue_selecting(
+        self, obj: Obj, owners: SharedInformer, *, selector_of: Callable[[Obj], Any] = spec_selector
+    ) -> None:
+        """Enqueue every cached owner in ``obj``'s namespace whose selector (``spec.selector``) matches it.
 
         What an orphan (an object without a controller) is worth: each of those may adopt it.
         ``owners`` must be indexed by :func:`~kuberya.controllers.ownership.namespace_index` under
-        :data:`~kuberya.controllers.ownership.NAMESPACE_INDEX`. A malformed selector selects nothing.
+        :data:`~kuberya.controllers.ownership.NAMESPACE_INDEX`. ``selector_of`` reads an owner's
+        LabelSelector where it is kept in another shape (a ReplicationController's label map). A
+        malformed selector selects nothing.
         """
         labels = meta(obj).get("labels")
         for owner in owners.by_index(NAMESPACE_INDEX, str(meta(obj).get("namespace") or "")):
-            spec = owner.get("spec")
             try:
-                if selectors.matches(spec.get("selector") if isinstance(spec, dict) else None, labels):
+                if selectors.matches(selector_of(owner), labels):
                     self.enqueue(owner)
             except selectors.SelectorError:
                 continue
@@ -131,6 +145,19 @@ class QueueController:
         namespace = meta(obj).get("namespace")
         owner = owners.get(f"{namespace}/{ref.get('name')}" if namespace else str(ref.get("name")))
         return owner if owner is not None and meta(owner).get("uid") == ref.get("uid") else None
+
+    async def sync_retrying_conflicts(self, key: str, sync: Callable[[str], Awaitable[None]]) -> None:
+        """``sync(key)`` through :attr:`invalid` (see :meth:`primary`); a conflicting write is retried.
+
+        A write conflicts when the cache is behind the object (after this controller's own last
+        write, most often): nothing is lost and the watch event is on its way, so the key comes
+        back after the rate limiter's delay, with no warning logged.
+        """
+        try:
+            await self.invalid.sync(key, sync)
+        except ConflictError as exc:
+            logger.debug("%s %s: %s; retrying", self.name, key, exc)
+            self.queue.add_rate_limited(key)
 
     async def patch_status(
         self, ref: ResourceRef, obj: Obj, status: Obj, *, field_manager: str | None = None
@@ -152,6 +179,21 @@ class QueueController:
                 field_manager=field_manager,
             )
         except NotFoundError:
+            return None
+
+    async def update_status(self, ref: ResourceRef, obj: Obj, *, field_manager: str | None = None) -> Obj | None:
+        """Write ``obj``'s whole status, with its resourceVersion; the object written, or None if it is gone.
+
+        Unlike :meth:`patch_status` the write is conditional: a status computed from a cache older
+        than the object fails with :class:`~kuberya.client.ConflictError`, which the caller
+        retries (counts must not go backwards). An object deleted meanwhile is not an error.
+        """
+        try:
+            return await self.client.update_status(
+                ref, obj, namespace=meta(obj).get("namespace"), field_manager=field_manager
+            )
+        except NotFoundError:
+            logger.debug("%s: %s gone before its status was written", self.name, object_key(obj))
             return None
 
     async def run(self) -> None:

@@ -30,32 +30,21 @@ import copy
 import datetime
 import json
 import logging
-from typing import Any
+from typing import Any, Unpack
 
-from kuberya.client import (
-    AlreadyExistsError,
-    ApiError,
-    Clock,
-    KubeClient,
-    LoopClock,
-    NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
-    object_key,
-    run_controller,
-    split_key,
-)
+from kuberya.client import AlreadyExistsError, ApiError, KubeClient, NotFoundError, object_key, split_key
 from kuberya.client.resources import CRONJOBS, JOBS
+from kuberya.controllers.base import QueueController, Wiring
 from kuberya.controllers.cronjob_times import (
     InvalidScheduleError,
     Missed,
     next_schedule_delay,
     next_schedule_time,
 )
-from kuberya.controllers.events import EventRecorder, EventType
-from kuberya.controllers.failures import InvalidObjects
-from kuberya.controllers.ownership import controller_ref, meta, namespace_index, owner_reference
-from kuberya.controllers.wallclock import WallClock, format_time, parse_time, utc_now
+from kuberya.controllers.events import EventType
+from kuberya.controllers.failures import namespace_terminating
+from kuberya.controllers.ownership import NAMESPACE_INDEX, controller_ref, meta, namespace_index, owner_reference
+from kuberya.controllers.wallclock import format_time, parse_time
 from kuberya.meta.cron import Schedule, ScheduleError, load_zone, parse_standard
 from kuberya.meta.types import Obj
 
@@ -63,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 COMPONENT = "cronjob-controller"
 SCHEDULED_TIMESTAMP_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
-NAMESPACE_INDEX = "namespace"
 UNSUPPORTED_TZ_MESSAGE = (
     "CRON_TZ or TZ used in schedule {} is not officially supported, see "
     "https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/ for more details"
@@ -147,48 +135,24 @@ def _quote(text: Any) -> str:
     return json.dumps(str(text), ensure_ascii=False)
 
 
-def _namespace_terminating(exc: ApiError) -> bool:
-    causes = (exc.body.get("details") or {}).get("causes") or []
-    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
-
-
-class CronJobController:
+class CronJobController(QueueController):
     """Creates a Job from each CronJob's template at every activation of its schedule."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        workers: int = 5,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-        events: EventRecorder | None = None,
-    ) -> None:
-        self.client = client
-        self.workers = workers
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self._now: WallClock = now or utc_now
-        self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
-        self.queue: WorkQueue[str] = WorkQueue(name="cronjob", clock=self._clock)
-        self.cronjobs = shared.informer(CRONJOBS)
-        self.jobs = shared.informer(JOBS)
+    def __init__(self, client: KubeClient, *, workers: int = 5, **wiring: Unpack[Wiring]) -> None:
+        super().__init__(client, name="cronjob", component=COMPONENT, workers=workers, **wiring)
+        self.cronjobs = self.primary(CRONJOBS, enqueue_changes=False)
+        self.jobs = self.informer(JOBS)
         self.jobs.add_index(NAMESPACE_INDEX, namespace_index)
         self._pending_events: set[asyncio.Task[Obj | None]] = set()
-        self.invalid = InvalidObjects(name="cronjob", queue=self.queue, events=self.events, lookup=self.cronjobs.get)
-        self.cronjobs.add_handlers(on_add=self._enqueue, on_update=self._on_cronjob_update, on_delete=self._enqueue)
+        self.cronjobs.add_handlers(on_add=self.enqueue, on_update=self._on_cronjob_update, on_delete=self.enqueue)
         self.jobs.add_handlers(on_add=self._on_job_add, on_update=self._on_job_update, on_delete=self._on_job_delete)
 
     # -- event handlers: they only enqueue keys ----------------------------------------------
 
-    def _enqueue(self, cj: Obj) -> None:
-        self.queue.add(object_key(cj))
-
     def _on_cronjob_update(self, old: Obj, new: Obj) -> None:
         old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
         if (old_spec.get("schedule"), old_spec.get("timeZone")) == (new_spec.get("schedule"), new_spec.get("timeZone")):
-            self._enqueue(new)  # within the deadline the sync acts at once, otherwise at the next slot
+            self.enqueue(new)  # within the deadline the sync acts at once, otherwise at the next slot
             return
         # A new schedule: requeue for its next slot (a sooner one replaces the pending delay).
         try:
@@ -211,18 +175,12 @@ class CronJobController:
         task.add_done_callback(self._pending_events.discard)
 
     def _owning_cronjob(self, job: Obj) -> Obj | None:
-        ref = controller_ref(job)
-        if ref is None or ref.get("kind") != "CronJob":
-            return None
-        cj = self.cronjobs.get(f"{meta(job).get('namespace')}/{ref.get('name')}")
-        if cj is None or meta(cj).get("uid") != ref.get("uid"):
-            return None
-        return cj
+        return self.controller_of(job, "CronJob", self.cronjobs)
 
     def _on_job_add(self, job: Obj) -> None:
         cj = self._owning_cronjob(job)
         if cj is not None:
-            self._enqueue(cj)
+            self.enqueue(cj)
 
     def _on_job_update(self, old: Obj, new: Obj) -> None:
         if meta(old).get("resourceVersion") == meta(new).get("resourceVersion"):
@@ -230,19 +188,13 @@ class CronJobController:
         if controller_ref(old) != controller_ref(new):
             previous = self._owning_cronjob(old)
             if previous is not None:
-                self._enqueue(previous)
+                self.enqueue(previous)
         self._on_job_add(new)
 
     def _on_job_delete(self, job: Obj) -> None:
         self._on_job_add(job)
 
     # -- running ----------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Reconcile CronJobs until cancelled."""
-        await run_controller(
-            name="cronjob", informers=(self.cronjobs, self.jobs), queue=self.queue, sync=self.sync, workers=self.workers
-        )
 
     async def sync(self, key: str) -> None:
         """Reconcile CronJob ``key`` (as cached), then requeue it for just after its next activation."""
@@ -408,7 +360,7 @@ class CronJobController:
             logger.info("cronjob %s: job %s already exists", object_key(cj), meta(job).get("name"))
             return job
         except ApiError as exc:
-            if not _namespace_terminating(exc):
+            if not namespace_terminating(exc):
                 await self._event(cj, "Warning", "FailedCreate", f"Error creating job: {exc.message}")
             raise
         await self._event(cj, "Normal", "SuccessfulCreate", f"Created job {meta(job).get('name')}")
@@ -453,10 +405,7 @@ class CronJobController:
                 _remove_active(cj, ref.get("uid"))
 
     async def _write_status(self, cj: Obj) -> None:
-        try:
-            await self.client.update_status(CRONJOBS, cj, namespace=meta(cj).get("namespace"))
-        except NotFoundError:
-            logger.debug("cronjob %s: gone before its status was written", object_key(cj))
+        await self.update_status(CRONJOBS, cj)
 
     async def _event(self, cj: Obj, type_: EventType, reason: str, message: str) -> None:
         await self.events.record(cj, type=type_, reason=reason, message=message)

@@ -40,6 +40,7 @@ from kuberya.controllers.base import QueueController, Wiring
 from kuberya.controllers.daemonset_history import DaemonSetHistory, template_hash
 from kuberya.controllers.daemonset_update import rolling_update_step
 from kuberya.controllers.expectations import Expectations
+from kuberya.controllers.failures import namespace_terminating
 from kuberya.controllers.history import History
 from kuberya.controllers.ownership import NAMESPACE_INDEX, ControllerRefManager, controller_ref, meta, namespace_index
 from kuberya.controllers.pods import is_available, is_ready, phase
@@ -343,7 +344,7 @@ class DaemonSetController(QueueController):
             pod = await self.client.create(PODS, copy.deepcopy(body), namespace=meta(ds).get("namespace"))
         except ApiError as exc:
             self.creations.creation_observed(key)
-            if _namespace_terminating(exc):
+            if namespace_terminating(exc):
                 return  # the namespace is going away: every later create would fail the same way
             await self.events.record(
                 ds, type="Warning", reason="FailedCreate", message=f"Error creating: {exc.message}"
@@ -421,8 +422,3 @@ class DaemonSetController(QueueController):
 
 def _strategy(ds: Obj) -> str:
     return str((placement.spec_of(ds).get("updateStrategy") or {}).get("type") or "RollingUpdate")
-
-
-def _namespace_terminating(exc: ApiError) -> bool:
-    causes = (exc.body.get("details") or {}).get("causes") or []
-    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kuberya.controllers import ownership
 from kuberya.controllers.ownership import meta, owner_reference
 from kuberya.controllers.pods import is_available, is_ready, phase
 from kuberya.controllers.rollout import scaled_value
@@ -38,6 +39,9 @@ from kuberya.controllers.scheduling import (
 )
 from kuberya.controllers.wallclock import parse_time
 from kuberya.meta.types import Obj
+
+spec_of = ownership.spec
+"""A workload's ``spec`` (empty when missing or malformed), as the modules of its controller read it."""
 
 REVISION_HASH_LABEL = "controller-revision-hash"
 """``apps.DefaultDaemonSetUniqueLabelKey``: the template hash a pod was made from."""
@@ -62,11 +66,6 @@ NETWORK_UNAVAILABLE_TOLERATION = {
     "operator": _EXISTS,
     "effect": "NoSchedule",
 }
-
-
-def spec_of(obj: Obj) -> dict[str, Any]:
-    found = obj.get("spec")
-    return found if isinstance(found, dict) else {}
 
 
 def template_of(ds: Obj) -> dict[str, Any]:

@@ -36,7 +36,6 @@ from typing import Any, Unpack
 from kuberya.client import (
     AlreadyExistsError,
     ApiError,
-    ConflictError,
     KubeClient,
     NotFoundError,
     malformed,
@@ -143,12 +142,7 @@ class DeploymentController(QueueController):
 
     async def sync(self, key: str) -> None:
         """Take Deployment ``key`` (as cached) one step closer to its spec, then write its status."""
-        try:
-            await self.invalid.sync(key, self._sync)
-        except ConflictError as exc:
-            # A write raced the cache (ours, most often): not worth a warning, just another look.
-            logger.debug("deployment %s: %s; retrying", key, exc)
-            self.queue.add_rate_limited(key)
+        await self.sync_retrying_conflicts(key, self._sync)
 
     async def _sync(self, key: str) -> None:
         cached = self.deployments.get(key)

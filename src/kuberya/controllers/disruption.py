@@ -36,29 +36,26 @@ import datetime
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from kuberya.client import (
     ApiError,
-    Clock,
     ConflictError,
     KubeClient,
-    LoopClock,
     NotFoundError,
     ResourceRef,
-    SharedInformerFactory,
     WorkQueue,
     object_key,
-    run_controller,
     run_workers,
     split_key,
 )
 from kuberya.client.resources import DEPLOYMENTS, PODDISRUPTIONBUDGETS, PODS, REPLICASETS
 from kuberya.client.tasks import start_task
-from kuberya.controllers.events import EventRecorder
-from kuberya.controllers.ownership import controller_ref, meta, namespace_index
+from kuberya.controllers.base import QueueController, Wiring
+from kuberya.controllers.ownership import NAMESPACE_INDEX, controller_ref, meta, namespace_index, replicas
+from kuberya.controllers.ownership import spec as spec_of
 from kuberya.controllers.pods import condition, is_ready, phase
-from kuberya.controllers.wallclock import WallClock, format_time, parse_time, utc_now
+from kuberya.controllers.wallclock import format_time, parse_time
 from kuberya.meta import conditions
 from kuberya.meta import labels as selectors
 from kuberya.meta.types import Obj
@@ -73,7 +70,6 @@ STALE_POD_DISRUPTION_TIMEOUT = datetime.timedelta(minutes=2)
 """How long a ``DisruptionTarget`` condition may wait for its pod's deletion before it is reset."""
 DISRUPTION_TARGET = "DisruptionTarget"
 TERMINATION_BY_KUBELET = "TerminationByKubelet"
-NAMESPACE_INDEX = "namespace"
 
 
 class ExpectedCountError(Exception):
@@ -97,19 +93,9 @@ def scaled_value(value: Any, total: int) -> int:
     return math.ceil(int(text[:-1]) * total / 100)
 
 
-def _spec(obj: Obj) -> dict[str, Any]:
-    found = obj.get("spec")
-    return found if isinstance(found, dict) else {}
-
-
-def _replicas(obj: Obj) -> int:
-    value = _spec(obj).get("replicas")
-    return 1 if value is None else int(value)
-
-
 def selects(pdb: Obj, pod: Obj) -> bool:
     """Whether the budget's selector selects the pod (``LabelSelectorAsSelector``: nil selects nothing)."""
-    selector = _spec(pdb).get("selector")
+    selector = spec_of(pdb).get("selector")
     if selector is None:
         return False
     try:
@@ -118,45 +104,26 @@ def selects(pdb: Obj, pod: Obj) -> bool:
         return False
 
 
-class DisruptionController:
+class DisruptionController(QueueController):
     """Maintains ``status`` of every PodDisruptionBudget (see the module docstring)."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        workers: int = 1,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-        events: EventRecorder | None = None,
-    ) -> None:
-        self.client = client
-        self.workers = workers
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self._now: WallClock = now or utc_now
-        self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
-        self.queue: WorkQueue[str] = WorkQueue(name="disruption", clock=self._clock)
+    def __init__(self, client: KubeClient, *, workers: int = 1, **wiring: Unpack[Wiring]) -> None:
+        super().__init__(client, name="disruption", component=COMPONENT, workers=workers, **wiring)
         self.stale_queue: WorkQueue[str] = WorkQueue(name="stale_pod_disruption", clock=self._clock)
-        self.budgets = shared.informer(PODDISRUPTIONBUDGETS)
-        self.pods = shared.informer(PODS)
-        self.replicasets = shared.informer(REPLICASETS)
-        self.deployments = shared.informer(DEPLOYMENTS)
+        # Not primary(): a budget that cannot be synced is failed safe (no disruptions), not reported.
+        self.budgets = self.informer(PODDISRUPTIONBUDGETS)
+        self.pods = self.informer(PODS)
+        self.replicasets = self.informer(REPLICASETS)
+        self.deployments = self.informer(DEPLOYMENTS)
         self.budgets.add_index(NAMESPACE_INDEX, namespace_index)
         self.pods.add_index(NAMESPACE_INDEX, namespace_index)
         self._scalable: dict[tuple[str, str], ResourceRef] | None = None
-        self.budgets.add_handlers(
-            on_add=self._enqueue, on_update=lambda _old, new: self._enqueue(new), on_delete=self._enqueue
-        )
+        self.budgets.add_handlers(on_add=self.enqueue, on_update=self.enqueue_new, on_delete=self.enqueue)
         self.pods.add_handlers(
             on_add=self._on_pod_add, on_update=self._on_pod_update, on_delete=self._enqueue_budgets_of
         )
 
     # -- event handlers: they only enqueue keys -----------------------------------------------
-
-    def _enqueue(self, pdb: Obj) -> None:
-        self.queue.add(object_key(pdb))
 
     def budgets_of(self, pod: Obj) -> list[Obj]:
         namespace = str(meta(pod).get("namespace") or "")
@@ -164,7 +131,7 @@ class DisruptionController:
 
     def _enqueue_budgets_of(self, pod: Obj) -> None:
         for pdb in self.budgets_of(pod):
-            self._enqueue(pdb)
+            self.enqueue(pdb)
 
     def _on_pod_add(self, pod: Obj) -> None:
         self._enqueue_budgets_of(pod)
@@ -188,14 +155,7 @@ class DisruptionController:
         """Keep budgets' status current, and reset stale pod conditions, until cancelled."""
         try:
             async with asyncio.TaskGroup() as group:
-                main = run_controller(
-                    name="disruption",
-                    informers=(self.budgets, self.pods, self.replicasets, self.deployments),
-                    queue=self.queue,
-                    sync=self.sync,
-                    workers=self.workers,
-                )
-                start_task(main, name="disruption-controller", group=group)
+                start_task(super().run(), name="disruption-controller", group=group)
                 await self.pods.has_synced.wait()
                 stale = run_workers(self.stale_queue, self.sync_stale_pod, workers=1, name="stale-pod-disruption")
                 start_task(stale, name="disruption-stale-pods", group=group)
@@ -298,7 +258,7 @@ class DisruptionController:
 
     async def expected_pod_count(self, pdb: Obj, pods: list[Obj]) -> Counts:
         """Upstream's ``getExpectedPodCount``: (expected pods, desired healthy, unmanaged pods)."""
-        spec = _spec(pdb)
+        spec = spec_of(pdb)
         if spec.get("maxUnavailable") is not None:
             expected, unmanaged = await self.expected_scale(pods)
             desired = max(0, expected - scaled_value(spec["maxUnavailable"], expected))
@@ -341,8 +301,8 @@ class DisruptionController:
                 deployment = self.deployments.get(f"{namespace}/{owner.get('name')}")
                 if deployment is None or str(meta(deployment).get("uid")) != str(owner.get("uid")):
                     return None
-                return str(meta(deployment).get("uid")), _replicas(deployment)
-            return uid, _replicas(rs)
+                return str(meta(deployment).get("uid")), replicas(deployment)
+            return uid, replicas(rs)
         return await self._scale_subresource(ref, namespace, group=group)
 
     async def _scale_subresource(self, ref: dict[str, Any], namespace: str, *, group: str) -> tuple[str, int] | None:
@@ -356,7 +316,7 @@ class DisruptionController:
             return None
         if str(meta(scale).get("uid")) != str(ref.get("uid")):
             return None
-        return str(ref.get("uid")), int(_spec(scale).get("replicas") or 0)
+        return str(ref.get("uid")), int(spec_of(scale).get("replicas") or 0)
 
     async def _scalable_resource(self, group: str, kind: str) -> ResourceRef | None:
         if self._scalable is None or (group, kind) not in self._scalable:
@@ -444,11 +404,7 @@ class DisruptionController:
 
     async def _write_status(self, pdb: Obj) -> None:
         try:
-            await self.client.update_status(
-                PODDISRUPTIONBUDGETS, pdb, namespace=meta(pdb).get("namespace"), field_manager="disruption-controller"
-            )
-        except NotFoundError:
-            logger.debug("disruption: PDB %s gone before its status was written", object_key(pdb))
+            await self.update_status(PODDISRUPTIONBUDGETS, pdb, field_manager="disruption-controller")
         except ConflictError:
             raise
         except ApiError as exc:
@@ -471,7 +427,7 @@ def count_healthy(pods: list[Obj], disrupted: dict[str, str], now: datetime.date
 
 
 def _selector_text(pdb: Obj) -> str:
-    selector = _spec(pdb).get("selector")
+    selector = spec_of(pdb).get("selector")
     try:
         return selectors.selector_to_string(selector) if isinstance(selector, dict) else "nil"
     except selectors.SelectorError:

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-from kuberya.client import WorkQueue
+from kuberya.client import ApiError, WorkQueue
 from kuberya.client.malformed import REASON, MalformedObjectError, describe, is_malformed
 from kuberya.controllers.events import EventRecorder
 from kuberya.meta.types import Obj
@@ -78,3 +78,9 @@ class InvalidObjects(Generic[K]):
         )
         if obj is not None and self.events is not None:
             await self.events.record(obj, type="Warning", reason=REASON, message=message)
+
+
+def namespace_terminating(exc: ApiError) -> bool:
+    """Whether a create failed because its namespace is being deleted (no event is worth it then)."""
+    causes = (exc.body.get("details") or {}).get("causes") or []
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)

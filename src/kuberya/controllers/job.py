@@ -37,28 +37,19 @@ import copy
 import datetime
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
-from kuberya.client import (
-    Clock,
-    ConflictError,
-    KubeClient,
-    LoopClock,
-    NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
-    object_key,
-    run_controller,
-    split_key,
-)
+from kuberya.client import KubeClient, object_key, split_key
 from kuberya.client.resources import JOBS, PODS
 from kuberya.controllers import job_policy as policy
-from kuberya.controllers.events import EventRecorder, EventType
+from kuberya.controllers.base import QueueController, Wiring
+from kuberya.controllers.events import EventType
 from kuberya.controllers.expectations import Expectations
-from kuberya.controllers.failures import InvalidObjects
 from kuberya.controllers.job_indexed import past_backoff_limit_on_failure, pending_indexes, pods_to_remove
 from kuberya.controllers.job_pods import JobPodControl
 from kuberya.controllers.ownership import (
+    CONTROLLER_INDEX,
+    NAMESPACE_INDEX,
     ControllerRefManager,
     controller_ref,
     controller_uid_index,
@@ -66,7 +57,7 @@ from kuberya.controllers.ownership import (
     namespace_index,
 )
 from kuberya.controllers.pods import is_active, is_ready, phase
-from kuberya.controllers.wallclock import WallClock, format_time, parse_time, utc_now
+from kuberya.controllers.wallclock import format_time, parse_time
 from kuberya.meta import labels as selectors
 from kuberya.meta.intervals import format_intervals
 from kuberya.meta.types import Obj
@@ -79,8 +70,6 @@ JOB_CONTROLLER_NAME = "kubernetes.io/job-controller"
 MAX_POD_CREATE_DELETE_PER_SYNC = 500
 ORPHAN_PREFIX = "orphan-pod:"
 """Queue keys of pods whose tracking finalizer must go because no live Job owns them."""
-NAMESPACE_INDEX = "namespace"
-CONTROLLER_INDEX = "controller-uid"
 
 
 @dataclass
@@ -101,7 +90,7 @@ class _Tally:
     """Events decided on the way (Suspended, Resumed), recorded once the status is written."""
 
 
-class JobController:
+class JobController(QueueController):
     """Keeps every Job's pods running until enough succeed, or the Job fails."""
 
     def __init__(
@@ -109,25 +98,15 @@ class JobController:
         client: KubeClient,
         *,
         workers: int = 4,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-        events: EventRecorder | None = None,
         backoff: float = policy.DEFAULT_BACKOFF,
         max_backoff: float = policy.MAX_BACKOFF,
+        **wiring: Unpack[Wiring],
     ) -> None:
-        self.client = client
-        self.workers = workers
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self._now: WallClock = now or utc_now
+        super().__init__(client, name="job", component=COMPONENT, workers=workers, **wiring)
         self.backoff, self.max_backoff = backoff, max_backoff
-        self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
         self.expectations = Expectations(self._clock)
-        self.queue: WorkQueue[str] = WorkQueue(name="job", clock=self._clock)
-        self.jobs = shared.informer(JOBS)
-        self.pods = shared.informer(PODS)
-        self.invalid = InvalidObjects(name="job", queue=self.queue, events=self.events, lookup=self.jobs.get)
+        self.jobs = self.primary(JOBS, enqueue_changes=False)
+        self.pods = self.informer(PODS)
         self.jobs.add_index(NAMESPACE_INDEX, namespace_index)
         self.pods.add_index(NAMESPACE_INDEX, namespace_index)
         self.pods.add_index(CONTROLLER_INDEX, controller_uid_index)
@@ -135,16 +114,13 @@ class JobController:
         self.unfinalized: set[str] = set()
         """Uids of pods whose finalizer this controller removed, while the cache still shows it."""
         self.control = JobPodControl(client, events=self.events, expectations=self.expectations)
-        self.jobs.add_handlers(on_add=self._enqueue, on_update=self._on_job_update, on_delete=self._on_job_delete)
+        self.jobs.add_handlers(on_add=self.enqueue, on_update=self._on_job_update, on_delete=self._on_job_delete)
         self.pods.add_handlers(on_add=self._on_pod_add, on_update=self._on_pod_update, on_delete=self._on_pod_delete)
 
     # -- event handlers: they only enqueue keys (and lower expectations) ---------------------
 
-    def _enqueue(self, job: Obj) -> None:
-        self.queue.add(object_key(job))
-
     def _on_job_update(self, old: Obj, new: Obj) -> None:
-        self._enqueue(new)
+        self.enqueue(new)
         deadline = policy.spec_of(new).get("activeDeadlineSeconds")
         if deadline != policy.spec_of(old).get("activeDeadlineSeconds") and deadline is not None:
             start = parse_time((new.get("status") or {}).get("startTime"))
@@ -161,18 +137,12 @@ class JobController:
                 self.queue.add(ORPHAN_PREFIX + object_key(pod))
 
     def _owning_job(self, pod: Obj) -> Obj | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "Job":
-            return None
-        job = self.jobs.get(f"{meta(pod).get('namespace')}/{ref.get('name')}")
-        if job is None or meta(job).get("uid") != ref.get("uid"):
-            return None
-        return job
+        return self.controller_of(pod, "Job", self.jobs)
 
     def _pod_changed(self, pod: Obj) -> None:
         job = self._owning_job(pod)
         if job is not None:
-            self._enqueue(job)
+            self.enqueue(job)
         elif policy.has_finalizer(pod):
             self.queue.add(ORPHAN_PREFIX + object_key(pod))
 
@@ -197,28 +167,18 @@ class JobController:
         job = self._owning_job(pod)
         if job is not None:
             self.expectations.deletion_observed(object_key(job), object_key(pod))
-            self._enqueue(job)
+            self.enqueue(job)
 
     # -- running ----------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Reconcile Jobs until cancelled."""
-        await run_controller(
-            name="job", informers=(self.jobs, self.pods), queue=self.queue, sync=self.sync, workers=self.workers
-        )
 
     async def sync(self, key: str) -> None:
         """Bring Job ``key`` (as cached) one step closer to done, then post its status."""
         if key.startswith(ORPHAN_PREFIX):
             await self._sync_orphan_pod(key.removeprefix(ORPHAN_PREFIX))
             return
-        try:
-            await self.invalid.sync(key, self._sync)
-        except ConflictError:
-            # The cached Job is older than one this controller just wrote (its watch event is on
-            # the way): nothing is lost, the next sync starts from the newer one.
-            logger.debug("job %s: status write conflicted; retrying", key)
-            self.queue.add_rate_limited(key)
+        # A status write from a Job cached before this controller's last write conflicts: the
+        # next sync starts from the newer one, so no count goes backwards.
+        await self.sync_retrying_conflicts(key, self._sync)
 
     async def _sync_orphan_pod(self, pod_key: str) -> None:
         pod = self.pods.get(pod_key)
@@ -580,8 +540,4 @@ class JobController:
             self.backoffs.pop(key, None)
 
     async def _write_status(self, job: Obj) -> Obj:
-        try:
-            return await self.client.update_status(JOBS, job, namespace=meta(job).get("namespace"))
-        except NotFoundError:
-            logger.debug("job %s: gone before its status was written", object_key(job))
-            return job
+        return await self.update_status(JOBS, job) or job

@@ -12,11 +12,15 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from kuberya.controllers import ownership
 from kuberya.controllers.ownership import meta
 from kuberya.controllers.pods import phase
 from kuberya.controllers.wallclock import format_time, parse_time
 from kuberya.meta.intervals import indexes_of
 from kuberya.meta.types import Obj
+
+spec_of = ownership.spec
+"""A workload's ``spec`` (empty when missing or malformed), as the modules of its controller read it."""
 
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
@@ -44,11 +48,6 @@ SUCCESS_POLICY = "SuccessPolicy"
 
 
 # ---- the Job's spec and conditions ---------------------------------------------------------------
-
-
-def spec_of(job: Obj) -> dict[str, Any]:
-    found = job.get("spec")
-    return found if isinstance(found, dict) else {}
 
 
 def is_indexed(job: Obj) -> bool:

@@ -34,6 +34,23 @@ def meta(obj: Obj) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
+def spec(obj: Obj) -> dict[str, Any]:
+    """``obj["spec"]``, or an empty one when it is missing or malformed (as :func:`meta`)."""
+    found = obj.get("spec")
+    return found if isinstance(found, dict) else {}
+
+
+def status(obj: Obj) -> dict[str, Any]:
+    found = obj.get("status")
+    return found if isinstance(found, dict) else {}
+
+
+def replicas(obj: Obj) -> int:
+    """``spec.replicas`` of a workload (1 when unset, the API default)."""
+    value = spec(obj).get("replicas")
+    return 1 if value is None else int(value)
+
+
 def is_controlled_by(obj: Obj, owner: Obj) -> bool:
     ref = controller_ref(obj)
     return ref is not None and ref.get("uid") == meta(owner).get("uid")
@@ -58,6 +75,10 @@ NAMESPACE_INDEX = "namespace"
 def namespace_index(obj: Obj) -> list[str]:
     """Informer index function: the object's namespace."""
     return [str(meta(obj).get("namespace") or "")]
+
+
+CONTROLLER_INDEX = "controller-uid"
+"""The name every controller files :func:`controller_uid_index` under."""
 
 
 def controller_uid_index(obj: Obj) -> list[str]:

@@ -31,35 +31,26 @@ import copy
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
-from kuberya.client import (
-    ApiError,
-    Clock,
-    KubeClient,
-    LoopClock,
-    NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
-    malformed,
-    object_key,
-    run_controller,
-    split_key,
-)
+from kuberya.client import ApiError, KubeClient, NotFoundError, malformed, object_key, split_key
 from kuberya.client.resources import PODS, REPLICASETS, ResourceRef
-from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.base import QueueController, Wiring
 from kuberya.controllers.expectations import Expectations
-from kuberya.controllers.failures import InvalidObjects
+from kuberya.controllers.failures import namespace_terminating
 from kuberya.controllers.ownership import (
+    CONTROLLER_INDEX,
+    NAMESPACE_INDEX,
     ControllerRefManager,
     controller_ref,
     controller_uid_index,
     meta,
     namespace_index,
     owner_reference,
+    replicas,
 )
 from kuberya.controllers.pods import deletion_order_key, is_active, is_available, is_ready
-from kuberya.controllers.wallclock import WallClock, format_time, utc_now
+from kuberya.controllers.wallclock import format_time
 from kuberya.meta import labels as selectors
 from kuberya.meta.types import Obj
 
@@ -69,8 +60,6 @@ logger = logging.getLogger(__name__)
 COMPONENT = "replicaset-controller"
 BURST_REPLICAS = 500
 """At most this many pods are created or deleted in one sync (upstream's ``BurstReplicas``)."""
-NAMESPACE_INDEX = "namespace"
-CONTROLLER_INDEX = "controller-uid"
 
 
 def _same(obj: Obj) -> Obj:
@@ -151,7 +140,7 @@ def pod_from_template(rs: Obj, *, owner: ResourceRef = REPLICASETS) -> Obj:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": copy.deepcopy(template.get("spec") or {})}
 
 
-class ReplicaSetController:
+class ReplicaSetController(QueueController):
     """Creates and deletes pods so that each ReplicaSet has ``spec.replicas`` of them."""
 
     def __init__(
@@ -160,42 +149,23 @@ class ReplicaSetController:
         *,
         workers: int = 4,
         burst_replicas: int = BURST_REPLICAS,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-        events: EventRecorder | None = None,
         replicated: Replicated = REPLICA_SETS,
+        **wiring: Unpack[Wiring],
     ) -> None:
-        self.client = client
+        super().__init__(client, name=replicated.name, component=replicated.component, workers=workers, **wiring)
         self.replicated = replicated
-        self.workers = workers
         self.burst_replicas = burst_replicas
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self._now: WallClock = now or utc_now
-        self.events = events or EventRecorder(client, component=replicated.component, now=self._now)
         self.expectations = Expectations(self._clock)
-        self.queue: WorkQueue[str] = WorkQueue(name=replicated.name, clock=self._clock)
-        self.replicasets = shared.informer(replicated.ref)
-        self.invalid = InvalidObjects(
-            name=replicated.name, queue=self.queue, events=self.events, lookup=self.replicasets.get
-        )
-        self.pods = shared.informer(PODS)
+        self.replicasets = self.primary(replicated.ref, enqueue_changes=False)
+        self.pods = self.informer(PODS)
         self.replicasets.add_index(NAMESPACE_INDEX, namespace_index)
         self.replicasets.add_index(CONTROLLER_INDEX, controller_uid_index)
         self.pods.add_index(NAMESPACE_INDEX, namespace_index)
         self.pods.add_index(CONTROLLER_INDEX, controller_uid_index)
-        self.replicasets.add_handlers(
-            on_add=self._enqueue,
-            on_update=lambda _old, new: self._enqueue(new),
-            on_delete=self._on_rs_delete,
-        )
+        self.replicasets.add_handlers(on_add=self.enqueue, on_update=self.enqueue_new, on_delete=self._on_rs_delete)
         self.pods.add_handlers(on_add=self._on_pod_add, on_update=self._on_pod_update, on_delete=self._on_pod_delete)
 
     # -- event handlers: they only enqueue keys (and lower expectations) ---------------------
-
-    def _enqueue(self, rs: Obj) -> None:
-        self.queue.add(object_key(rs))
 
     def _on_rs_delete(self, rs: Obj) -> None:
         key = object_key(rs)
@@ -203,23 +173,14 @@ class ReplicaSetController:
         self.queue.add(key)
 
     def _owning_rs(self, pod: Obj) -> Obj | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != self.replicated.ref.kind:
-            return None
-        rs = self.replicasets.get(f"{meta(pod).get('namespace')}/{ref.get('name')}")
-        if rs is None or meta(rs).get("uid") != ref.get("uid"):
-            return None
-        return rs
+        return self.controller_of(pod, self.replicated.ref.kind, self.replicasets)
 
     def _enqueue_selecting(self, pod: Obj) -> None:
         # An orphan: every ReplicaSet that selects it may want to adopt it.
-        for rs in self.replicasets.by_index(NAMESPACE_INDEX, str(meta(pod).get("namespace") or "")):
-            try:
-                selector = (self.replicated.as_replica_set(rs).get("spec") or {}).get("selector")
-                if selectors.matches(selector, meta(pod).get("labels")):
-                    self._enqueue(rs)
-            except selectors.SelectorError:
-                continue
+        self.enqueue_selecting(pod, self.replicasets, selector_of=self._selector_of)
+
+    def _selector_of(self, rs: Obj) -> Any:
+        return (self.replicated.as_replica_set(rs).get("spec") or {}).get("selector")
 
     def _on_pod_add(self, pod: Obj) -> None:
         if meta(pod).get("deletionTimestamp"):
@@ -229,7 +190,7 @@ class ReplicaSetController:
         rs = self._owning_rs(pod)
         if rs is not None:
             self.expectations.creation_observed(object_key(rs))
-            self._enqueue(rs)
+            self.enqueue(rs)
         elif controller_ref(pod) is None:
             self._enqueue_selecting(pod)
 
@@ -242,10 +203,10 @@ class ReplicaSetController:
         if old_ref is not None and (new_ref is None or old_ref.get("uid") != new_ref.get("uid")):
             old_rs = self._owning_rs(old)
             if old_rs is not None:
-                self._enqueue(old_rs)
+                self.enqueue(old_rs)
         rs = self._owning_rs(new)
         if rs is not None:
-            self._enqueue(rs)
+            self.enqueue(rs)
             min_ready = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
             if min_ready > 0 and is_ready(new) and not is_ready(old):
                 # Becomes available minReadySeconds from now: look again then.
@@ -260,18 +221,6 @@ class ReplicaSetController:
         key = object_key(rs)
         self.expectations.deletion_observed(key, object_key(pod))
         self.queue.add(key)
-
-    # -- running ----------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Reconcile ReplicaSets until cancelled."""
-        await run_controller(
-            name=self.replicated.name,
-            informers=(self.replicasets, self.pods),
-            queue=self.queue,
-            sync=self.sync,
-            workers=self.workers,
-        )
 
     # -- the reconciliation -------------------------------------------------------------------
 
@@ -311,7 +260,7 @@ class ReplicaSetController:
                 error = exc
         status = self.calculate_status(rs, pods, error)
         await self._post_status(key, rs, status)
-        spec_replicas = _replicas(rs)
+        spec_replicas = replicas(rs)
         min_ready = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
         if (
             error is None
@@ -324,7 +273,7 @@ class ReplicaSetController:
             raise error
 
     async def _manage_replicas(self, key: str, rs: Obj, pods: list[Obj]) -> None:
-        diff = len(pods) - _replicas(rs)
+        diff = len(pods) - replicas(rs)
         if diff < 0:
             await self._create_pods(key, rs, min(-diff, self.burst_replicas))
         elif diff > 0:
@@ -344,7 +293,7 @@ class ReplicaSetController:
                 await self.events.record(
                     rs, type="Warning", reason="FailedCreate", message=f"Error creating: {exc.message}"
                 )
-                if _namespace_terminating(exc):
+                if namespace_terminating(exc):
                     return  # the namespace is going away: nothing to fix, nothing to report
                 raise
             await self.events.record(
@@ -462,24 +411,5 @@ class ReplicaSetController:
             return
         patch = dict(status)
         patch.setdefault("conditions", None)  # a merge patch removes a key only when told to
-        try:
-            await self.client.patch(
-                self.replicated.ref,
-                str(meta(rs).get("name")),
-                {"status": patch},
-                namespace=meta(rs).get("namespace"),
-                patch_type="merge",
-                subresource="status",
-            )
-        except NotFoundError:
+        if await self.patch_status(self.replicated.ref, rs, patch) is None:
             logger.debug("replicaset %s: gone before its status was written", key)
-
-
-def _replicas(rs: Obj) -> int:
-    value = (rs.get("spec") or {}).get("replicas")
-    return 1 if value is None else int(value)
-
-
-def _namespace_terminating(exc: ApiError) -> bool:
-    causes = (exc.body.get("details") or {}).get("causes") or []
-    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)

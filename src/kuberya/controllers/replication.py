@@ -12,12 +12,12 @@ are owned by the RC (``v1``/``ReplicationController``), and its Events come from
 from __future__ import annotations
 
 import copy
+from typing import Unpack
 
-from kuberya.client import Clock, KubeClient, SharedInformerFactory
+from kuberya.client import KubeClient
 from kuberya.client.resources import REPLICATIONCONTROLLERS
-from kuberya.controllers.events import EventRecorder
+from kuberya.controllers.base import Wiring
 from kuberya.controllers.replicaset import ReplicaSetController, Replicated
-from kuberya.controllers.wallclock import WallClock
 from kuberya.meta.types import Obj
 
 COMPONENT = "replication-controller"
@@ -40,22 +40,5 @@ REPLICATION_CONTROLLERS = Replicated(
 class ReplicationManager(ReplicaSetController):
     """The ReplicaSet controller over ReplicationControllers (see the module docstring)."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        workers: int = 4,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-        events: EventRecorder | None = None,
-    ) -> None:
-        super().__init__(
-            client,
-            workers=workers,
-            clock=clock,
-            informers=informers,
-            now=now,
-            events=events,
-            replicated=REPLICATION_CONTROLLERS,
-        )
+    def __init__(self, client: KubeClient, *, workers: int = 4, **wiring: Unpack[Wiring]) -> None:
+        super().__init__(client, workers=workers, replicated=REPLICATION_CONTROLLERS, **wiring)

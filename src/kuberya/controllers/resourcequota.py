@@ -18,20 +18,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Unpack
 
-from kuberya.client import (
-    Clock,
-    ConflictError,
-    KubeClient,
-    LoopClock,
-    NotFoundError,
-    ResourceRef,
-    SharedInformerFactory,
-    WorkQueue,
-    run_controller,
-)
+from kuberya.client import ConflictError, KubeClient, ResourceRef
 from kuberya.client.resources import (
     BUILTIN,
     CONFIGMAPS,
@@ -41,10 +31,13 @@ from kuberya.client.resources import (
     SECRETS,
     SERVICES,
 )
+from kuberya.controllers.base import QueueController, Wiring
 from kuberya.meta import quota as q
 from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
+
+COMPONENT = "resourcequota-controller"
 
 WATCHED = (PODS, SERVICES, CONFIGMAPS, SECRETS, PERSISTENTVOLUMECLAIMS)
 """The resources whose changes resync their namespace's quotas at once."""
@@ -88,7 +81,7 @@ def quota_usage(quota: Obj, objects: dict[tuple[str, str], list[Obj]], *, now: d
     return used
 
 
-class ResourceQuotaController:
+class ResourceQuotaController(QueueController):
     """Recomputes ResourceQuota status from the objects of each namespace."""
 
     def __init__(
@@ -97,23 +90,14 @@ class ResourceQuotaController:
         *,
         workers: int = 2,
         resync_seconds: float = RESYNC_SECONDS,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: Callable[[], datetime] | None = None,
+        **wiring: Unpack[Wiring],
     ) -> None:
-        self.client = client
-        self.workers = workers
+        super().__init__(client, name="resourcequota", component=COMPONENT, workers=workers, **wiring)
         self.resync_seconds = resync_seconds
-        self._clock: Clock = clock or LoopClock()
-        self._now = now or (lambda: datetime.now(UTC))
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self.queue: WorkQueue[str] = WorkQueue(name="resourcequota", clock=self._clock)
-        self.quotas = shared.informer(RESOURCEQUOTAS)
-        self.quotas.add_handlers(
-            on_add=self._enqueue_quota,
-            on_update=lambda _old, new: self._enqueue_quota(new),
-        )
-        self.watched = {(ref.group, ref.resource): shared.informer(ref) for ref in WATCHED}
+        # Not primary(): a quota has nothing malformed to report; a deleted one needs no sync.
+        self.quotas = self.informer(RESOURCEQUOTAS)
+        self.quotas.add_handlers(on_add=self.enqueue, on_update=self.enqueue_new)
+        self.watched = {(ref.group, ref.resource): self.informer(ref) for ref in WATCHED}
         for informer in self.watched.values():
             informer.add_handlers(
                 on_add=self._enqueue_namespace_of,
@@ -122,35 +106,23 @@ class ResourceQuotaController:
             )
         self._refs = {(ref.group, ref.resource): ref for ref in BUILTIN}
 
-    def _enqueue_quota(self, quota: Obj) -> None:
-        self.queue.add(RESOURCEQUOTAS.object_key(quota))
-
     def _enqueue_namespace_of(self, obj: Obj) -> None:
         namespace = (obj.get("metadata") or {}).get("namespace")
         for quota in self.quotas.list():
             if (quota.get("metadata") or {}).get("namespace") == namespace:
-                self._enqueue_quota(quota)
+                self.enqueue(quota)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.resync_forever(), name="resourcequota-resync")
-            group.create_task(
-                run_controller(
-                    name="resourcequota",
-                    informers=(self.quotas, *self.watched.values()),
-                    queue=self.queue,
-                    sync=self.sync,
-                    workers=self.workers,
-                ),
-                name="resourcequota-controller",
-            )
+            group.create_task(super().run(), name="resourcequota-controller")
 
     async def resync_forever(self) -> None:
         """Enqueue every quota once per resync period (upstream's full resync)."""
         while True:
             await self._clock.sleep(self.resync_seconds)
             for quota in self.quotas.list():
-                self._enqueue_quota(quota)
+                self.enqueue(quota)
 
     async def _objects(self, group: str, resource: str, namespace: str) -> list[Obj]:
         informer = self.watched.get((group, resource))
@@ -184,8 +156,6 @@ class ResourceQuotaController:
         updated = copy.deepcopy(quota)
         updated["status"] = status
         try:
-            await self.client.update_status(RESOURCEQUOTAS, updated, namespace=namespace)
-        except NotFoundError:
-            return
+            await self.update_status(RESOURCEQUOTAS, updated)
         except ConflictError:
             self.queue.add_rate_limited(key)

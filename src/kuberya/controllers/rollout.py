@@ -24,6 +24,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kuberya.controllers.ownership import meta, owner_reference
+from kuberya.controllers.ownership import replicas as replicas  # re-exported: ro.replicas(d)
+from kuberya.controllers.ownership import spec as spec
+from kuberya.controllers.ownership import status as status
 from kuberya.controllers.wallclock import parse_time
 from kuberya.meta.types import Obj
 
@@ -59,22 +62,6 @@ MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
 
 
 # -- small accessors ------------------------------------------------------------------------
-
-
-def spec(obj: Obj) -> dict[str, Any]:
-    found = obj.get("spec")
-    return found if isinstance(found, dict) else {}
-
-
-def status(obj: Obj) -> dict[str, Any]:
-    found = obj.get("status")
-    return found if isinstance(found, dict) else {}
-
-
-def replicas(obj: Obj) -> int:
-    """``spec.replicas`` (1 when unset, the API default)."""
-    value = spec(obj).get("replicas")
-    return 1 if value is None else int(value)
 
 
 def annotations_of(obj: Obj) -> dict[str, str]:

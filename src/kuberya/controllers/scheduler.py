@@ -30,40 +30,22 @@ With ``node_name`` the scheduler considers only that node (kuberya's own); witho
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Unpack
 
-from kuberya.client import (
-    ApiError,
-    Clock,
-    ConflictError,
-    InvalidError,
-    KubeClient,
-    LoopClock,
-    NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
-    malformed,
-    object_key,
-    run_controller,
-)
-from kuberya.client.resources import NODES, PERSISTENTVOLUMECLAIMS, PODS
+from kuberya.client import ApiError, ConflictError, InvalidError, KubeClient, NotFoundError, malformed, object_key
+from kuberya.client.resources import NODES, PERSISTENTVOLUMECLAIMS, PODDISRUPTIONBUDGETS, PODS
 from kuberya.controllers import preemption, scheduling
-from kuberya.controllers.events import EventRecorder
-from kuberya.controllers.failures import InvalidObjects
+from kuberya.controllers.base import QueueController, Wiring
 from kuberya.controllers.ownership import meta
+from kuberya.controllers.ownership import spec as spec_of
 from kuberya.controllers.pods import condition, phase
-from kuberya.controllers.wallclock import WallClock, format_time, utc_now
+from kuberya.controllers.wallclock import format_time
 from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
 
 SCHEDULER_NAME = "default-scheduler"
-
-
-def _spec(obj: Obj) -> dict[str, Any]:
-    found = obj.get("spec")
-    return found if isinstance(found, dict) else {}
 
 
 def _terminal(pod: Obj) -> bool:
@@ -74,41 +56,29 @@ def _node_fingerprint(node: Obj) -> tuple[Any, ...]:
     status = node.get("status") or {}
     return (
         meta(node).get("labels"),
-        _spec(node).get("taints"),
-        _spec(node).get("unschedulable"),
+        spec_of(node).get("taints"),
+        spec_of(node).get("unschedulable"),
         status.get("allocatable"),
         scheduling.is_ready_node(node),
     )
 
 
-class Scheduler:
+class Scheduler(QueueController):
     """Assigns pending pods to nodes (see the module docstring)."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        node_name: str | None = None,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-        events: EventRecorder | None = None,
-    ) -> None:
-        self.client = client
+    def __init__(self, client: KubeClient, *, node_name: str | None = None, **wiring: Unpack[Wiring]) -> None:
+        # One worker: each decision must see the resources the one before it took.
+        super().__init__(client, name="scheduler", component=SCHEDULER_NAME, workers=1, **wiring)
         self.node_name = node_name
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self._now: WallClock = now or utc_now
-        self.events = events or EventRecorder(client, component=SCHEDULER_NAME, now=self._now)
-        self.queue: WorkQueue[str] = WorkQueue(name="scheduler", clock=self._clock)
-        self.pods = shared.informer(PODS)
+        # Its queue holds pending pods: only those it wants, through the handlers below.
+        self.pods = self.primary(PODS, enqueue_changes=False)
         self.preemption = preemption.Preemption(
-            client, informers=shared, events=self.events, now=self._now, scheduler_name=SCHEDULER_NAME
+            client, informers=self._shared, events=self.events, now=self._now, scheduler_name=SCHEDULER_NAME
         )
-        self.invalid = InvalidObjects(name="scheduler", queue=self.queue, events=self.events, lookup=self.pods.get)
-        self.nodes = shared.informer(NODES, field_selector=f"metadata.name={node_name}" if node_name else None)
+        self.informer(PODDISRUPTIONBUDGETS)  # the one preemption reads: run() waits for it too
+        self.nodes = self.informer(NODES, field_selector=f"metadata.name={node_name}" if node_name else None)
         # VolumeBinding: a pod waits for its claims; a claim created or changed may let it go on.
-        self.claims = shared.informer(PERSISTENTVOLUMECLAIMS)
+        self.claims = self.informer(PERSISTENTVOLUMECLAIMS)
         self.claims.add_handlers(
             on_add=lambda _claim: self._requeue_pending(), on_update=lambda _old, _new: self._requeue_pending()
         )
@@ -127,7 +97,7 @@ class Scheduler:
     @staticmethod
     def wants(pod: Obj) -> bool:
         """An active, ungated pod of ours that no node has yet."""
-        spec = _spec(pod)
+        spec = spec_of(pod)
         return (
             not spec.get("nodeName")
             and (spec.get("schedulerName") or SCHEDULER_NAME) == SCHEDULER_NAME
@@ -147,37 +117,25 @@ class Scheduler:
 
     def _on_pod_update(self, old: Obj, new: Obj) -> None:
         key = object_key(new)
-        if _spec(new).get("nodeName"):
+        if spec_of(new).get("nodeName"):
             self.assumed.pop(key, None)
             if not _terminal(old) and _terminal(new):
                 self._requeue_pending()  # its resources are free again
             return
         # Our own status writes must not bring the pod back (that would loop, event after event).
         if self.wants(new) and (
-            _spec(old) != _spec(new) or meta(old).get("labels") != meta(new).get("labels") or not self.wants(old)
+            spec_of(old) != spec_of(new) or meta(old).get("labels") != meta(new).get("labels") or not self.wants(old)
         ):
             self.queue.add(key)
 
     def _on_pod_delete(self, pod: Obj) -> None:
         self.assumed.pop(object_key(pod), None)
-        if _spec(pod).get("nodeName"):
+        if spec_of(pod).get("nodeName"):
             self._requeue_pending()
 
     def _on_node_update(self, old: Obj, new: Obj) -> None:
         if _node_fingerprint(old) != _node_fingerprint(new):
             self._requeue_pending()
-
-    # -- running -----------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Schedule pods until cancelled."""
-        await run_controller(
-            name="scheduler",
-            informers=(self.pods, self.nodes, self.preemption.budgets, self.claims),
-            queue=self.queue,
-            sync=self.sync,
-            workers=1,
-        )
 
     # -- one scheduling decision ----------------------------------------------------------------
 
@@ -192,7 +150,7 @@ class Scheduler:
             usage[node] = (total, count + 1)
 
         for pod in self.pods.list():
-            node = _spec(pod).get("nodeName")
+            node = spec_of(pod).get("nodeName")
             if node and not _terminal(pod) and object_key(pod) != exclude:
                 try:
                     requests = scheduling.pod_requests(pod)
@@ -205,7 +163,7 @@ class Scheduler:
                 add(str(node), requests)
         for key, (node, requests) in self.assumed.items():
             cached = self.pods.get(key)
-            if key != exclude and (cached is None or not _spec(cached).get("nodeName")):
+            if key != exclude and (cached is None or not spec_of(cached).get("nodeName")):
                 add(node, requests)
         return usage
 

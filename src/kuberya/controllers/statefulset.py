@@ -36,39 +36,25 @@ import contextlib
 import copy
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Unpack
 
-from kuberya.client import (
-    AlreadyExistsError,
-    ApiError,
-    Clock,
-    KubeClient,
-    LoopClock,
-    NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
-    malformed,
-    object_key,
-    run_controller,
-)
+from kuberya.client import AlreadyExistsError, ApiError, KubeClient, NotFoundError, malformed, object_key
 from kuberya.client.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
 from kuberya.controllers import history as hist
 from kuberya.controllers import statefulset_claims as claims
 from kuberya.controllers import statefulset_pods as sp
-from kuberya.controllers.events import EventRecorder, EventType
-from kuberya.controllers.failures import InvalidObjects
-from kuberya.controllers.ownership import ControllerRefManager, controller_ref, meta, namespace_index
+from kuberya.controllers.base import QueueController, Wiring
+from kuberya.controllers.events import EventType
+from kuberya.controllers.ownership import NAMESPACE_INDEX, ControllerRefManager, controller_ref, meta, namespace_index
 from kuberya.controllers.pods import phase
 from kuberya.controllers.replicaset import slow_start_batch  # the same doubling batches (Parallel)
-from kuberya.controllers.statefulset_status import StatusWriter, complete_rolling_update, replica_counts
-from kuberya.controllers.wallclock import WallClock, utc_now
+from kuberya.controllers.statefulset_status import complete_rolling_update, replica_counts, status_patch
 from kuberya.meta import labels as selectors
 from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
 
 COMPONENT = "statefulset-controller"
-NAMESPACE_INDEX = "namespace"
 
 
 def _event_text(verb: str, pod: Obj, sts: Obj, error: BaseException | None) -> tuple[EventType, str, str]:
@@ -80,70 +66,32 @@ def _event_text(verb: str, pod: Obj, sts: Obj, error: BaseException | None) -> t
     return "Warning", f"Failed{verb.title()}", f"{what} failed error: {message}"
 
 
-class StatefulSetController:
+class StatefulSetController(QueueController):
     """Keeps every StatefulSet's ordinals populated, in order, at the right revision."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        workers: int = 4,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-        events: EventRecorder | None = None,
-    ) -> None:
-        self.client = client
-        self.workers = workers
-        self._clock: Clock = clock or LoopClock()
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self._now: WallClock = now or utc_now
-        self.events = events or EventRecorder(client, component=COMPONENT, now=self._now)
-        self.queue: WorkQueue[str] = WorkQueue(name="statefulset", clock=self._clock)
-        self.sets = shared.informer(STATEFULSETS)
-        self.pods = shared.informer(PODS)
-        self.claims = shared.informer(PERSISTENTVOLUMECLAIMS)
-        self.revisions = shared.informer(CONTROLLERREVISIONS)
+    def __init__(self, client: KubeClient, *, workers: int = 4, **wiring: Unpack[Wiring]) -> None:
+        super().__init__(client, name="statefulset", component=COMPONENT, workers=workers, **wiring)
+        self.sets = self.primary(STATEFULSETS)
+        self.pods = self.informer(PODS)
+        self.claims = self.informer(PERSISTENTVOLUMECLAIMS)
+        self.revisions = self.informer(CONTROLLERREVISIONS)
         self.history = hist.History(client, self.revisions)
-        self.status_writer = StatusWriter(client)
-        self.invalid = InvalidObjects(name="statefulset", queue=self.queue, events=self.events, lookup=self.sets.get)
         self.sets.add_index(NAMESPACE_INDEX, namespace_index)
         self.pods.add_index(NAMESPACE_INDEX, namespace_index)
-        self.sets.add_handlers(
-            on_add=self._enqueue, on_update=lambda _old, new: self._enqueue(new), on_delete=self._enqueue
-        )
         self.pods.add_handlers(on_add=self._on_pod, on_update=self._on_pod_update, on_delete=self._on_pod)
         self.revisions.add_handlers(on_add=self._on_owned, on_delete=self._on_owned)
 
     # -- event handlers: they only enqueue keys ---------------------------------------------
 
-    def _enqueue(self, sts: Obj) -> None:
-        self.queue.add(object_key(sts))
-
     def _owning_set(self, obj: Obj) -> Obj | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != "StatefulSet":
-            return None
-        sts = self.sets.get(f"{meta(obj).get('namespace')}/{ref.get('name')}")
-        if sts is None or meta(sts).get("uid") != ref.get("uid"):
-            return None
-        return sts
+        return self.controller_of(obj, "StatefulSet", self.sets)
 
     def _on_owned(self, obj: Obj) -> None:
         sts = self._owning_set(obj)
         if sts is not None:
-            self._enqueue(sts)
+            self.enqueue(sts)
         elif controller_ref(obj) is None:
-            self._enqueue_selecting(obj)
-
-    def _enqueue_selecting(self, obj: Obj) -> None:
-        # An orphan: every set of its namespace that selects it may adopt it.
-        for sts in self.sets.by_index(NAMESPACE_INDEX, str(meta(obj).get("namespace") or "")):
-            try:
-                if selectors.matches(sp.spec(sts).get("selector"), meta(obj).get("labels")):
-                    self._enqueue(sts)
-            except selectors.SelectorError:
-                continue
+            self.enqueue_selecting(obj, self.sets)  # an orphan: every set that selects it may adopt it
 
     def _on_pod(self, pod: Obj) -> None:
         self._on_owned(pod)
@@ -153,24 +101,14 @@ class StatefulSetController:
             return
         old_set = self._owning_set(old)
         if old_set is not None and controller_ref(new) != controller_ref(old):
-            self._enqueue(old_set)
+            self.enqueue(old_set)
         self._on_owned(new)
         sts = self._owning_set(new)
         if sts is not None and sp.min_ready_seconds(sts) > 0 and sp.is_running_and_ready(new):
             # It becomes available minReadySeconds after it became ready: look again then.
             self.queue.add_after(object_key(sts), float(sp.min_ready_seconds(sts)))
 
-    # -- running ----------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Reconcile StatefulSets until cancelled."""
-        await run_controller(
-            name="statefulset",
-            informers=(self.sets, self.pods, self.claims, self.revisions),
-            queue=self.queue,
-            sync=self.sync,
-            workers=self.workers,
-        )
+    # -- the reconciliation -------------------------------------------------------------------
 
     async def sync(self, key: str) -> None:
         """Bring StatefulSet ``key`` (as cached) to its desired pods and revision, then post its status."""
@@ -274,7 +212,9 @@ class StatefulSetController:
         except ApiError as exc:
             error = exc
         complete_rolling_update(sts, status)
-        await self.status_writer.post(sts, status)
+        patch = status_patch(sts, status)
+        if patch is not None and await self.patch_status(STATEFULSETS, sts, patch) is None:
+            logger.debug("statefulset %s: gone before its status was written", object_key(sts))
         await self._truncate_history(
             sts, pods, revisions, {str(meta(current).get("name")), str(meta(update).get("name"))}
         )

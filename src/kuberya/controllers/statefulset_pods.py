@@ -23,6 +23,9 @@ from typing import Any
 
 from kuberya.controllers.history import POD_REVISION_LABEL
 from kuberya.controllers.ownership import meta, owner_reference
+from kuberya.controllers.ownership import replicas as replicas  # re-exported: sp.replicas(sts)
+from kuberya.controllers.ownership import spec as spec
+from kuberya.controllers.ownership import status as status
 from kuberya.controllers.pods import is_available, is_ready, phase
 from kuberya.meta.types import Obj
 
@@ -32,21 +35,6 @@ _ORDINAL = re.compile(r"^(.*)-([0-9]+)$")
 
 
 # -- the set's spec ------------------------------------------------------------------------------
-
-
-def spec(obj: Obj) -> dict[str, Any]:
-    found = obj.get("spec")
-    return found if isinstance(found, dict) else {}
-
-
-def status(obj: Obj) -> dict[str, Any]:
-    found = obj.get("status")
-    return found if isinstance(found, dict) else {}
-
-
-def replicas(sts: Obj) -> int:
-    value = spec(sts).get("replicas")
-    return 1 if value is None else int(value)
 
 
 def start_ordinal(sts: Obj) -> int:

@@ -13,11 +13,8 @@ upstream's does.
 from __future__ import annotations
 
 import datetime
-import logging
 from typing import Any
 
-from kuberya.client import KubeClient, NotFoundError
-from kuberya.client.resources import STATEFULSETS
 from kuberya.controllers.ownership import meta
 from kuberya.controllers.statefulset_pods import (
     is_created,
@@ -28,8 +25,6 @@ from kuberya.controllers.statefulset_pods import (
     strategy_type,
 )
 from kuberya.meta.types import Obj
-
-logger = logging.getLogger(__name__)
 
 COUNTS = ("replicas", "readyReplicas", "availableReplicas", "currentReplicas", "updatedReplicas")
 COMPARED = (*COUNTS, "observedGeneration", "currentRevision", "updateRevision", "collisionCount")
@@ -81,31 +76,13 @@ def changed(sts: Obj, status: dict[str, Any]) -> bool:
     return any(_normalized(old.get(f)) != _normalized(status.get(f)) for f in COMPARED)
 
 
-class StatusWriter:
-    """Writes a StatefulSet's status through ``/status`` when it changed."""
+def status_patch(sts: Obj, status: dict[str, Any]) -> dict[str, Any] | None:
+    """The merge patch of ``sts``'s status that writes ``status``, or None when nothing changed.
 
-    def __init__(self, client: KubeClient) -> None:
-        self.client = client
-
-    async def post(self, sts: Obj, status: dict[str, Any]) -> None:
-        if not changed(sts, status):
-            return
-        body = {
-            key: (None if key in OMITTED_WHEN_EMPTY and value in (0, "", None) else value)
-            for key, value in status.items()
-        }
-        try:
-            await self.client.patch(
-                STATEFULSETS,
-                str(meta(sts).get("name")),
-                {"status": body},
-                namespace=meta(sts).get("namespace"),
-                patch_type="merge",
-                subresource="status",
-            )
-        except NotFoundError:
-            logger.debug("statefulset %s/%s: gone before its status was written", *_key(sts))
-
-
-def _key(sts: Obj) -> tuple[Any, Any]:
-    return meta(sts).get("namespace"), meta(sts).get("name")
+    Fields upstream omits when zero are removed (``null``) rather than written as ``0``.
+    """
+    if not changed(sts, status):
+        return None
+    return {
+        key: (None if key in OMITTED_WHEN_EMPTY and value in (0, "", None) else value) for key, value in status.items()
+    }

@@ -13,25 +13,18 @@ from __future__ import annotations
 
 import datetime
 import logging
+from typing import Unpack
 
-from kuberya.client import (
-    Clock,
-    ConflictError,
-    KubeClient,
-    LoopClock,
-    NotFoundError,
-    SharedInformerFactory,
-    WorkQueue,
-    object_key,
-    run_controller,
-    split_key,
-)
+from kuberya.client import ConflictError, KubeClient, NotFoundError, split_key
 from kuberya.client.resources import JOBS
+from kuberya.controllers.base import QueueController, Wiring
 from kuberya.controllers.ownership import meta
-from kuberya.controllers.wallclock import WallClock, parse_time, utc_now
+from kuberya.controllers.wallclock import parse_time
 from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
+
+COMPONENT = "ttl-after-finished-controller"
 
 
 def finish_time(job: Obj) -> datetime.datetime | None:
@@ -57,36 +50,19 @@ def time_left(job: Obj, now: datetime.datetime) -> float | None:
     return (finished + datetime.timedelta(seconds=int(ttl)) - now).total_seconds()
 
 
-class TTLAfterFinishedController:
+class TTLAfterFinishedController(QueueController):
     """Deletes finished Jobs whose ``ttlSecondsAfterFinished`` has run out."""
 
-    def __init__(
-        self,
-        client: KubeClient,
-        *,
-        workers: int = 2,
-        clock: Clock | None = None,
-        informers: SharedInformerFactory | None = None,
-        now: WallClock | None = None,
-    ) -> None:
-        self.client = client
-        self.workers = workers
-        self._clock: Clock = clock or LoopClock()
-        self._now: WallClock = now or utc_now
-        shared = informers or SharedInformerFactory(client, clock=self._clock)
-        self.queue: WorkQueue[str] = WorkQueue(name="ttl-after-finished", clock=self._clock)
-        self.jobs = shared.informer(JOBS)
-        self.jobs.add_handlers(on_add=self._enqueue, on_update=lambda _old, new: self._enqueue(new))
+    def __init__(self, client: KubeClient, *, workers: int = 2, **wiring: Unpack[Wiring]) -> None:
+        super().__init__(client, name="ttl-after-finished", component=COMPONENT, workers=workers, **wiring)
+        # Not primary(): the sync only deletes, it has no malformed Job to report.
+        self.jobs = self.informer(JOBS)
+        self.jobs.add_handlers(on_add=self.enqueue, on_update=self.enqueue_new)
 
-    def _enqueue(self, job: Obj) -> None:
-        if not meta(job).get("deletionTimestamp") and needs_cleanup(job):
-            self.queue.add(object_key(job))
-
-    async def run(self) -> None:
-        """Clean up expired Jobs until cancelled."""
-        await run_controller(
-            name="ttl-after-finished", informers=(self.jobs,), queue=self.queue, sync=self.sync, workers=self.workers
-        )
+    def enqueue(self, obj: Obj) -> None:
+        """Only a Job that is finished, has a TTL and is not already being deleted is worth a sync."""
+        if not meta(obj).get("deletionTimestamp") and needs_cleanup(obj):
+            super().enqueue(obj)
 
     async def sync(self, key: str) -> None:
         """Delete Job ``key`` if it has expired, or look again when it will have."""

@@ -47,13 +47,14 @@ def secret_string_data_to_data(obj: JSONObject) -> None:
     obj["data"] = data
 
 
-def _setdefault(obj: JSONObject, key: str, value: Any) -> None:
+def set_default(obj: JSONObject, key: str, value: Any) -> None:
     """Set ``key`` when absent or null — Go's "if obj.X == nil" — leaving explicit values alone."""
     if obj.get(key) is None:
         obj[key] = value
 
 
-def _child(obj: JSONObject, key: str) -> JSONObject:
+def child(obj: JSONObject, key: str) -> JSONObject:
+    """``obj[key]``, made an empty object first when it is missing (or not an object)."""
     value = obj.get(key)
     if not isinstance(value, dict):
         value = {}
@@ -76,10 +77,10 @@ def image_pull_policy(image: str) -> str:
 def _default_probe(probe: Any) -> None:
     if not isinstance(probe, dict):
         return
-    _setdefault(probe, "timeoutSeconds", 1)
-    _setdefault(probe, "periodSeconds", 10)
-    _setdefault(probe, "successThreshold", 1)
-    _setdefault(probe, "failureThreshold", 3)
+    set_default(probe, "timeoutSeconds", 1)
+    set_default(probe, "periodSeconds", 10)
+    set_default(probe, "successThreshold", 1)
+    set_default(probe, "failureThreshold", 3)
     _default_handler(probe)
 
 
@@ -106,7 +107,7 @@ def _default_container(container: JSONObject) -> None:
         container["terminationMessagePath"] = "/dev/termination-log"
     if not container.get("terminationMessagePolicy"):
         container["terminationMessagePolicy"] = "File"
-    _setdefault(container, "resources", {})
+    set_default(container, "resources", {})
     for port in container.get("ports") or []:
         if not port.get("protocol"):
             port["protocol"] = "TCP"
@@ -159,7 +160,7 @@ def _default_volume(volume: JSONObject) -> None:
         volume["emptyDir"] = {}
     for source in ("secret", "configMap", "downwardAPI", "projected"):
         if isinstance(volume.get(source), dict):
-            _setdefault(volume[source], "defaultMode", 0o644)
+            set_default(volume[source], "defaultMode", 0o644)
     for item in (volume.get("downwardAPI") or {}).get("items") or []:
         _default_field_ref(item)
     for projection in (volume.get("projected") or {}).get("sources") or []:
@@ -173,8 +174,8 @@ def default_pod_spec(spec: JSONObject) -> None:
         spec["dnsPolicy"] = "ClusterFirst"
     if not spec.get("restartPolicy"):
         spec["restartPolicy"] = "Always"
-    _setdefault(spec, "terminationGracePeriodSeconds", 30)
-    _setdefault(spec, "securityContext", {})
+    set_default(spec, "terminationGracePeriodSeconds", 30)
+    set_default(spec, "securityContext", {})
     if not spec.get("schedulerName"):
         spec["schedulerName"] = "default-scheduler"
     for key in ("containers", "initContainers"):
@@ -182,14 +183,14 @@ def default_pod_spec(spec: JSONObject) -> None:
             _default_container(container)
             if spec.get("hostNetwork"):  # host networking: the host port is the container port
                 for port in container.get("ports") or []:
-                    _setdefault(port, "hostPort", port.get("containerPort"))
+                    set_default(port, "hostPort", port.get("containerPort"))
     for volume in spec.get("volumes") or []:
         _default_volume(volume)
 
 
 def _default_template(owner: JSONObject) -> None:
-    template = _child(_child(owner, "spec"), "template")
-    default_pod_spec(_child(template, "spec"))
+    template = child(child(owner, "spec"), "template")
+    default_pod_spec(child(template, "spec"))
 
 
 def qos_class(spec: JSONObject) -> str:
@@ -208,7 +209,7 @@ def qos_class(spec: JSONObject) -> str:
 
 
 def default_pod(pod: JSONObject) -> None:
-    spec = _child(pod, "spec")
+    spec = child(pod, "spec")
     # SetDefaults_Pod: requests default to limits, before the PodSpec defaults.
     for key in ("containers", "initContainers"):
         for container in spec.get(key) or []:
@@ -219,16 +220,16 @@ def default_pod(pod: JSONObject) -> None:
                     requests.setdefault(name, quantity)
                 container["resources"] = resources
     default_pod_spec(spec)
-    _setdefault(spec, "enableServiceLinks", True)
+    set_default(spec, "enableServiceLinks", True)
     # Admission plugins upstream (ServiceAccount, Priority): every stored pod carries these.
     if not spec.get("serviceAccountName"):
         spec["serviceAccountName"] = spec.get("serviceAccount") or "default"
     if not spec.get("serviceAccount"):
         spec["serviceAccount"] = spec["serviceAccountName"]
-    _setdefault(spec, "priority", 0)
-    _setdefault(spec, "preemptionPolicy", "PreemptLowerPriority")
+    set_default(spec, "priority", 0)
+    set_default(spec, "preemptionPolicy", "PreemptLowerPriority")
     _default_toleration_seconds(spec)
-    status = _child(pod, "status")
+    status = child(pod, "status")
     if not status.get("phase"):
         status["phase"] = "Pending"
     if not status.get("qosClass"):
@@ -248,14 +249,14 @@ def _default_toleration_seconds(spec: JSONObject) -> None:
 
 
 def default_service(svc: JSONObject) -> None:
-    spec = _child(svc, "spec")
+    spec = child(svc, "spec")
     if not spec.get("type"):
         spec["type"] = "ClusterIP"
     if not spec.get("sessionAffinity"):
         spec["sessionAffinity"] = "None"
     if spec["sessionAffinity"] == "ClientIP":
-        client_ip = _child(_child(spec, "sessionAffinityConfig"), "clientIP")
-        _setdefault(client_ip, "timeoutSeconds", 10800)
+        client_ip = child(child(spec, "sessionAffinityConfig"), "clientIP")
+        set_default(client_ip, "timeoutSeconds", 10800)
     for port in spec.get("ports") or []:
         if not port.get("protocol"):
             port["protocol"] = "TCP"
@@ -265,7 +266,7 @@ def default_service(svc: JSONObject) -> None:
     if svc_type in ("NodePort", "LoadBalancer") and not spec.get("externalTrafficPolicy"):
         spec["externalTrafficPolicy"] = "Cluster"
     if svc_type == "LoadBalancer":
-        _setdefault(spec, "allocateLoadBalancerNodePorts", True)
+        set_default(spec, "allocateLoadBalancerNodePorts", True)
     if svc_type != "ExternalName":
         if not spec.get("internalTrafficPolicy"):
             spec["internalTrafficPolicy"] = "Cluster"
@@ -274,16 +275,16 @@ def default_service(svc: JSONObject) -> None:
             spec["ipFamilies"] = ["IPv4"]
         if not spec.get("ipFamilyPolicy"):
             spec["ipFamilyPolicy"] = "SingleStack"
-    _child(svc, "status").setdefault("loadBalancer", {})
+    child(svc, "status").setdefault("loadBalancer", {})
 
 
 def default_namespace(ns: JSONObject) -> None:
-    metadata = _child(ns, "metadata")
+    metadata = child(ns, "metadata")
     if metadata.get("name"):
-        _child(metadata, "labels")["kubernetes.io/metadata.name"] = metadata["name"]
-    spec = _child(ns, "spec")
-    _setdefault(spec, "finalizers", ["kubernetes"])
-    status = _child(ns, "status")
+        child(metadata, "labels")["kubernetes.io/metadata.name"] = metadata["name"]
+    spec = child(ns, "spec")
+    set_default(spec, "finalizers", ["kubernetes"])
+    status = child(ns, "status")
     if not status.get("phase"):
         status["phase"] = "Active"
 
@@ -303,8 +304,8 @@ def default_endpoints(ep: JSONObject) -> None:
 
 def default_endpoint_slice(slice_: JSONObject) -> None:
     for port in slice_.get("ports") or []:
-        _setdefault(port, "name", "")
-        _setdefault(port, "protocol", "TCP")
+        set_default(port, "name", "")
+        set_default(port, "protocol", "TCP")
 
 
 def default_node(node: JSONObject) -> None:
@@ -317,26 +318,26 @@ def default_node(node: JSONObject) -> None:
 
 
 def default_deployment(deploy: JSONObject) -> None:
-    spec = _child(deploy, "spec")
-    _setdefault(spec, "replicas", 1)
-    strategy = _child(spec, "strategy")
+    spec = child(deploy, "spec")
+    set_default(spec, "replicas", 1)
+    strategy = child(spec, "strategy")
     if not strategy.get("type"):
         strategy["type"] = "RollingUpdate"
     if strategy["type"] == "RollingUpdate":
-        rolling = _child(strategy, "rollingUpdate")
-        _setdefault(rolling, "maxUnavailable", "25%")
-        _setdefault(rolling, "maxSurge", "25%")
-    _setdefault(spec, "revisionHistoryLimit", 10)
-    _setdefault(spec, "progressDeadlineSeconds", 600)
+        rolling = child(strategy, "rollingUpdate")
+        set_default(rolling, "maxUnavailable", "25%")
+        set_default(rolling, "maxSurge", "25%")
+    set_default(spec, "revisionHistoryLimit", 10)
+    set_default(spec, "progressDeadlineSeconds", 600)
     _default_template(deploy)
-    _child(deploy, "status")
+    child(deploy, "status")
 
 
 def default_replica_set(rs: JSONObject) -> None:
-    _setdefault(_child(rs, "spec"), "replicas", 1)
+    set_default(child(rs, "spec"), "replicas", 1)
     _default_template(rs)
     # `replicas` is the one non-omitempty status field; the Python client requires it.
-    _setdefault(_child(rs, "status"), "replicas", 0)
+    set_default(child(rs, "status"), "replicas", 0)
 
 
 # ---- autoscaling/v2 --------------------------------------------------------------------------
@@ -368,12 +369,12 @@ def _merge_rules(given: Any, defaults: JSONObject) -> JSONObject:
 
 
 def default_hpa_v2(hpa: JSONObject) -> None:
-    spec = _child(hpa, "spec")
-    _setdefault(spec, "minReplicas", 1)
+    spec = child(hpa, "spec")
+    set_default(spec, "minReplicas", 1)
     if not spec.get("metrics"):
         spec["metrics"] = [cpu_utilization_metric(DEFAULT_CPU_UTILIZATION)]
     # desiredReplicas is non-omitempty upstream and required by the Python client's model.
-    _setdefault(_child(hpa, "status"), "desiredReplicas", 0)
+    set_default(child(hpa, "status"), "desiredReplicas", 0)
     behavior = spec.get("behavior")
     if isinstance(behavior, dict):
         behavior["scaleUp"] = _merge_rules(behavior.get("scaleUp"), _scale_up_rules())

@@ -7,19 +7,18 @@ from typing import Any
 
 from kuberya.resources.printers_base import (
     AGE,
+    CONTAINERS,
+    IMAGES,
     NAME,
     age,
     column,
     dig,
     format_label_selector,
-    layout_containers,
+    layout_template,
     list_with_more,
     name,
 )
 from kuberya.resources.types import JSONObject
-
-_CONTAINERS = column("Containers", "string", "containers", priority=1)
-_IMAGES = column("Images", "string", "images", priority=1)
 
 # ---- deployments and replica sets ------------------------------------------------------------
 
@@ -37,8 +36,8 @@ DEPLOYMENT_COLUMNS = [
         "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
     ),
     AGE,
-    _CONTAINERS,
-    _IMAGES,
+    CONTAINERS,
+    IMAGES,
     column("Selector", "string", "Label selector for pods.", priority=1),
 ]
 
@@ -48,8 +47,8 @@ REPLICA_SET_COLUMNS = [
     column("Current", "integer", "Replicas is the most recently observed number of replicas."),
     column("Ready", "integer", "The number of ready replicas for this replica set."),
     AGE,
-    _CONTAINERS,
-    _IMAGES,
+    CONTAINERS,
+    IMAGES,
     column(
         "Selector",
         "string",
@@ -62,7 +61,7 @@ REPLICA_SET_COLUMNS = [
 def print_deployment(deploy: JSONObject, now: datetime) -> list[Any]:
     spec, status = deploy.get("spec") or {}, deploy.get("status") or {}
     replicas = spec.get("replicas", 1)
-    names, images = layout_containers(dig(spec, "template", "spec", "containers"))
+    names, images = layout_template(spec)
     return [
         name(deploy),
         f"{status.get('readyReplicas', 0)}/{replicas}",
@@ -75,19 +74,26 @@ def print_deployment(deploy: JSONObject, now: datetime) -> list[Any]:
     ]
 
 
-def print_replica_set(rs: JSONObject, now: datetime) -> list[Any]:
-    spec, status = rs.get("spec") or {}, rs.get("status") or {}
-    names, images = layout_containers(dig(spec, "template", "spec", "containers"))
+def replica_cells(obj: JSONObject, now: datetime) -> list[Any]:
+    """The cells but Selector of upstream's ``printReplicaSet`` and ``printReplicationController``.
+
+    Name, Desired, Current, Ready, Age, Containers, Images; the Selector differs (a LabelSelector, a map).
+    """
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    names, images = layout_template(spec)
     return [
-        name(rs),
+        name(obj),
         int(spec.get("replicas", 1)),
         int(status.get("replicas", 0)),
         int(status.get("readyReplicas", 0)),
-        age(rs, now),
+        age(obj, now),
         names,
         images,
-        format_label_selector(spec.get("selector")),
     ]
+
+
+def print_replica_set(rs: JSONObject, now: datetime) -> list[Any]:
+    return [*replica_cells(rs, now), format_label_selector(dig(rs, "spec", "selector"))]
 
 
 # ---- horizontal pod autoscalers (printed from the stored autoscaling/v2 shape) ---------------

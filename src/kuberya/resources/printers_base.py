@@ -31,6 +31,11 @@ DOCS: dict[str, str] = {
     ),
     "containers": "Names of each container in the template.",
     "images": "Images referenced by each container in the template.",
+    # A Job's spec.selector, which a CronJob's Table shows too (of its jobTemplate).
+    "jobSelector": (
+        "A label query over pods that should match the pod count. Normally, the system sets this field for "
+        "you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors"
+    ),
 }
 
 
@@ -47,6 +52,10 @@ def column(name: str, type_: str, description: str, *, fmt: str = "", priority: 
 
 NAME = column("Name", "string", "name", fmt="name")
 AGE = column("Age", "string", "creationTimestamp")
+CONTAINERS = column("Containers", "string", "containers", priority=1)
+"""The wide column of a workload's template's container names (:func:`layout_containers`)."""
+IMAGES = column("Images", "string", "images", priority=1)
+"""The wide column of its images."""
 
 
 def human_duration(seconds: float) -> str:
@@ -128,6 +137,11 @@ def layout_containers(containers: list[JSONObject] | None) -> tuple[str, str]:
     """Return the wide Containers and Images cells: the names and the images, comma-joined."""
     containers = containers or []
     return ",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers)
+
+
+def layout_template(spec: Any) -> tuple[str, str]:
+    """The Containers and Images cells of a workload whose ``spec.template`` is a pod template."""
+    return layout_containers(dig(spec, "template", "spec", "containers"))
 
 
 def list_with_more(items: list[str], total: int, limit: int, *, empty: str = "<unset>") -> str:

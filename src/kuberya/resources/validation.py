@@ -26,19 +26,21 @@ from kuberya.resources.names import (
     path_segment_errors,
     qualified_name_errors,
 )
-from kuberya.resources.selectors import SelectorError, selector_from_spec
 from kuberya.resources.types import Cause, JSONObject
 from kuberya.resources.validation_base import (
     duplicate,
     forbidden,
-    go_value,
+    immutable_selector,
+    int_or_percent,
     invalid,
     non_negative,
     not_supported,
     port_range,
     required,
+    selector_selects_template,
     too_long,
 )
+from kuberya.resources.validation_owners import validate_owner_references
 from kuberya.resources.validation_pods import validate_pod_spec, validate_pod_update
 
 NameRule = Callable[[str], list[str]]
@@ -85,43 +87,11 @@ def validate_metadata(metadata: JSONObject, *, name_rule: NameRule) -> list[Caus
         size += len(key) + len(str(value))
     if size > TOTAL_ANNOTATION_SIZE:
         causes.append(too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE))
+    causes.extend(validate_owner_references(metadata.get("ownerReferences")))
     return causes
 
 
 # ---- apps: deployments and replica sets ------------------------------------------------------
-
-
-def _selector_repr(selector: Any) -> str:
-    selector = selector or {}
-    labels = go_value(selector.get("matchLabels") or {}) if selector.get("matchLabels") else "map[string]string(nil)"
-    exprs = (
-        "[]v1.LabelSelectorRequirement(nil)"
-        if not selector.get("matchExpressions")
-        else go_value(selector["matchExpressions"])
-    )
-    return f"v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{exprs}}}"
-
-
-def _immutable_selector(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
-    if old is None:
-        return []
-    new_sel, old_sel = (obj.get("spec") or {}).get("selector"), (old.get("spec") or {}).get("selector")
-    if selector_from_spec_safe(new_sel) != selector_from_spec_safe(old_sel):
-        return [
-            Cause(
-                "spec.selector",
-                "FieldValueInvalid",
-                f"Invalid value: {_selector_repr(new_sel)}: field is immutable",
-            )
-        ]
-    return []
-
-
-def selector_from_spec_safe(spec: Any) -> str | None:
-    try:
-        return str(selector_from_spec(spec)) if isinstance(spec, dict) else None
-    except SelectorError:
-        return None
 
 
 def _validate_replicated(obj: JSONObject, *, kind_word: str) -> list[Cause]:
@@ -132,72 +102,33 @@ def _validate_replicated(obj: JSONObject, *, kind_word: str) -> list[Cause]:
     selector_spec = spec.get("selector")
     template = spec.get("template") or {}
     template_labels = (template.get("metadata") or {}).get("labels") or {}
-    if selector_spec is None:
-        causes.append(required("spec.selector"))
-    else:
-        try:
-            selector = selector_from_spec(selector_spec)
-        except SelectorError as e:
-            causes.append(
-                Cause(
-                    "spec.selector",
-                    "FieldValueInvalid",
-                    f"Invalid value: {_selector_repr(selector_spec)}: {e}",
-                )
-            )
-        else:
-            if selector.empty:
-                detail = f"empty selector is invalid for {kind_word}"
-                causes.append(
-                    Cause(
-                        "spec.selector",
-                        "FieldValueInvalid",
-                        f"Invalid value: {_selector_repr(selector_spec)}: {detail}",
-                    )
-                )
-            elif not selector.matches(template_labels):
-                causes.append(
-                    invalid(
-                        "spec.template.metadata.labels",
-                        template_labels,
-                        "`selector` does not match template `labels`",
-                    )
-                )
+    causes.extend(selector_selects_template(selector_spec, template_labels, kind_word))
     causes.extend(validate_labels(template_labels, "spec.template.metadata.labels"))
     causes.extend(validate_pod_spec(template.get("spec"), "spec.template.spec", restart_policies=("Always",)))
     return causes
 
 
-def _int_or_percent(value: Any, path: str) -> tuple[list[Cause], int | None, bool]:
-    """Check an IntOrString that is a count or ``N%``; return (causes, number, is_percent)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return non_negative(path, value), value, False
-    if isinstance(value, str):
-        match = re.fullmatch(r"([0-9]+)%", value)
-        if match is None:
-            return (
-                [
-                    invalid(
-                        path,
-                        value,
-                        "a valid percent string must be a numeric string followed by an ending '%' "
-                        "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
-                    )
-                ],
-                None,
-                True,
-            )
-        number = int(match.group(1))
-        if number > 100:
-            return [invalid(path, value, "must not be greater than 100%")], number, True
-        return [], number, True
-    return [], None, False
+def validate_long_running_template(template: Any, kind: str) -> list[Cause]:
+    """The pod template of a DaemonSet, StatefulSet or ReplicationController (``spec.template``).
+
+    Valid labels, a pod spec that restarts ``Always`` and, since its pods are meant to run for
+    ever, no ``activeDeadlineSeconds`` (upstream's ``ValidatePodTemplateSpecForReplicaSet`` and
+    its siblings, whose message names ``kind``).
+    """
+    template = template if isinstance(template, dict) else {}
+    pod_spec = template.get("spec")
+    causes = validate_labels((template.get("metadata") or {}).get("labels"), "spec.template.metadata.labels")
+    causes.extend(validate_pod_spec(pod_spec, "spec.template.spec", restart_policies=("Always",)))
+    if isinstance(pod_spec, dict) and pod_spec.get("activeDeadlineSeconds") is not None:
+        detail = f"activeDeadlineSeconds in {kind} is not Supported"
+        causes.append(forbidden("spec.template.spec.activeDeadlineSeconds", detail))
+    return causes
 
 
 def validate_deployment(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
     spec = obj.get("spec") or {}
     causes = _validate_replicated(obj, kind_word="deployment")
-    causes.extend(_immutable_selector(obj, old))
+    causes.extend(immutable_selector(obj, old))
     strategy = spec.get("strategy") or {}
     strategy_type = strategy.get("type")
     if strategy_type and strategy_type not in ("Recreate", "RollingUpdate"):
@@ -208,10 +139,10 @@ def validate_deployment(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
             forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'")
         )
     elif isinstance(rolling, dict):
-        unavailable_causes, unavailable, _ = _int_or_percent(
+        unavailable_causes, unavailable, _ = int_or_percent(
             rolling.get("maxUnavailable"), "spec.strategy.rollingUpdate.maxUnavailable"
         )
-        surge_causes, surge, _ = _int_or_percent(rolling.get("maxSurge"), "spec.strategy.rollingUpdate.maxSurge")
+        surge_causes, surge, _ = int_or_percent(rolling.get("maxSurge"), "spec.strategy.rollingUpdate.maxSurge")
         causes.extend(unavailable_causes + surge_causes)
         if unavailable == 0 and surge == 0:
             causes.append(
@@ -229,7 +160,7 @@ def validate_deployment(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
 
 
 def validate_replica_set(obj: JSONObject, old: JSONObject | None) -> list[Cause]:
-    return _validate_replicated(obj, kind_word="replicaset") + _immutable_selector(obj, old)
+    return _validate_replicated(obj, kind_word="replicaset") + immutable_selector(obj, old)
 
 
 def validate_pod(obj: JSONObject, old: JSONObject | None) -> list[Cause]:

@@ -28,12 +28,14 @@ from kuberya.resources.kinds.spec import KindSpec, status_of
 from kuberya.resources.patchmeta import ATOMIC_MAP, OBJECT_META, PatchMeta, at, template
 from kuberya.resources.printers_base import (
     AGE,
+    CONTAINERS,
+    IMAGES,
     NAME,
     age,
     column,
     dig,
     format_label_selector,
-    layout_containers,
+    layout_template,
     name,
     since,
 )
@@ -182,15 +184,9 @@ COLUMNS = (
     column("Active", "integer", "A list of pointers to currently running jobs."),
     column("Last Schedule", "string", "Information when was the last time the job was successfully scheduled."),
     AGE,
-    column("Containers", "string", "containers", priority=1),
-    column("Images", "string", "images", priority=1),
-    column(
-        "Selector",
-        "string",
-        "A label query over pods that should match the pod count. Normally, the system sets this field for "
-        "you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
-        priority=1,
-    ),
+    CONTAINERS,
+    IMAGES,
+    column("Selector", "string", "jobSelector", priority=1),
 )
 
 
@@ -205,7 +201,7 @@ def print_cron_job(cj: JSONObject, now: datetime) -> list[Any]:
     spec, status = cj.get("spec") or {}, cj.get("status") or {}
     last = status.get("lastScheduleTime")
     job_spec = dig(spec, "jobTemplate", "spec") or {}
-    names, images = layout_containers(dig(job_spec, "template", "spec", "containers"))
+    names, images = layout_template(job_spec)
     return [
         name(cj),
         spec.get("schedule", ""),

@@ -20,43 +20,40 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from kuberya.resources.defaults import default_pod_spec
+from kuberya.resources.defaults import child, default_pod_spec
 from kuberya.resources.kinds.deployment import reset_status
 from kuberya.resources.kinds.spec import APPS_V1, KindSpec, status_of
 from kuberya.resources.patchmeta import workload
 from kuberya.resources.printers_base import (
     AGE,
+    CONTAINERS,
+    IMAGES,
     NAME,
     age,
     column,
     dig,
     format_label_selector,
     format_labels,
-    layout_containers,
+    layout_template,
     name,
 )
 from kuberya.resources.selectors import SelectorError, selector_from_spec
 from kuberya.resources.types import Cause, JSONObject, ResourceType
-from kuberya.resources.validation import (
-    _immutable_selector,
-    _int_or_percent,
-    _selector_repr,
-    validate_labels,
+from kuberya.resources.validation import validate_long_running_template
+from kuberya.resources.validation_base import (
+    go_value,
+    immutable_selector,
+    int_or_percent,
+    invalid,
+    invalid_selector,
+    non_negative,
+    required,
+    selector_mismatch,
 )
-from kuberya.resources.validation_base import forbidden, go_value, invalid, non_negative, required
-from kuberya.resources.validation_pods import validate_pod_spec
 
 TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
 STRATEGY_TYPES = ("OnDelete", "RollingUpdate")
 _ALWAYS_SERIALIZED_STATUS = ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady")
-
-
-def _child(obj: JSONObject, key: str) -> JSONObject:
-    value = obj.get(key)
-    if not isinstance(value, dict):
-        value = {}
-        obj[key] = value
-    return value
 
 
 # ---- defaults ----------------------------------------------------------------------------------
@@ -64,20 +61,20 @@ def _child(obj: JSONObject, key: str) -> JSONObject:
 
 def default_daemon_set(ds: JSONObject) -> None:
     """``SetDefaults_DaemonSet`` plus the template's PodSpec defaults."""
-    spec = _child(ds, "spec")
-    strategy = _child(spec, "updateStrategy")
+    spec = child(ds, "spec")
+    strategy = child(spec, "updateStrategy")
     if not strategy.get("type"):
         strategy["type"] = "RollingUpdate"
     if strategy["type"] == "RollingUpdate":
-        rolling = _child(strategy, "rollingUpdate")
+        rolling = child(strategy, "rollingUpdate")
         if rolling.get("maxUnavailable") is None:
             rolling["maxUnavailable"] = 1
         if rolling.get("maxSurge") is None:
             rolling["maxSurge"] = 0
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
-    default_pod_spec(_child(_child(spec, "template"), "spec"))
-    status = _child(ds, "status")
+    default_pod_spec(child(child(spec, "template"), "spec"))
+    status = child(ds, "status")
     for key in _ALWAYS_SERIALIZED_STATUS:
         if status.get(key) is None:
             status[key] = 0
@@ -95,7 +92,7 @@ def _template_generation(ds: JSONObject) -> int:
 
 
 def _set_template_generation(ds: JSONObject, generation: int) -> None:
-    metadata = _child(ds, "metadata")
+    metadata = child(ds, "metadata")
     annotations = metadata.get("annotations")
     if not isinstance(annotations, dict):
         annotations = {}
@@ -130,20 +127,12 @@ def _validate_selector(spec: JSONObject) -> list[Cause]:
         # A missing selector selects nothing (LabelSelectorAsSelector(nil)): it matches no template.
         matches = selector_spec is not None and selector_from_spec(selector_spec).matches(template_labels)
     except SelectorError as e:
-        return [Cause("spec.selector", "FieldValueInvalid", f"Invalid value: {_selector_repr(selector_spec)}: {e}")]
+        return [invalid_selector(selector_spec, str(e))]
     causes: list[Cause] = []
     if not matches:
-        causes.append(
-            invalid("spec.template.metadata.labels", template_labels, "`selector` does not match template `labels`")
-        )
+        causes.append(selector_mismatch(template_labels))
     if selector_spec is not None and not selector_spec.get("matchLabels") and not selector_spec.get("matchExpressions"):
-        causes.append(
-            Cause(
-                "spec.selector",
-                "FieldValueInvalid",
-                f"Invalid value: {_selector_repr(selector_spec)}: empty selector is invalid for daemonset",
-            )
-        )
+        causes.append(invalid_selector(selector_spec, "empty selector is invalid for daemonset"))
     return causes
 
 
@@ -169,8 +158,8 @@ def _validate_update_strategy(strategy: Any) -> list[Cause]:
     if not isinstance(rolling, dict):
         return [required("spec.updateStrategy.rollingUpdate")]
     path = "spec.updateStrategy.rollingUpdate"
-    unavailable_causes, unavailable, _ = _int_or_percent(rolling.get("maxUnavailable"), f"{path}.maxUnavailable")
-    surge_causes, surge, _ = _int_or_percent(rolling.get("maxSurge"), f"{path}.maxSurge")
+    unavailable_causes, unavailable, _ = int_or_percent(rolling.get("maxUnavailable"), f"{path}.maxUnavailable")
+    surge_causes, surge, _ = int_or_percent(rolling.get("maxSurge"), f"{path}.maxSurge")
     causes = unavailable_causes + surge_causes
     has_unavailable, has_surge = bool(unavailable), bool(surge)
     if has_unavailable and has_surge:
@@ -208,19 +197,12 @@ def _validate_status(ds: JSONObject, old: JSONObject | None) -> list[Cause]:
 
 def validate_daemon_set(ds: JSONObject, old: JSONObject | None) -> list[Cause]:
     spec = ds.get("spec") or {}
-    template = spec.get("template") or {}
-    template_spec = template.get("spec")
     causes = _validate_selector(spec)
-    causes.extend(validate_labels(dig(template, "metadata", "labels"), "spec.template.metadata.labels"))
-    causes.extend(validate_pod_spec(template_spec, "spec.template.spec", restart_policies=("Always",)))
-    if isinstance(template_spec, dict) and template_spec.get("activeDeadlineSeconds") is not None:
-        causes.append(
-            forbidden("spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in DaemonSet is not Supported")
-        )
+    causes.extend(validate_long_running_template(spec.get("template"), "DaemonSet"))
     causes.extend(non_negative("spec.minReadySeconds", spec.get("minReadySeconds")))
     causes.extend(_validate_update_strategy(spec.get("updateStrategy")))
     causes.extend(non_negative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit")))
-    causes.extend(_immutable_selector(ds, old))
+    causes.extend(immutable_selector(ds, old))
     causes.extend(_validate_status(ds, old))
     return causes
 
@@ -263,8 +245,8 @@ COLUMNS = (
         "https://kubernetes.io/docs/concepts/configuration/assign-pod-node/",
     ),
     AGE,
-    column("Containers", "string", "containers", priority=1),
-    column("Images", "string", "images", priority=1),
+    CONTAINERS,
+    IMAGES,
     column(
         "Selector",
         "string",
@@ -278,7 +260,7 @@ COLUMNS = (
 
 def print_daemon_set(ds: JSONObject, now: datetime) -> list[Any]:
     spec, status = ds.get("spec") or {}, ds.get("status") or {}
-    names, images = layout_containers(dig(spec, "template", "spec", "containers"))
+    names, images = layout_template(spec)
     return [
         name(ds),
         int(status.get("desiredNumberScheduled") or 0),

@@ -22,12 +22,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kuberya.resources.defaults import default_pod_spec
+from kuberya.resources.defaults import child, default_pod_spec, set_default
 from kuberya.resources.kinds.job_validation import validate_job
 from kuberya.resources.kinds.spec import KindSpec, status_of
 from kuberya.resources.patchmeta import workload
 from kuberya.resources.printers_base import (
     AGE,
+    CONTAINERS,
+    IMAGES,
     NAME,
     age,
     column,
@@ -52,36 +54,23 @@ MAX_INT32 = 2**31 - 1
 DEFAULT_BACKOFF_LIMIT = 6
 
 
-def _child(obj: JSONObject, key: str) -> JSONObject:
-    value = obj.get(key)
-    if not isinstance(value, dict):
-        value = {}
-        obj[key] = value
-    return value
-
-
-def _setdefault(obj: JSONObject, key: str, value: Any) -> None:
-    if obj.get(key) is None:
-        obj[key] = value
-
-
 def default_job(job: JSONObject) -> None:
     """Upstream's ``SetDefaults_Job`` (v1.32), plus the PodSpec defaults of the template."""
-    spec = _child(job, "spec")
+    spec = child(job, "spec")
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
         spec["parallelism"] = 1
-    _setdefault(spec, "parallelism", 1)
+    set_default(spec, "parallelism", 1)
     if spec.get("backoffLimit") is None:
         spec["backoffLimit"] = MAX_INT32 if spec.get("backoffLimitPerIndex") is not None else DEFAULT_BACKOFF_LIMIT
-    template = _child(spec, "template")
+    template = child(spec, "template")
     template_labels = (template.get("metadata") or {}).get("labels")
-    metadata = _child(job, "metadata")
+    metadata = child(job, "metadata")
     if template_labels and not metadata.get("labels"):
         metadata["labels"] = dict(template_labels)
     if not spec.get("completionMode"):
         spec["completionMode"] = "NonIndexed"
-    _setdefault(spec, "suspend", False)
+    set_default(spec, "suspend", False)
     policy = spec.get("podFailurePolicy")
     if isinstance(policy, dict):
         for rule in policy.get("rules") or []:
@@ -90,25 +79,25 @@ def default_job(job: JSONObject) -> None:
                     pattern["status"] = "True"
     if not spec.get("podReplacementPolicy"):
         spec["podReplacementPolicy"] = "Failed" if policy is not None else "TerminatingOrFailed"
-    _setdefault(spec, "manualSelector", False)
-    default_pod_spec(_child(template, "spec"))
-    _child(job, "status")
+    set_default(spec, "manualSelector", False)
+    default_pod_spec(child(template, "spec"))
+    child(job, "status")
 
 
 def generate_selector(job: JSONObject) -> None:
     """Upstream's ``generateSelector``: labels that tie the template's pods to this Job alone."""
-    spec = _child(job, "spec")
+    spec = child(job, "spec")
     if spec.get("manualSelector") is True:
         return
     metadata = job.get("metadata") or {}
     uid, job_name = str(metadata.get("uid") or ""), str(metadata.get("name") or "")
-    labels = _child(_child(_child(spec, "template"), "metadata"), "labels")
+    labels = child(child(child(spec, "template"), "metadata"), "labels")
     for key in (LEGACY_JOB_NAME_LABEL, JOB_NAME_LABEL):
         labels.setdefault(key, job_name)
     for key in (LEGACY_CONTROLLER_UID_LABEL, CONTROLLER_UID_LABEL):
         labels.setdefault(key, uid)
-    selector = _child(spec, "selector")
-    _child(selector, "matchLabels").setdefault(CONTROLLER_UID_LABEL, uid)
+    selector = child(spec, "selector")
+    child(selector, "matchLabels").setdefault(CONTROLLER_UID_LABEL, uid)
 
 
 def prepare_create(job: JSONObject) -> None:
@@ -130,15 +119,9 @@ COLUMNS = (
     ),
     column("Duration", "string", "Time required to complete the job."),
     AGE,
-    column("Containers", "string", "containers", priority=1),
-    column("Images", "string", "images", priority=1),
-    column(
-        "Selector",
-        "string",
-        "A label query over pods that should match the pod count. Normally, the system sets this field for "
-        "you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
-        priority=1,
-    ),
+    CONTAINERS,
+    IMAGES,
+    column("Selector", "string", "jobSelector", priority=1),
 )
 
 # printJob's order: the first condition type that is true names the status.
@@ -219,4 +202,5 @@ SPEC = KindSpec(
     fields={"status.successful": lambda o: field_value(int(dig(o, "status", "succeeded") or 0))},
     patch_meta=workload(),
     prepare_create=prepare_create,
+    default_propagation="Orphan",  # batch/v1, for backwards compatibility (upstream's jobStrategy)
 )

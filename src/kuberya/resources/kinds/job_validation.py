@@ -25,7 +25,16 @@ from kuberya.resources.names import dns1123_subdomain_errors, qualified_name_err
 from kuberya.resources.selectors import SelectorError, selector_from_spec
 from kuberya.resources.types import Cause, JSONObject
 from kuberya.resources.validation import validate_labels
-from kuberya.resources.validation_base import forbidden, go_value, invalid, non_negative, not_supported, required
+from kuberya.resources.validation_base import (
+    forbidden,
+    go_value,
+    invalid,
+    invalid_selector,
+    non_negative,
+    not_supported,
+    required,
+    selector_mismatch,
+)
 from kuberya.resources.validation_pods import RESTART_POLICIES, validate_pod_spec
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
@@ -107,9 +116,9 @@ def _selector(spec: JSONObject) -> list[Cause]:
     try:
         selector = selector_from_spec(selector_spec)
     except SelectorError as e:
-        return [invalid("spec.selector", selector_spec, str(e))]
+        return [invalid_selector(selector_spec, str(e))]
     if not selector.matches(labels):
-        return [invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")]
+        return [selector_mismatch(labels)]
     return []
 
 

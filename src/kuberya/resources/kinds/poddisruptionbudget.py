@@ -21,8 +21,7 @@ from kuberya.resources.kinds.spec import KindSpec, status_of
 from kuberya.resources.patchmeta import BY_TYPE, PatchMeta
 from kuberya.resources.printers_base import AGE, NAME, age, column, name
 from kuberya.resources.types import Cause, JSONObject, ResourceType
-from kuberya.resources.validation import _int_or_percent
-from kuberya.resources.validation_base import invalid, non_negative, not_supported
+from kuberya.resources.validation_base import int_or_percent, invalid, non_negative, not_supported
 
 POLICY_V1 = "io.k8s.api.policy.v1"
 
@@ -38,7 +37,7 @@ def _validate_spec(spec: JSONObject) -> list[Cause]:
         causes.append(invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set"))
     for field in ("minAvailable", "maxUnavailable"):
         if spec.get(field) is not None:
-            found, _, _ = _int_or_percent(spec[field], f"spec.{field}")
+            found, _, _ = int_or_percent(spec[field], f"spec.{field}")
             causes.extend(found)
     selector = spec.get("selector")
     if selector is not None:

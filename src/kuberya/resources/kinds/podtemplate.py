@@ -12,21 +12,13 @@ from typing import Any
 from kuberya.resources import defaults, validation
 from kuberya.resources.kinds.spec import CORE_V1, KindSpec
 from kuberya.resources.patchmeta import template
-from kuberya.resources.printers_base import NAME, column, dig, format_labels, layout_containers, name
+from kuberya.resources.printers_base import NAME, column, dig, format_labels, layout_template, name
 from kuberya.resources.types import Cause, JSONObject, ResourceType
 from kuberya.resources.validation_pods import validate_pod_spec
 
 
-def child(obj: JSONObject, key: str) -> JSONObject:
-    """``obj[key]``, made an empty object first when it is missing (or not an object)."""
-    value = obj.get(key)
-    if not isinstance(value, dict):
-        value = obj[key] = {}
-    return value
-
-
 def _default(pt: JSONObject) -> None:
-    defaults.default_pod_spec(child(child(pt, "template"), "spec"))
+    defaults.default_pod_spec(defaults.child(defaults.child(pt, "template"), "spec"))
 
 
 def _validate(pt: JSONObject, old: JSONObject | None) -> list[Cause]:
@@ -47,7 +39,7 @@ COLUMNS = (
 
 def _print(pt: JSONObject, now: datetime) -> list[Any]:
     del now
-    names, images = layout_containers(dig(pt, "template", "spec", "containers"))
+    names, images = layout_template(pt)
     return [name(pt), names, images, format_labels(dig(pt, "template", "metadata", "labels"))]
 
 

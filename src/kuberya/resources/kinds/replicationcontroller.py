@@ -15,15 +15,23 @@ from datetime import datetime
 from typing import Any
 
 from kuberya.resources import defaults, validation
+from kuberya.resources.defaults import child
 from kuberya.resources.kinds.deployment import reset_status
-from kuberya.resources.kinds.podtemplate import child
 from kuberya.resources.kinds.spec import CORE_V1, SCALE, KindSpec, status_of
 from kuberya.resources.patchmeta import BY_TYPE, template
-from kuberya.resources.printers_base import AGE, NAME, age, column, dig, format_labels, layout_containers, name
+from kuberya.resources.printers_apps import replica_cells
+from kuberya.resources.printers_base import (
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    NAME,
+    column,
+    dig,
+    format_labels,
+)
 from kuberya.resources.selectors import field_value
 from kuberya.resources.types import Cause, JSONObject, ResourceType
-from kuberya.resources.validation_base import forbidden, invalid, non_negative, required
-from kuberya.resources.validation_pods import validate_pod_spec
+from kuberya.resources.validation_base import non_negative, required, selector_mismatch
 
 
 def label_selector(rc: JSONObject) -> JSONObject:
@@ -65,16 +73,8 @@ def _validate(rc: JSONObject, old: JSONObject | None) -> list[Cause]:
         return causes
     labels = (tmpl.get("metadata") or {}).get("labels") or {}
     if selector and any(labels.get(k) != v for k, v in selector.items()):
-        causes.append(invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
-    causes.extend(validation.validate_labels(labels, "spec.template.metadata.labels"))
-    causes.extend(validate_pod_spec(tmpl.get("spec"), "spec.template.spec", restart_policies=("Always",)))
-    if (tmpl.get("spec") or {}).get("activeDeadlineSeconds") is not None:
-        causes.append(
-            forbidden(
-                "spec.template.spec.activeDeadlineSeconds",
-                "activeDeadlineSeconds in ReplicationController is not Supported",
-            )
-        )
+        causes.append(selector_mismatch(labels))
+    causes.extend(validation.validate_long_running_template(tmpl, "ReplicationController"))
     return causes
 
 
@@ -95,8 +95,8 @@ COLUMNS = (
     ),
     column("Ready", "integer", "The number of ready replicas for this replication controller."),
     AGE,
-    column("Containers", "string", "containers", priority=1),
-    column("Images", "string", "images", priority=1),
+    CONTAINERS,
+    IMAGES,
     column(
         "Selector",
         "string",
@@ -110,18 +110,7 @@ COLUMNS = (
 
 
 def _print(rc: JSONObject, now: datetime) -> list[Any]:
-    spec, status = rc.get("spec") or {}, rc.get("status") or {}
-    names, images = layout_containers(dig(spec, "template", "spec", "containers"))
-    return [
-        name(rc),
-        int(spec.get("replicas", 1)),
-        int(status.get("replicas", 0)),
-        int(status.get("readyReplicas", 0)),
-        age(rc, now),
-        names,
-        images,
-        format_labels(spec.get("selector")),
-    ]
+    return [*replica_cells(rc, now), format_labels(dig(rc, "spec", "selector"))]
 
 
 SPEC = KindSpec(
@@ -150,4 +139,5 @@ SPEC = KindSpec(
     patch_meta={**template("spec.template"), "status.conditions": BY_TYPE},
     prepare_create=reset_status,
     label_selector=label_selector,
+    default_propagation="Orphan",  # v1, for backwards compatibility (upstream's rcStrategy)
 )

@@ -139,6 +139,11 @@ class KindSpec:
     """Whether PUT of a missing object creates it (upstream's ``AllowCreateOnUpdate``)."""
     grace_period: Callable[[JSONObject, JSONObject], int | None] = _no_grace
     """The graceful-deletion period for a DELETE with these options; None deletes at once."""
+    default_propagation: str = ""
+    """The propagation policy of a DELETE that names none (upstream's
+    ``DefaultGarbageCollectionPolicy``): ``""`` is background deletion of the dependents;
+    ``"Orphan"`` keeps them, as batch/v1 Jobs and v1 ReplicationControllers do for backwards
+    compatibility (kubectl always sends ``Background``; a bare API client does not)."""
     holds_deletion: Callable[[JSONObject], bool] = _never
     """Whether a deleted object without finalizers must still wait (a bound pod awaits its node)."""
     spec_finalizers: Callable[[JSONObject], list[str]] = _no_finalizers

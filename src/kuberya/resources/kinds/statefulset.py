@@ -21,17 +21,32 @@ from datetime import datetime
 from typing import Any
 
 from kuberya.resources import validation
-from kuberya.resources.defaults import default_pod_spec
+from kuberya.resources.defaults import child, default_pod_spec
 from kuberya.resources.kinds.deployment import reset_status
 from kuberya.resources.kinds.persistentvolumeclaim import default_claim, validate_claim_spec
 from kuberya.resources.kinds.spec import APPS_V1, SCALE, KindSpec, status_of
 from kuberya.resources.names import dns1035_label_errors
 from kuberya.resources.patchmeta import workload
-from kuberya.resources.printers_base import AGE, NAME, age, column, dig, layout_containers, name
-from kuberya.resources.selectors import SelectorError, selector_from_spec
+from kuberya.resources.printers_base import (
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    NAME,
+    age,
+    column,
+    layout_template,
+    name,
+)
 from kuberya.resources.types import Cause, JSONObject, ResourceType
-from kuberya.resources.validation_base import forbidden, invalid, non_negative, not_supported, required
-from kuberya.resources.validation_pods import validate_pod_spec
+from kuberya.resources.validation_base import (
+    forbidden,
+    int_or_percent,
+    invalid,
+    non_negative,
+    not_supported,
+    required,
+    selector_selects_template,
+)
 
 ORDERED_READY, PARALLEL = "OrderedReady", "Parallel"
 ROLLING_UPDATE, ON_DELETE = "RollingUpdate", "OnDelete"
@@ -54,18 +69,11 @@ _FORBIDDEN_UPDATE = (
 # ---- defaults --------------------------------------------------------------------------------
 
 
-def _child(obj: JSONObject, key: str) -> JSONObject:
-    value = obj.get(key)
-    if not isinstance(value, dict):
-        value = obj[key] = {}
-    return value
-
-
 def _default(sts: JSONObject) -> None:
-    spec = _child(sts, "spec")
+    spec = child(sts, "spec")
     if not spec.get("podManagementPolicy"):
         spec["podManagementPolicy"] = ORDERED_READY
-    strategy = _child(spec, "updateStrategy")
+    strategy = child(spec, "updateStrategy")
     if not strategy.get("type"):
         strategy["type"] = ROLLING_UPDATE
         if strategy.get("rollingUpdate") is None:
@@ -76,7 +84,7 @@ def _default(sts: JSONObject) -> None:
             rolling["partition"] = 0
         if rolling.get("maxUnavailable") is None:  # MaxUnavailableStatefulSet: beta, on by default
             rolling["maxUnavailable"] = 1
-    policy = _child(spec, "persistentVolumeClaimRetentionPolicy")
+    policy = child(spec, "persistentVolumeClaimRetentionPolicy")
     for when in ("whenDeleted", "whenScaled"):
         if not policy.get(when):
             policy[when] = RETAIN
@@ -84,15 +92,15 @@ def _default(sts: JSONObject) -> None:
         spec["replicas"] = 1
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
-    template = _child(spec, "template")
-    default_pod_spec(_child(template, "spec"))
+    template = child(spec, "template")
+    default_pod_spec(child(template, "spec"))
     for claim in spec.get("volumeClaimTemplates") or []:
         if isinstance(claim, dict):
             # The embedded claims are typed PersistentVolumeClaims: upstream serializes their kind.
             claim.setdefault("apiVersion", "v1")
             claim.setdefault("kind", "PersistentVolumeClaim")
             default_claim(claim)
-    status = _child(sts, "status")
+    status = child(sts, "status")
     # Non-omitempty upstream, and required by the Python client's model.
     status.setdefault("replicas", 0)
     status.setdefault("availableReplicas", 0)
@@ -123,7 +131,7 @@ def _validate_strategy(spec: JSONObject) -> list[Cause]:
     causes = non_negative(f"{path}.partition", rolling.get("partition"))
     if rolling.get("maxUnavailable") is not None:
         # A count or a percentage of at most 100%, as a Deployment's (and with its messages).
-        problems, number, _ = validation._int_or_percent(rolling["maxUnavailable"], f"{path}.maxUnavailable")
+        problems, number, _ = int_or_percent(rolling["maxUnavailable"], f"{path}.maxUnavailable")
         causes.extend(problems)
         if number == 0:
             causes.append(invalid(f"{path}.maxUnavailable", rolling["maxUnavailable"], "cannot be 0"))
@@ -134,30 +142,8 @@ def _validate_selector_and_template(spec: JSONObject) -> list[Cause]:
     selector_spec = spec.get("selector")
     template = spec.get("template") or {}
     labels = (template.get("metadata") or {}).get("labels") or {}
-    causes: list[Cause] = []
-    if selector_spec is None:
-        causes.append(required("spec.selector"))
-    else:
-        try:
-            selector = selector_from_spec(selector_spec)
-        except SelectorError as exc:
-            causes.append(invalid("spec.selector", selector_spec, str(exc)))
-        else:
-            if selector.empty:
-                causes.append(invalid("spec.selector", selector_spec, "empty selector is invalid for statefulset"))
-            elif not selector.matches(labels):
-                causes.append(
-                    invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")
-                )
-    causes.extend(validation.validate_labels(labels, "spec.template.metadata.labels"))
-    pod_spec = template.get("spec")
-    causes.extend(validate_pod_spec(pod_spec, "spec.template.spec", restart_policies=("Always",)))
-    if isinstance(pod_spec, dict) and pod_spec.get("activeDeadlineSeconds") is not None:
-        causes.append(
-            forbidden(
-                "spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in StatefulSet is not Supported"
-            )
-        )
+    causes = selector_selects_template(selector_spec, labels, "statefulset")
+    causes.extend(validation.validate_long_running_template(template, "StatefulSet"))
     return causes
 
 
@@ -218,14 +204,14 @@ COLUMNS = (
     NAME,
     column("Ready", "string", "Number of the pod with ready state"),
     AGE,
-    column("Containers", "string", "containers", priority=1),
-    column("Images", "string", "images", priority=1),
+    CONTAINERS,
+    IMAGES,
 )
 
 
 def _print(sts: JSONObject, now: datetime) -> list[Any]:
     spec, status = sts.get("spec") or {}, sts.get("status") or {}
-    names, images = layout_containers(dig(spec, "template", "spec", "containers"))
+    names, images = layout_template(spec)
     replicas = spec.get("replicas")
     desired = 0 if replicas is None else int(replicas)
     return [name(sts), f"{int(status.get('readyReplicas') or 0)}/{desired}", age(sts, now), names, images]
