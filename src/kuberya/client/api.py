@@ -10,28 +10,37 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
 import logging
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 import aiohttp
 
 from kuberya.client.errors import error_from_response
+from kuberya.client.interface import KubeClient
 from kuberya.client.kubeconfig import load_kubeconfig
 from kuberya.client.prepare import (
     JSON,
-    PatchType,
+    DeleteOptions,
+    GetOptions,
+    ListOptions,
+    PatchOptions,
     PreparedRequest,
-    PropagationPolicy,
+    RawOptions,
+    UpdateOptions,
+    WatchOptions,
+    WriteOptions,
     prepare_create,
     prepare_delete,
     prepare_get,
     prepare_list,
     prepare_patch,
+    prepare_raw,
     prepare_update,
     prepare_watch,
 )
@@ -45,8 +54,8 @@ _WATCH_READ_SLACK = 30.0
 """Seconds past a watch's ``timeoutSeconds`` before a silent connection is considered dead."""
 
 
-class ApiClient:
-    """An asynchronous client of one Kubernetes API server."""
+class ApiClient(KubeClient):
+    """An asynchronous client of one Kubernetes API server (verbs documented on :class:`KubeClient`)."""
 
     def __init__(
         self,
@@ -59,7 +68,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self._ssl: ssl_module.SSLContext | bool = True if ssl is None else ssl
         self._token = token
-        self._request_timeout = request_timeout
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -90,22 +99,30 @@ class ApiClient:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl, limit=100),
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self._request_timeout),
+                timeout=self._timeout,
             )
         return self._session
 
-    async def _send(self, req: PreparedRequest) -> Any:
-        session = self._get_session()
-        async with session.request(
+    @contextlib.asynccontextmanager
+    async def _response(
+        self, req: PreparedRequest, timeout: aiohttp.ClientTimeout | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send ``req``; yield the response, unless it is an error: then raise its typed error."""
+        async with self._get_session().request(
             req.method,
             self.base_url + req.path,
             params=list(req.params),
             headers=dict(req.headers),
             data=req.body,
+            timeout=timeout or self._timeout,
         ) as resp:
-            payload = await resp.read()
             if resp.status >= 400:
-                raise error_from_response(resp.status, payload)
+                raise error_from_response(resp.status, await resp.read())
+            yield resp
+
+    async def _send(self, req: PreparedRequest) -> Any:
+        async with self._response(req) as resp:
+            payload = await resp.read()
             if not payload:
                 return {}
             if "json" in resp.headers.get("Content-Type", JSON):
@@ -118,162 +135,35 @@ class ApiClient:
             raise ValueError(f"{req.method} {req.path}: expected a JSON object, got {type(result).__name__}")
         return result
 
-    async def get(
-        self, ref: ResourceRef, name: str, *, namespace: str | None = None, subresource: str | None = None
-    ) -> dict[str, Any]:
-        return await self._send_object(prepare_get(ref, name, namespace=namespace, subresource=subresource))
+    async def get(self, ref: ResourceRef, name: str, **options: Unpack[GetOptions]) -> dict[str, Any]:
+        return await self._send_object(prepare_get(ref, name, **options))
 
-    async def list(
-        self,
-        ref: ResourceRef,
-        *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        resource_version: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> dict[str, Any]:
-        req = prepare_list(
-            ref,
-            namespace=namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            resource_version=resource_version,
-            limit=limit,
-            continue_=continue_,
-        )
-        return await self._send_object(req)
+    async def list(self, ref: ResourceRef, **options: Unpack[ListOptions]) -> dict[str, Any]:
+        return await self._send_object(prepare_list(ref, **options))
 
     async def create(
-        self,
-        ref: ResourceRef,
-        body: Mapping[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
+        self, ref: ResourceRef, body: Mapping[str, Any], **options: Unpack[WriteOptions]
     ) -> dict[str, Any]:
-        req = prepare_create(ref, body, namespace=namespace, field_manager=field_manager, dry_run=dry_run)
-        return await self._send_object(req)
+        return await self._send_object(prepare_create(ref, body, **options))
 
     async def update(
-        self,
-        ref: ResourceRef,
-        body: Mapping[str, Any],
-        *,
-        namespace: str | None = None,
-        subresource: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
+        self, ref: ResourceRef, body: Mapping[str, Any], **options: Unpack[UpdateOptions]
     ) -> dict[str, Any]:
-        req = prepare_update(
-            ref,
-            body,
-            namespace=namespace,
-            subresource=subresource,
-            field_manager=field_manager,
-            dry_run=dry_run,
-        )
-        return await self._send_object(req)
-
-    async def update_status(
-        self,
-        ref: ResourceRef,
-        body: Mapping[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
-    ) -> dict[str, Any]:
-        return await self.update(
-            ref, body, namespace=namespace, subresource="status", field_manager=field_manager, dry_run=dry_run
-        )
+        return await self._send_object(prepare_update(ref, body, **options))
 
     async def patch(
-        self,
-        ref: ResourceRef,
-        name: str,
-        body: Mapping[str, Any] | Sequence[Any],
-        *,
-        namespace: str | None = None,
-        patch_type: PatchType,
-        field_manager: str | None = None,
-        force: bool | None = None,
-        subresource: str | None = None,
-        dry_run: bool = False,
+        self, ref: ResourceRef, name: str, body: Mapping[str, Any] | Sequence[Any], **options: Unpack[PatchOptions]
     ) -> dict[str, Any]:
-        req = prepare_patch(
-            ref,
-            name,
-            body,
-            namespace=namespace,
-            patch_type=patch_type,
-            field_manager=field_manager,
-            force=force,
-            subresource=subresource,
-            dry_run=dry_run,
-        )
-        return await self._send_object(req)
+        return await self._send_object(prepare_patch(ref, name, body, **options))
 
-    async def delete(
-        self,
-        ref: ResourceRef,
-        name: str,
-        *,
-        namespace: str | None = None,
-        propagation_policy: PropagationPolicy | None = None,
-        grace_period_seconds: int | None = None,
-        preconditions: Mapping[str, str] | None = None,
-        dry_run: bool = False,
-    ) -> dict[str, Any]:
-        """Delete; returns the server's answer: a ``Status``, or the object if deletion is pending."""
-        req = prepare_delete(
-            ref,
-            name,
-            namespace=namespace,
-            propagation_policy=propagation_policy,
-            grace_period_seconds=grace_period_seconds,
-            preconditions=preconditions,
-            dry_run=dry_run,
-        )
-        return await self._send_object(req)
+    async def delete(self, ref: ResourceRef, name: str, **options: Unpack[DeleteOptions]) -> dict[str, Any]:
+        return await self._send_object(prepare_delete(ref, name, **options))
 
-    async def watch(
-        self,
-        ref: ResourceRef,
-        *,
-        namespace: str | None = None,
-        resource_version: str,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = True,
-    ) -> AsyncIterator[WatchEvent]:
-        """Stream changes after ``resource_version`` until the server ends the watch.
-
-        An ``ERROR`` event raises its typed error (410 → :class:`~kuberya.client.errors.ExpiredError`).
-        """
-        req = prepare_watch(
-            ref,
-            namespace=namespace,
-            resource_version=resource_version,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            timeout_seconds=timeout_seconds,
-            allow_bookmarks=allow_bookmarks,
-        )
+    async def watch(self, ref: ResourceRef, **options: Unpack[WatchOptions]) -> AsyncIterator[WatchEvent]:
+        req = prepare_watch(ref, **options)
+        timeout_seconds = options.get("timeout_seconds")
         read_timeout = timeout_seconds + _WATCH_READ_SLACK if timeout_seconds else None
-        session = self._get_session()
-        async with session.request(
-            req.method,
-            self.base_url + req.path,
-            params=list(req.params),
-            headers=dict(req.headers),
-            timeout=aiohttp.ClientTimeout(total=None, sock_read=read_timeout),
-        ) as resp:
-            if resp.status >= 400:
-                raise error_from_response(resp.status, await resp.read())
+        async with self._response(req, aiohttp.ClientTimeout(total=None, sock_read=read_timeout)) as resp:
             decoder = WatchDecoder()
             async for chunk in resp.content.iter_any():
                 for event in decoder.feed(chunk):
@@ -283,21 +173,8 @@ class ApiClient:
                 raise_for_error(event)
                 yield event
 
-    async def raw(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Sequence[tuple[str, str]] = (),
-        body: Any = None,
-        content_type: str = JSON,
-    ) -> Any:
-        """Any request: ``body`` is JSON-encoded unless bytes; the answer is decoded JSON or text."""
-        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-        headers = {"Accept": JSON}
-        if data is not None:
-            headers["Content-Type"] = content_type
-        return await self._send(PreparedRequest(method.upper(), path, tuple(params), headers, data))
+    async def raw(self, method: str, path: str, **options: Unpack[RawOptions]) -> Any:
+        return await self._send(prepare_raw(method, path, **options))
 
     async def version(self) -> dict[str, Any]:
         """Return the server's ``/version`` (``gitVersion``, ``major``, ``minor``…)."""

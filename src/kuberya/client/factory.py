@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable
 from typing import Any
 
 from kuberya.client.clock import Clock
@@ -36,7 +35,6 @@ from kuberya.client.informer import HandlerRegistration, Informer
 from kuberya.client.interface import KubeClient
 from kuberya.client.resources import ResourceRef
 from kuberya.client.tasks import cancel_and_wait, start_task
-from kuberya.meta.types import Obj
 
 ScopeKey = tuple[ResourceRef, str | None, str | None, str | None]
 """(resource, namespace, label selector, field selector): what one shared informer lists and watches."""
@@ -55,19 +53,11 @@ class SharedInformer(Informer):
         """How many consumers are running this informer now."""
         return self._consumers
 
-    def add_handlers(
-        self,
-        *,
-        on_add: Callable[[Obj], None] | None = None,
-        on_update: Callable[[Obj, Obj], None] | None = None,
-        on_delete: Callable[[Obj], None] | None = None,
-    ) -> HandlerRegistration:
-        registration = super().add_handlers(on_add=on_add, on_update=on_update, on_delete=on_delete)
-        if on_add is not None:
+    def _registered(self, registration: HandlerRegistration) -> None:
+        if registration.on_add is not None:
             # A consumer that joins late must hear of what the others' list already stored.
             for obj in self.store.list():
-                self._call(on_add, obj)
-        return registration
+                self._call(registration.on_add, obj)
 
     async def run(self) -> None:
         """Run (or join) the list/watch loop until this consumer is cancelled."""

@@ -26,7 +26,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from kuberya.client.errors import (
     AlreadyExistsError,
@@ -34,7 +34,19 @@ from kuberya.client.errors import (
     NotFoundError,
     error_from_status,
 )
-from kuberya.client.prepare import PatchType, PropagationPolicy
+from kuberya.client.interface import KubeClient
+from kuberya.client.prepare import (
+    DeleteOptions,
+    GetOptions,
+    ListOptions,
+    PatchOptions,
+    RawOptions,
+    UpdateOptions,
+    WatchOptions,
+    WriteOptions,
+    check_options,
+    delete_options_fields,
+)
 from kuberya.client.resources import BUILTIN, ResourceRef
 from kuberya.client.watch import WatchEvent
 from kuberya.meta.labels import parse_label_selector
@@ -124,7 +136,7 @@ def _status(code: int, reason: str, message: str, **details: str) -> Obj:
     }
 
 
-class FakeApiClient:
+class FakeApiClient(KubeClient):
     """Objects in a dict; every call appended to :attr:`actions`."""
 
     def __init__(
@@ -174,26 +186,20 @@ class FakeApiClient:
 
     # -- the KubeClient interface ------------------------------------------------------------
 
-    async def get(
-        self, ref: ResourceRef, name: str, *, namespace: str | None = None, subresource: str | None = None
-    ) -> Obj:
-        if (answer := self._record(Action("get", ref.group_resource, namespace, name, subresource))) is not None:
+    async def get(self, ref: ResourceRef, name: str, **options: Unpack[GetOptions]) -> Obj:
+        check_options("get", options, GetOptions)
+        namespace = options.get("namespace")
+        action = Action("get", ref.group_resource, namespace, name, options.get("subresource"))
+        if (answer := self._record(action)) is not None:
             return dict(answer)
         return copy.deepcopy(self._existing(ref, namespace, name))
 
-    async def list(
-        self,
-        ref: ResourceRef,
-        *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        resource_version: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> Obj:
-        options = {"label_selector": label_selector, "field_selector": field_selector}
-        if (answer := self._record(Action("list", ref.group_resource, namespace, options=options))) is not None:
+    async def list(self, ref: ResourceRef, **options: Unpack[ListOptions]) -> Obj:
+        check_options("list", options, ListOptions)
+        namespace = options.get("namespace")
+        label_selector, field_selector = options.get("label_selector"), options.get("field_selector")
+        recorded = {"label_selector": label_selector, "field_selector": field_selector}
+        if (answer := self._record(Action("list", ref.group_resource, namespace, options=recorded))) is not None:
             return dict(answer)
         items = [
             copy.deepcopy(obj)
@@ -210,21 +216,12 @@ class FakeApiClient:
             "items": items,
         }
 
-    async def create(
-        self,
-        ref: ResourceRef,
-        body: Mapping[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
-    ) -> Obj:
-        obj = copy.deepcopy(dict(body))
-        meta = obj.setdefault("metadata", {})
-        ns = (namespace or meta.get("namespace")) if ref.namespaced else None
-        action = Action("create", ref.group_resource, ns, meta.get("name"), body=copy.deepcopy(obj))
-        if (answer := self._record(action)) is not None:
-            return dict(answer)
+    async def create(self, ref: ResourceRef, body: Mapping[str, Any], **options: Unpack[WriteOptions]) -> Obj:
+        check_options("create", options, WriteOptions)
+        obj, ns, answer = self._record_write("create", ref, body, options.get("namespace"))
+        if answer is not None:
+            return answer
+        meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         if self._key(ref, ns, meta["name"]) in self._objects:
@@ -239,26 +236,17 @@ class FakeApiClient:
             obj["status"] = {"phase": "Active"}
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         meta["generation"] = 1
-        if dry_run:
+        if options.get("dry_run"):
             return obj
         return self.add(ref, obj)
 
-    async def update(
-        self,
-        ref: ResourceRef,
-        body: Mapping[str, Any],
-        *,
-        namespace: str | None = None,
-        subresource: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
-    ) -> Obj:
-        obj = copy.deepcopy(dict(body))
-        meta = obj.get("metadata") or {}
-        ns = (namespace or meta.get("namespace")) if ref.namespaced else None
-        action = Action("update", ref.group_resource, ns, meta.get("name"), subresource, body=copy.deepcopy(obj))
-        if (answer := self._record(action)) is not None:
-            return dict(answer)
+    async def update(self, ref: ResourceRef, body: Mapping[str, Any], **options: Unpack[UpdateOptions]) -> Obj:
+        check_options("update", options, UpdateOptions)
+        subresource = options.get("subresource")
+        obj, ns, answer = self._record_write("update", ref, body, options.get("namespace"), subresource)
+        if answer is not None:
+            return answer
+        meta = obj["metadata"]
         current = self._existing(ref, ns, str(meta.get("name")))
         self._check_rv(ref, current, meta.get("resourceVersion"))
         if subresource == "status":
@@ -275,34 +263,13 @@ class FakeApiClient:
                 if kept in current["metadata"]:
                     new.setdefault("metadata", {})[kept] = current["metadata"][kept]
             new.setdefault("metadata", {})["generation"] = _generation(current, new)
-        return self._store_or_finish(ref, new, dry_run=dry_run)
-
-    async def update_status(
-        self,
-        ref: ResourceRef,
-        body: Mapping[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
-    ) -> Obj:
-        return await self.update(
-            ref, body, namespace=namespace, subresource="status", field_manager=field_manager, dry_run=dry_run
-        )
+        return self._store_or_finish(ref, new, dry_run=options.get("dry_run", False))
 
     async def patch(
-        self,
-        ref: ResourceRef,
-        name: str,
-        body: Mapping[str, Any] | Sequence[Any],
-        *,
-        namespace: str | None = None,
-        patch_type: PatchType,
-        field_manager: str | None = None,
-        force: bool | None = None,
-        subresource: str | None = None,
-        dry_run: bool = False,
+        self, ref: ResourceRef, name: str, body: Mapping[str, Any] | Sequence[Any], **options: Unpack[PatchOptions]
     ) -> Obj:
+        check_options("patch", options, PatchOptions)
+        namespace, subresource, patch_type = options.get("namespace"), options.get("subresource"), options["patch_type"]
         action = Action(
             "patch",
             ref.group_resource,
@@ -329,36 +296,22 @@ class FakeApiClient:
             if ref.group_resource in _WITH_STATUS:
                 _keep_status(new, current)
             new["metadata"]["generation"] = _generation(current, new)
-        return self._store_or_finish(ref, new, dry_run=dry_run)
+        return self._store_or_finish(ref, new, dry_run=options.get("dry_run", False))
 
-    async def delete(
-        self,
-        ref: ResourceRef,
-        name: str,
-        *,
-        namespace: str | None = None,
-        propagation_policy: PropagationPolicy | None = None,
-        grace_period_seconds: int | None = None,
-        preconditions: Mapping[str, str] | None = None,
-        dry_run: bool = False,
-    ) -> Obj:
-        options: dict[str, Any] = {}
-        if propagation_policy is not None:
-            options["propagationPolicy"] = propagation_policy
-        if grace_period_seconds is not None:
-            options["gracePeriodSeconds"] = grace_period_seconds
-        if preconditions:
-            options["preconditions"] = dict(preconditions)
-        ns = namespace if ref.namespaced else None
-        if (answer := self._record(Action("delete", ref.group_resource, ns, name, body=options))) is not None:
+    async def delete(self, ref: ResourceRef, name: str, **options: Unpack[DeleteOptions]) -> Obj:
+        check_options("delete", options, DeleteOptions)
+        ns = options.get("namespace") if ref.namespaced else None
+        action = Action("delete", ref.group_resource, ns, name, body=delete_options_fields(options))
+        if (answer := self._record(action)) is not None:
             return dict(answer)
         current = self._existing(ref, ns, name)
         meta = current["metadata"]
-        for field_name, wanted in (preconditions or {}).items():
+        propagation_policy = options.get("propagation_policy")
+        for field_name, wanted in (options.get("preconditions") or {}).items():
             if wanted and str(meta.get(field_name)) != wanted:
                 msg = f"Precondition failed: {field_name}: {wanted}, in object meta: {meta.get(field_name)}"
                 raise ConflictError(409, "Conflict", msg, _status(409, "Conflict", msg))
-        if dry_run:
+        if options.get("dry_run"):
             return copy.deepcopy(current)
         finalizers = builtins.list(meta.get("finalizers") or [])
         if propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
@@ -382,18 +335,10 @@ class FakeApiClient:
             "details": {"name": name, "uid": meta["uid"]},
         }
 
-    async def watch(
-        self,
-        ref: ResourceRef,
-        *,
-        namespace: str | None = None,
-        resource_version: str,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = True,
-    ) -> AsyncIterator[WatchEvent]:
-        self._record(Action("watch", ref.group_resource, namespace, options={"resource_version": resource_version}))
+    async def watch(self, ref: ResourceRef, **options: Unpack[WatchOptions]) -> AsyncIterator[WatchEvent]:
+        check_options("watch", options, WatchOptions)
+        recorded = {"resource_version": options["resource_version"]}
+        self._record(Action("watch", ref.group_resource, options.get("namespace"), options=recorded))
         queue = self._queue(ref)
         while True:
             item = await queue.get()
@@ -407,16 +352,10 @@ class FakeApiClient:
         self._record(Action("discover", ""))
         return builtins.list(self.resources)
 
-    async def raw(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Sequence[tuple[str, str]] = (),
-        body: Any = None,
-        content_type: str = "application/json",
-    ) -> Any:
-        if (answer := self._record(Action("raw", path, body=body, options={"method": method}))) is not None:
+    async def raw(self, method: str, path: str, **options: Unpack[RawOptions]) -> Any:
+        check_options("raw", options, RawOptions)
+        action = Action("raw", path, body=options.get("body"), options={"method": method})
+        if (answer := self._record(action)) is not None:
             return answer
         try:
             return copy.deepcopy(self.raw_responses[(method.upper(), path)])
@@ -424,6 +363,22 @@ class FakeApiClient:
             raise error_from_status(404, _status(404, "NotFound", f"no fake answer for {method} {path}")) from None
 
     # -- internals --------------------------------------------------------------------------
+
+    def _record_write(
+        self,
+        verb: str,
+        ref: ResourceRef,
+        body: Mapping[str, Any],
+        namespace: str | None,
+        subresource: str | None = None,
+    ) -> tuple[Obj, str | None, Obj | None]:
+        """Record a create or update: the object to write, its namespace, and a reactor's answer."""
+        obj = copy.deepcopy(dict(body))
+        meta = obj.setdefault("metadata", {})
+        ns = (namespace or meta.get("namespace")) if ref.namespaced else None
+        action = Action(verb, ref.group_resource, ns, meta.get("name"), subresource, body=copy.deepcopy(obj))
+        answer = self._record(action)
+        return obj, ns, (dict(answer) if answer is not None else None)
 
     def _record(self, action: Action) -> Any:
         self.actions.append(action)

@@ -172,7 +172,11 @@ class Informer:
     ) -> HandlerRegistration:
         registration = HandlerRegistration(on_add, on_update, on_delete)
         self._handlers.append(registration)
+        self._registered(registration)
         return registration
+
+    def _registered(self, registration: HandlerRegistration) -> None:
+        """Called with each new registration: a hook for subclasses (this informer has nothing to do)."""
 
     def remove_handlers(self, registration: HandlerRegistration) -> None:
         """Stop calling the handlers ``registration`` names (absent ones are ignored)."""

@@ -2,113 +2,69 @@
 
 Controllers take a :class:`KubeClient`, not the concrete :class:`~kuberya.client.ApiClient`, so
 their tests hand them :class:`~kuberya.client.fake.FakeApiClient` and compare recorded actions.
+
+Each verb's keyword options are declared once, in :mod:`kuberya.client.prepare`, and taken here
+as ``**options: Unpack[...]``: a call with a keyword its verb does not take fails type checking.
+Both clients subclass this protocol, so what is written in terms of the other verbs
+(:meth:`KubeClient.update_status`) is written here once.
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
-from kuberya.client.prepare import PatchType, PropagationPolicy
+from kuberya.client.prepare import (
+    DeleteOptions,
+    GetOptions,
+    ListOptions,
+    PatchOptions,
+    RawOptions,
+    UpdateOptions,
+    WatchOptions,
+    WriteOptions,
+)
 from kuberya.client.resources import ResourceRef
 from kuberya.client.watch import WatchEvent
 
 
 class KubeClient(Protocol):
-    async def get(
-        self, ref: ResourceRef, name: str, *, namespace: str | None = None, subresource: str | None = None
-    ) -> dict[str, Any]: ...
+    async def get(self, ref: ResourceRef, name: str, **options: Unpack[GetOptions]) -> dict[str, Any]: ...
 
-    async def list(
-        self,
-        ref: ResourceRef,
-        *,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        resource_version: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> dict[str, Any]: ...
+    async def list(self, ref: ResourceRef, **options: Unpack[ListOptions]) -> dict[str, Any]: ...
 
     async def create(
-        self,
-        ref: ResourceRef,
-        body: Mapping[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
+        self, ref: ResourceRef, body: Mapping[str, Any], **options: Unpack[WriteOptions]
     ) -> dict[str, Any]: ...
 
     async def update(
-        self,
-        ref: ResourceRef,
-        body: Mapping[str, Any],
-        *,
-        namespace: str | None = None,
-        subresource: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
+        self, ref: ResourceRef, body: Mapping[str, Any], **options: Unpack[UpdateOptions]
     ) -> dict[str, Any]: ...
 
     async def update_status(
-        self,
-        ref: ResourceRef,
-        body: Mapping[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
-    ) -> dict[str, Any]: ...
+        self, ref: ResourceRef, body: Mapping[str, Any], **options: Unpack[WriteOptions]
+    ) -> dict[str, Any]:
+        """Replace only ``status`` (the ``/status`` subresource): an ``update`` of it."""
+        return await self.update(ref, body, subresource="status", **options)
 
     async def patch(
-        self,
-        ref: ResourceRef,
-        name: str,
-        body: Mapping[str, Any] | Sequence[Any],
-        *,
-        namespace: str | None = None,
-        patch_type: PatchType,
-        field_manager: str | None = None,
-        force: bool | None = None,
-        subresource: str | None = None,
-        dry_run: bool = False,
+        self, ref: ResourceRef, name: str, body: Mapping[str, Any] | Sequence[Any], **options: Unpack[PatchOptions]
     ) -> dict[str, Any]: ...
 
-    async def delete(
-        self,
-        ref: ResourceRef,
-        name: str,
-        *,
-        namespace: str | None = None,
-        propagation_policy: PropagationPolicy | None = None,
-        grace_period_seconds: int | None = None,
-        preconditions: Mapping[str, str] | None = None,
-        dry_run: bool = False,
-    ) -> dict[str, Any]: ...
+    async def delete(self, ref: ResourceRef, name: str, **options: Unpack[DeleteOptions]) -> dict[str, Any]:
+        """Delete; returns the server's answer: a ``Status``, or the object if deletion is pending."""
+        ...
 
-    def watch(
-        self,
-        ref: ResourceRef,
-        *,
-        namespace: str | None = None,
-        resource_version: str,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = True,
-    ) -> AsyncIterator[WatchEvent]: ...
+    def watch(self, ref: ResourceRef, **options: Unpack[WatchOptions]) -> AsyncIterator[WatchEvent]:
+        """Stream changes after ``resource_version`` until the server ends the watch.
+
+        An ``ERROR`` event raises its typed error (410 → :class:`~kuberya.client.errors.ExpiredError`).
+        """
+        ...
 
     async def discover(self, *, preferred_only: bool = True) -> builtins.list[ResourceRef]: ...
 
-    async def raw(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Sequence[tuple[str, str]] = (),
-        body: Any = None,
-        content_type: str = "application/json",
-    ) -> Any: ...
+    async def raw(self, method: str, path: str, **options: Unpack[RawOptions]) -> Any:
+        """Any request; the answer is decoded JSON, or text."""
+        ...
