@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import start_server, stop_server
-from tests.fuzz import harness
+from tests.fuzz import harness, seeds
 
 
 def main() -> int:
@@ -42,7 +42,7 @@ def main() -> int:
         )
         try:
             session = harness.admin_session(cluster.kubeconfig, data_dir / "client")
-            harness.create_seed_objects(session, cluster.url)
+            seeds.create_seed_objects(session, cluster.url)
             schema = harness.fuzzable(harness.served_schema(session, cluster.url))
             operations = sum(1 for item in schema["paths"].values() for method in item if method != "parameters")
             fuzzer = harness.Fuzzer(session, cluster.url, server_log=data_dir / "server.log")

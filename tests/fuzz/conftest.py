@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import Cluster, start_server, stop_server
-from tests.fuzz import harness
+from tests.fuzz import harness, seeds
 
 
 @dataclass
@@ -37,7 +37,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer
     data_dir = tmp_path_factory.mktemp("kuberya-fuzz")
     cluster = start_server(data_dir, "--runtime", "process", "--storage", "memory://", "--disable", harness.COMPONENTS)
     session = harness.admin_session(cluster.kubeconfig, data_dir / "client")
-    harness.create_seed_objects(session, cluster.url)
+    seeds.create_seed_objects(session, cluster.url)
     yield FuzzServer(cluster, session)
     session.close()
     stop_server(cluster)

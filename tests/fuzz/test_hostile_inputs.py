@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
+from tests.fuzz import seeds
 from tests.fuzz.conftest import FuzzServer
-from tests.fuzz.harness import FUZZ_NAMESPACE
+from tests.fuzz.seeds import FUZZ_NAMESPACE
 
 pytestmark = pytest.mark.fuzz
 
@@ -151,34 +152,28 @@ def test_dot_segments_do_not_escape_the_collection(fuzz_server: FuzzServer) -> N
     assert "Namespace" not in answer.text
 
 
+NAMED_OBJECTS = [
+    *seeds.seed_objects(),
+    (
+        f"/apis/autoscaling/v1/namespaces/{FUZZ_NAMESPACE}/horizontalpodautoscalers",
+        {
+            "apiVersion": "autoscaling/v1",
+            "kind": "HorizontalPodAutoscaler",
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 2},
+        },
+    ),
+]
+"""A valid object of every served kind (the fuzz seeds) and the one version stored as another."""
+
+
 @pytest.mark.parametrize(
-    ("collection", "kind", "api_version", "extra"),
-    [
-        (CM, "ConfigMap", "v1", {}),
-        (f"{NS}/secrets", "Secret", "v1", {}),
-        (f"{NS}/serviceaccounts", "ServiceAccount", "v1", {}),
-        ("/api/v1/namespaces", "Namespace", "v1", {}),
-        ("/api/v1/nodes", "Node", "v1", {}),
-        (DEPLOY, "Deployment", "apps/v1", {}),
-        (
-            f"/apis/autoscaling/v2/namespaces/{FUZZ_NAMESPACE}/horizontalpodautoscalers",
-            "HorizontalPodAutoscaler",
-            "autoscaling/v2",
-            {"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 2}},
-        ),
-        (
-            f"/apis/autoscaling/v1/namespaces/{FUZZ_NAMESPACE}/horizontalpodautoscalers",
-            "HorizontalPodAutoscaler",
-            "autoscaling/v1",
-            {"spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 2}},
-        ),
-    ],
+    ("collection", "seed"), NAMED_OBJECTS, ids=[f"{obj['apiVersion']}-{obj['kind']}" for _, obj in NAMED_OBJECTS]
 )
-@pytest.mark.parametrize("name", ["Bad_Name", "º", "a/b", "..", "-x", "x" * 254])
+@pytest.mark.parametrize("name", ["Bad_Name", "º", "a/b", "..", "-x", "x" * 254], ids=lambda n: n[:12])
 def test_names_that_break_the_rules_are_422(
-    fuzz_server: FuzzServer, collection: str, kind: str, api_version: str, extra: dict[str, Any], name: str
+    fuzz_server: FuzzServer, collection: str, seed: dict[str, Any], name: str
 ) -> None:
-    obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, **extra}
+    obj = {**seed, "metadata": {**seed.get("metadata", {}), "name": name}}
     answer = assert_write_refused(fuzz_server, "POST", collection, 422, body=obj, content_type=JSON)
     causes = answer.body["details"]["causes"]
     assert any(c["field"] == "metadata.name" for c in causes), answer.text[:500]
