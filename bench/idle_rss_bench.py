@@ -15,16 +15,13 @@ import argparse
 import asyncio
 import ssl
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import start_server, stop_server
 
-from bench.api_bench import ssl_context
+from bench.harness import bench_cluster
 from bench.pod_bench import scale_out
 from bench.up_bench import rss_kib
 
@@ -63,16 +60,8 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=100)
     parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait once all are Ready")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        cluster = start_server(Path(tmp) / "data", "--runtime", "process")
-        try:
-            time.sleep(1)
-            ctx = ssl_context(cluster.kubeconfig, Path(tmp))
-            asyncio.run(run(cluster.url, ctx, replicas=args.replicas, settle=args.settle, pid=cluster.pid))
-        finally:
-            cluster.kubectl("delete", "deployment", "fleet", check=False, timeout=120)
-            cluster.kubectl("delete", "pods", "--all", "--grace-period=0", "--force", check=False, timeout=120)
-            stop_server(cluster)
+    with bench_cluster(cleanup=("deployment/fleet",)) as bench:
+        asyncio.run(run(bench.url, bench.ssl, replicas=args.replicas, settle=args.settle, pid=bench.pid))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import asyncio
 import json
 import ssl
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,8 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import start_server, stop_server
 
-from bench.api_bench import ssl_context
-from bench.pod_bench import cpu_seconds
+from bench.harness import bench_cluster, cpu_seconds
 
 NAMESPACE = "default"
 
@@ -140,17 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallelism", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="kuberya-job-bench-") as tmp:
-        cluster = start_server(Path(tmp) / "data", "--runtime", "process")
-        try:
-            time.sleep(1)
-            ctx = ssl_context(cluster.kubeconfig, Path(tmp))
-            report = asyncio.run(
-                run(cluster.url, ctx, cluster.pid, completions=args.completions, parallelism=args.parallelism)
-            )
-        finally:
-            cluster.kubectl("delete", "pods", "--all", "--grace-period=0", "--force", check=False, timeout=120)
-            stop_server(cluster)
+    with bench_cluster(prefix="kuberya-job-bench-") as bench:
+        report = asyncio.run(
+            run(bench.url, bench.ssl, bench.pid, completions=args.completions, parallelism=args.parallelism)
+        )
     job, deploy = report["job"], report["deployment"]
     print(
         f"Job {args.completions} completions x{args.parallelism}: Complete in {job['seconds']:.2f} s (goal < 15 s); "

@@ -12,19 +12,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import ssl
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import start_server, stop_server
 
-from bench.api_bench import percentile, ssl_context
+from bench.api_bench import percentile
+from bench.harness import bench_cluster, cpu_seconds, deployment
 
 
 def is_ready(obj: dict) -> bool:  # type: ignore[type-arg]
@@ -63,22 +61,7 @@ async def pod_latency(session: aiohttp.ClientSession, url: str, count: int) -> l
 
 async def scale_out(session: aiohttp.ClientSession, url: str, replicas: int) -> float:
     base = f"{url}/apis/apps/v1/namespaces/default/deployments"
-    body = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "fleet"},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": "fleet"}},
-            "template": {
-                "metadata": {"labels": {"app": "fleet"}},
-                "spec": {
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}],
-                },
-            },
-        },
-    }
+    body = deployment("fleet", replicas)
     started = time.perf_counter()
     async with session.post(base, json=body) as r:
         created = await r.json()
@@ -93,11 +76,6 @@ async def scale_out(session: aiohttp.ClientSession, url: str, replicas: int) -> 
             if status.get("readyReplicas", 0) >= replicas:
                 return time.perf_counter() - started
     raise RuntimeError("watch ended before the deployment was ready")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def run(url: str, ctx: ssl.SSLContext, *, pods: int, replicas: int, pid: int) -> None:
@@ -123,15 +101,8 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=30)
     parser.add_argument("--replicas", type=int, default=100)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        cluster = start_server(Path(tmp) / "data", "--runtime", "process")
-        try:
-            time.sleep(1)
-            ctx = ssl_context(cluster.kubeconfig, Path(tmp))
-            asyncio.run(run(cluster.url, ctx, pods=args.pods, replicas=args.replicas, pid=cluster.pid))
-        finally:
-            cluster.kubectl("delete", "pods", "--all", "--grace-period=0", "--force", check=False, timeout=120)
-            stop_server(cluster)
+    with bench_cluster() as bench:
+        asyncio.run(run(bench.url, bench.ssl, pods=args.pods, replicas=args.replicas, pid=bench.pid))
 
 
 if __name__ == "__main__":

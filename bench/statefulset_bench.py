@@ -15,16 +15,14 @@ import asyncio
 import json
 import ssl
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import start_server, stop_server
 
-from bench.api_bench import ssl_context
+from bench.harness import bench_cluster
 
 GOAL_SECONDS = 5.0
 
@@ -85,15 +83,8 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=10)
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        cluster = start_server(Path(tmp) / "data", "--runtime", "process")
-        try:
-            time.sleep(1)
-            ctx = ssl_context(cluster.kubeconfig, Path(tmp))
-            asyncio.run(run(cluster.url, ctx, replicas=args.replicas, runs=args.runs))
-        finally:
-            cluster.kubectl("delete", "pods", "--all", "--grace-period=0", "--force", check=False, timeout=120)
-            stop_server(cluster)
+    with bench_cluster() as bench:
+        asyncio.run(run(bench.url, bench.ssl, replicas=args.replicas, runs=args.runs))
 
 
 if __name__ == "__main__":

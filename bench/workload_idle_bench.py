@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.pod_bench import cpu_seconds
+from bench.harness import cpu_seconds
 from bench.up_bench import rss_kib
 
 REPO = Path(__file__).resolve().parent.parent
