@@ -108,6 +108,7 @@ QUANTITY_FIELDS: frozenset[tuple[str, str]] = frozenset(
         ("V1ResourceRequirements", "limits"),
         ("V1VolumeResourceRequirements", "limits"),
         ("V1VolumeResourceRequirements", "requests"),
+        ("V1PersistentVolumeSpec", "capacity"),
         ("V1PersistentVolumeClaimStatus", "capacity"),
         ("V1PersistentVolumeClaimStatus", "allocatedResources"),
         ("V1ResourceRequirements", "requests"),

@@ -62,6 +62,73 @@ def seed_objects() -> Iterator[tuple[str, dict[str, Any]]]:
     }
     yield "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OBJECT_NAMES[0]}}
     yield "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": meta}
+    yield (
+        "/api/v1/persistentvolumes",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": meta,
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": "/tmp/kuberya-fuzz-pv"},
+            },
+        },
+    )
+    storage = "/apis/storage.k8s.io/v1"
+    yield (
+        f"{storage}/storageclasses",
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": meta, "provisioner": "example.com/x"},
+    )
+    yield (
+        f"{storage}/csidrivers",
+        {"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver", "metadata": meta, "spec": {}},
+    )
+    yield (
+        f"{storage}/csinodes",
+        {"apiVersion": "storage.k8s.io/v1", "kind": "CSINode", "metadata": meta, "spec": {"drivers": []}},
+    )
+    yield (
+        f"{storage}/volumeattachments",
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "VolumeAttachment",
+            "metadata": meta,
+            "spec": {"attacher": "example.com", "nodeName": "n", "source": {"persistentVolumeName": "pv"}},
+        },
+    )
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}
+    subjects = [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]
+    yield (
+        f"{rbac}/clusterroles",
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta, "rules": rules},
+    )
+    yield (
+        f"{rbac}/clusterrolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": meta,
+            "roleRef": role_ref,
+            "subjects": subjects,
+        },
+    )
+    yield (
+        f"{rbac}/namespaces/{FUZZ_NAMESPACE}/roles",
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": rules},
+    )
+    yield (
+        f"{rbac}/namespaces/{FUZZ_NAMESPACE}/rolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": role_ref,
+            "subjects": subjects,
+        },
+    )
     yield f"{ns}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}}
     yield f"{ns}/secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": {"k": "v"}}
     yield f"{ns}/serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}

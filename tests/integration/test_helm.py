@@ -229,3 +229,101 @@ def test_own_chart_with_statefulset_pdb_networkpolicy_and_hook_job(helm: Helm, t
     assert helm.get("statefulsets,services,poddisruptionbudgets,networkpolicies")["items"] == []
     assert json.loads(helm("list", "-o", "json").stdout) == []
     eventually(lambda: helm.get("pods", "-l", "app=shop")["items"] == [], what="the StatefulSet's pods collected")
+
+
+_STORAGE_CHART = {
+    "Chart.yaml": """
+        apiVersion: v2
+        name: db
+        version: 0.1.0
+        """,
+    "templates/claim.yaml": """
+        apiVersion: v1
+        kind: PersistentVolumeClaim
+        metadata:
+          name: {{ .Release.Name }}-uploads
+        spec:
+          accessModes: [ReadWriteOnce]
+          resources: {requests: {storage: 8Mi}}
+        """,
+    "templates/deployment.yaml": """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: {{ .Release.Name }}-web
+        spec:
+          selector: {matchLabels: {app: {{ .Release.Name }}-web}}
+          template:
+            metadata:
+              labels: {app: {{ .Release.Name }}-web}
+            spec:
+              containers:
+                - name: web
+                  image: busybox
+                  command: ["sh", "-c", "echo up > /uploads/ready; exec sleep 3600"]
+                  volumeMounts: [{name: uploads, mountPath: /uploads}]
+              volumes:
+                - name: uploads
+                  persistentVolumeClaim: {claimName: {{ .Release.Name }}-uploads}
+        """,
+    "templates/statefulset.yaml": """
+        apiVersion: apps/v1
+        kind: StatefulSet
+        metadata:
+          name: {{ .Release.Name }}-db
+        spec:
+          serviceName: {{ .Release.Name }}-db
+          replicas: 2
+          selector: {matchLabels: {app: {{ .Release.Name }}-db}}
+          template:
+            metadata:
+              labels: {app: {{ .Release.Name }}-db}
+            spec:
+              containers:
+                - name: db
+                  image: busybox
+                  command: ["sh", "-c", "hostname > /var/lib/db/owner; exec sleep 3600"]
+                  volumeMounts: [{name: data, mountPath: /var/lib/db}]
+          volumeClaimTemplates:
+            - metadata: {name: data}
+              spec:
+                accessModes: [ReadWriteOnce]
+                resources: {requests: {storage: 8Mi}}
+        """,
+    "templates/service.yaml": """
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: {{ .Release.Name }}-db
+        spec:
+          clusterIP: None
+          selector: {app: {{ .Release.Name }}-db}
+          ports: [{port: 5432}]
+        """,
+}
+
+
+def test_chart_with_claims_and_volume_claim_templates_installs_with_every_claim_bound(
+    helm: Helm, tmp_path: Path
+) -> None:
+    chart = tmp_path / "db"
+    for name, text in _STORAGE_CHART.items():
+        path = chart / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    helm("install", "pg", str(chart), "--wait", "--timeout", WAIT)
+
+    claims = {c["metadata"]["name"]: c for c in helm.get("pvc")["items"]}
+    assert sorted(claims) == ["data-pg-db-0", "data-pg-db-1", "pg-uploads"]
+    assert {c["status"]["phase"] for c in claims.values()} == {"Bound"}
+    assert {c["spec"]["storageClassName"] for c in claims.values()} == {"local-path"}
+    volume = helm.get("pv", claims["data-pg-db-1"]["spec"]["volumeName"])
+    assert (Path(volume["spec"]["hostPath"]["path"]) / "owner").read_text().strip() == "pg-db-1"
+
+    helm("uninstall", "pg", "--wait", "--timeout", WAIT)
+    # Helm leaves a StatefulSet's claims (they are not in the release), as upstream; its own claim goes.
+    eventually(
+        lambda: sorted(c["metadata"]["name"] for c in helm.get("pvc")["items"]) == ["data-pg-db-0", "data-pg-db-1"],
+        timeout=60,
+        what="the release's own claim deleted",
+    )

@@ -218,7 +218,12 @@ def test_claims_from_templates_stay_pending_and_go_with_the_set(cluster: Cluster
     sts["spec"]["volumeClaimTemplates"] = [
         {
             "metadata": {"name": "data"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            # A class that does not exist: nothing can provision the claim, so it stays Pending.
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+                "storageClassName": "nope",
+            },
         }
     ]
     apply(cluster, ns, sts)
@@ -230,7 +235,10 @@ def test_claims_from_templates_stay_pending_and_go_with_the_set(cluster: Cluster
         return scheduled
 
     scheduled = eventually(claim_made_pod_waits, what="db-0 unschedulable")
-    assert scheduled["message"] == "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+    assert scheduled["message"] == (
+        "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+        " preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    )
     pod = live_pods(cluster, ns)["db-0"]
     assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}} in pod["spec"]["volumes"]
     table = k("get", "pvc", "-n", ns).stdout.splitlines()
@@ -280,9 +288,12 @@ def test_pods_resolve_each_other_by_their_stable_names(any_cluster: Cluster) -> 
         eventually(
             lambda: sum(ready(p) for p in live_pods(any_cluster, ns).values()) == 2, timeout=60, what="2 ready pods"
         )
+        ips = {name: p["status"]["podIP"] for name, p in live_pods(any_cluster, ns).items()}
+        # The kubelet's hosts file names a pod under its subdomain by its FQDN (no DNS needed).
+        hosts = k("exec", "web-1", "-n", ns, "--", "cat", "/etc/hosts").stdout.splitlines()
+        assert f"{ips['web-1']}\tweb-1.web.{ns}.svc.cluster.local\tweb-1" in hosts, hosts
         if bridged(any_cluster) and not cluster_dns_is_ours(any_cluster):
             pytest.skip("another kuberya on this machine answers on 10.96.0.10:53")
-        ips = {name: p["status"]["podIP"] for name, p in live_pods(any_cluster, ns).items()}
         lookup = "import socket; print(socket.gethostbyname('web-1.web'), sorted(socket.gethostbyname_ex('web')[2]))"
 
         def resolved() -> str:

@@ -140,9 +140,15 @@ def test_unschedulable_pod_gets_condition_and_event(cluster: Cluster, namespace:
         pod = get(cluster, namespace, "pod", "huge")
         cond = next(c for c in pod["status"].get("conditions", []) if c["type"] == "PodScheduled")
         assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
-        assert cond["message"] == "0/1 nodes are available: 1 Insufficient cpu."
+        # More than the whole node: preemption could not help either, and upstream's message says so.
+        message = (
+            "0/1 nodes are available: 1 Insufficient cpu."
+            " preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        )
+        assert cond["message"] == message
         events = get(cluster, namespace, "events")["items"]
-        (event,) = [e for e in events if e["reason"] == "FailedScheduling"]
+        # (A cluster just started may first have said "no nodes available" or "not-ready".)
+        (event,) = [e for e in events if e["reason"] == "FailedScheduling" and e["message"] == message]
         assert event["type"] == "Warning" and event["source"]["component"] == "default-scheduler"
         return True
 

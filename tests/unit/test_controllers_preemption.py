@@ -148,6 +148,63 @@ async def test_a_pod_that_never_preempts_waits() -> None:
     assert deleted(await w.sync("polite")) == []
 
 
+def failed_scheduling(actions: list[Action], name: str) -> list[str]:
+    return [
+        a.body["message"]
+        for a in actions
+        if a.resource == "events"
+        and a.body["reason"] == "FailedScheduling"
+        and a.body["involvedObject"]["name"] == name
+    ]
+
+
+INSUFFICIENT = "0/1 nodes are available: 1 Insufficient cpu."
+
+
+async def test_failed_scheduling_says_why_preemption_made_no_room() -> None:
+    """Upstream's PostFilter message follows the filter reasons, one case per way preemption gives up."""
+    w = World()
+    w.seed(PODS, pod("peer", cpu="800m", priority=5))
+    w.seed(PODS, pod("low", cpu="100m"))
+    w.seed(PODS, pod("same", cpu="500m", priority=5, bound=False))  # nothing of lower priority that helps
+    w.seed(PODS, pod("equal", cpu="500m", bound=False))  # nothing of lower priority at all
+    w.seed(PODS, pod("huge", cpu="2", priority=100, bound=False))  # more than the whole node
+    w.seed(PODS, pod("polite", cpu="500m", priority=100, bound=False, preemptionPolicy="Never"))
+    assert failed_scheduling(await w.sync("same"), "same") == [
+        f"{INSUFFICIENT} preemption: 0/1 nodes are available: 1 Insufficient cpu."
+    ]
+    assert failed_scheduling(await w.sync("equal"), "equal") == [
+        f"{INSUFFICIENT} preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    ]
+    assert failed_scheduling(await w.sync("huge"), "huge") == [
+        f"{INSUFFICIENT} preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    ]
+    assert failed_scheduling(await w.sync("polite"), "polite") == [
+        f"{INSUFFICIENT} preemption: not eligible due to preemptionPolicy=Never."
+    ]
+
+
+async def test_a_pod_waiting_for_its_victims_says_so() -> None:
+    w = World()
+    victim = pod("low", cpu="900m")
+    victim["metadata"]["deletionTimestamp"] = stamp(0)
+    w.seed(PODS, victim)
+    waiting = pod("high", cpu="500m", priority=100, bound=False)
+    waiting["status"]["nominatedNodeName"] = "kuberya"
+    w.seed(PODS, waiting)
+    assert failed_scheduling(await w.sync("high"), "high") == [
+        f"{INSUFFICIENT} preemption: not eligible due to a terminating pod on the nominated node."
+    ]
+
+
+def test_only_room_that_removing_pods_can_make_is_resolvable() -> None:
+    small, big = pod("p", cpu="500m", bound=False), pod("p", cpu="2", bound=False)
+    assert preemption.resolvable(small, node(), ["Insufficient cpu", "Too many pods"])
+    assert not preemption.resolvable(big, node(), ["Insufficient cpu"])  # larger than the node itself
+    assert not preemption.resolvable(small, node(), ["node(s) didn't match Pod's node affinity/selector"])
+    assert not preemption.resolvable(small, node(), ["Insufficient example.com/gpu"])  # the node has none
+
+
 async def test_a_nominated_pod_waits_for_its_victims_and_keeps_its_room() -> None:
     w = World()
     victim = pod("low", cpu="900m")

@@ -98,7 +98,11 @@ async def test_insufficient_cpu_keeps_the_pod_pending_with_one_event_counted_up(
     w.seed_pod(pod("running", cpu="800m", node_name="kuberya"))
     w.seed_pod(pod("big", cpu="500m"))
     actions = await w.sync("big")
-    message = "0/1 nodes are available: 1 Insufficient cpu."
+    # No pod of lower priority to preempt: upstream's PostFilter says so after the filter reasons.
+    message = (
+        "0/1 nodes are available: 1 Insufficient cpu."
+        " preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    )
     status_patch, event_create = actions
     assert status_patch.subresource == "status"
     (cond,) = status_patch.body["status"]["conditions"]
@@ -165,7 +169,11 @@ async def test_filters_explain_why_a_node_does_not_fit(n: dict[str, Any], extra:
     w.seed_node(n)
     w.seed_pod(pod("p", **extra))
     actions = await w.sync("p")
-    assert actions[0].body["status"]["conditions"][0]["message"] == f"0/1 nodes are available: {reason}."
+    # Removing pods cures no taint, selector or affinity: preemption is not even tried.
+    assert actions[0].body["status"]["conditions"][0]["message"] == (
+        f"0/1 nodes are available: {reason}."
+        " preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    )
 
 
 async def test_tolerations_and_matching_affinity_allow_binding() -> None:

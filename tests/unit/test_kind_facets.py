@@ -26,9 +26,14 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protobuf"
 
 SPECS = {spec.kind: spec for spec in kinds.REGISTRY}
 
-DEFAULT_TABLE = {"LimitRange": "upstream has no printer for it: Name, Created At"}
+DEFAULT_TABLE = {
+    "LimitRange": "upstream has no printer for it: Name, Created At",
+    "Role": "upstream's own columns are Name, Created At",
+    "ClusterRole": "upstream's own columns are Name, Created At",
+}
 NO_DEFAULTS = {
     "ConfigMap": "upstream defaults nothing in it",
+    "CSINode": "upstream defaults nothing in storage/v1 CSINode",
     "ControllerRevision": "upstream defaults nothing in it",
     "Event": "upstream defaults nothing in it",
     "Ingress": "upstream defaults nothing in networking/v1 Ingress",
@@ -36,12 +41,21 @@ NO_DEFAULTS = {
     "Lease": "upstream defaults nothing in it",
     "RuntimeClass": "not yet: upstream copies the default runtime handler's overhead (none here)",
     "ServiceAccount": "upstream defaults nothing in it",
+    "VolumeAttachment": "upstream defaults nothing in storage/v1 VolumeAttachment",
     "ResourceQuota": "upstream defaults nothing in it",
+    "Role": "upstream defaults nothing in it",
+    "ClusterRole": "upstream defaults nothing in it",
 }
 NAME_ONLY_VALIDATION = {
     kind: "not yet: metadata and name rule only, upstream checks the body too"
     for kind in ("Namespace", "Endpoints", "Event", "Node", "ServiceAccount")
 } | {"EndpointSlice": "not yet: metadata and name rule only, upstream checks addressType and endpoints"}
+
+
+PATH_SEGMENT_NAMES = {
+    kind: "upstream's ValidateRBACName: any path segment (system:aggregate-to-edit)"
+    for kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+}
 
 
 def _kinds_kubectl_sends_as_protobuf() -> set[tuple[str, str]]:
@@ -112,7 +126,10 @@ def test_defaults(spec: KindSpec) -> None:
 
 @pytest.mark.parametrize("spec", kinds.REGISTRY, ids=_each)
 def test_validation(spec: KindSpec) -> None:
-    assert spec.name_rule("Not_A_Name"), f"{spec.kind}: its name rule accepts anything"
+    if spec.kind in PATH_SEGMENT_NAMES:
+        assert spec.name_rule("a/b") and not spec.name_rule("system:Not_A_DNS_Name"), spec.kind
+    else:
+        assert spec.name_rule("Not_A_Name"), f"{spec.kind}: its name rule accepts anything"
     if spec.kind in NAME_ONLY_VALIDATION:
         assert spec.validate is None, f"{spec.kind} now validates its body: drop it from NAME_ONLY_VALIDATION"
     else:

@@ -175,7 +175,10 @@ def test_claim_defaults_validation_and_table() -> None:
     changed = claim(accessModes=["ReadWriteMany"])
     assert messages(changed, pvc)[-1].startswith("spec: Forbidden: spec is immutable after creation")
     grown = claim(resources={"requests": {"storage": "2Gi"}})
-    assert messages(grown, pvc) == []
+    # as upstream: only a bound claim's request may change (admission then asks its class)
+    assert messages(grown, pvc)[-1].startswith("spec: Forbidden: spec is immutable after creation")
+    bound = {**pvc, "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}}}
+    assert messages({**grown, "status": bound["status"]}, bound) == []
     rt = kinds.lookup("", "v1", "persistentvolumeclaims")
     assert rt is not None and rt.short_names == ("pvc",)
     assert [c["name"] for c in printers.table_columns(rt)] == [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,9 +28,13 @@ from kuberya.resources.protobuf._schema import Registry, build_registry
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "protobuf" / "tables"
 CAPTURED = sorted(FIXTURES.glob("v1.*/*.bin"))
+# Bare git clones of kubernetes/api and kubernetes/apimachinery, where a machine has them
+# (KUBERYA_UPSTREAM_MIRRORS=DIR holding kubernetes+api/repo and kubernetes+apimachinery/repo);
+# the tests that read them are skipped elsewhere.
+_MIRROR_ROOT = Path(os.environ.get("KUBERYA_UPSTREAM_MIRRORS", "/nonexistent"))
 MIRRORS = {
-    "api": Path("/work/.mirror/kubernetes+api/repo"),
-    "apimachinery": Path("/work/.mirror/kubernetes+apimachinery/repo"),
+    "api": _MIRROR_ROOT / "kubernetes+api" / "repo",
+    "apimachinery": _MIRROR_ROOT / "kubernetes+apimachinery" / "repo",
 }
 _PROTO_PACKAGES = {
     "batch/v1": "k8s.io.api.batch.v1",

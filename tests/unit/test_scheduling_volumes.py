@@ -68,9 +68,10 @@ async def test_the_scheduler_leaves_a_pod_with_an_unbound_claim_pending() -> Non
     assert stored is not None
     assert not stored["spec"].get("nodeName")
     (cond,) = stored["status"]["conditions"]
-    assert (cond["reason"], cond["message"]) == (
-        "Unschedulable",
-        "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+    message = (
+        "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+        " preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
     )
+    assert (cond["reason"], cond["message"]) == ("Unschedulable", message)
     events = [a.body["message"] for a in client.actions if a.resource == "events" and a.verb == "create"]
-    assert events == ["0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims."]
+    assert events == [message]

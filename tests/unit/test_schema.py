@@ -491,6 +491,8 @@ def test_index_lists_every_group_version_with_its_content_hash() -> None:
         "apis/networking.k8s.io/v1",
         "apis/node.k8s.io/v1",
         "apis/policy/v1",
+        "apis/rbac.authorization.k8s.io/v1",
+        "apis/storage.k8s.io/v1",
     ]
     assert len(KNOWN_GROUP_VERSIONS) == len(paths)
     for path, entry in paths.items():
@@ -577,6 +579,7 @@ def test_core_document_scopes() -> None:
         "ResourceQuota",
         "LimitRange",
         "PersistentVolumeClaim",
+        "PersistentVolume",
     }
 
 

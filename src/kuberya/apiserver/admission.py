@@ -29,6 +29,7 @@ from kuberya.apiserver.limitranger import LimitRanger
 from kuberya.apiserver.objectstore import ObjectStore
 from kuberya.apiserver.quota import QuotaAdmission
 from kuberya.apiserver.settings import APIServerSettings
+from kuberya.apiserver.storageclasses import default_storage_class
 from kuberya.meta.timefmt import now_rfc3339
 from kuberya.resources import kinds
 from kuberya.resources.types import JSONObject, ResourceType
@@ -95,6 +96,7 @@ class Admission:
         kinds.apply_defaults(obj)
         # mutating admission plugins, then validation, then the validating ones (upstream's order)
         await default_ingress_class(self.store, rt, obj)
+        await default_storage_class(self.store, rt, obj)
         await runtimeclass.admit(self.store, rt, obj)
         ranges = await self.limit_ranger.mutate(rt, obj)
         self.validate(rt, obj, old=None)

@@ -35,6 +35,7 @@ from kuberya.apiserver import (
     podstreams,
     priority,
     scale,
+    storageclasses,
 )
 from kuberya.apiserver.admission import Admission
 from kuberya.apiserver.handlers import ResourceHandlers
@@ -296,6 +297,7 @@ async def _bootstrap(store: ObjectStore, admission: Admission) -> None:
             with contextlib.suppress(errors.StatusError):
                 await store.create(ns_type, ns)
     await priority.ensure_system_classes(store, admission)
+    await storageclasses.ensure_builtin_classes(store, admission)
     if await store.get_or_none(svc_type, "default", "kubernetes") is None:
         svc = {
             "apiVersion": "v1",

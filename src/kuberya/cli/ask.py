@@ -515,12 +515,15 @@ def _describe(request: Request, namespace: str) -> str:
     r, ko = request, request.language == "ko"
     node = r.node or ("노드" if ko else "the node")
     image = (f" (이미지 {r.image})" if ko else f" ({r.image})") if r.image else ""
+    volume = (f", 볼륨 {r.storage}씩", f", {r.storage} volume each") if r.storage else ("", "")
     texts: dict[Intent, tuple[str, str]] = {
         Intent.RUN_JOB: (f"잡 {r.app} 한 번 실행{image}", f"run job {r.app} once{image}"),
         Intent.RUN_CRONJOB: (f"크론잡 {r.app}: {describe(r.schedule or '', 'ko')} 실행{image}",
                              f"run cronjob {r.app} {describe(r.schedule or '', 'en')}{image}"),
-        Intent.RUN_STATEFULSET: (f"스테이트풀셋 {r.app} {r.replicas or 1}개 순서대로 실행{image}",
-                                 f"run statefulset {r.app} ×{r.replicas or 1} in order{image}"),
+        Intent.RUN_STATEFULSET: (f"스테이트풀셋 {r.app} {r.replicas or 1}개 순서대로 실행{image}{volume[0]}",
+                                 f"run statefulset {r.app} ×{r.replicas or 1} in order{image}{volume[1]}"),
+        Intent.CREATE_CLAIM: (f"클레임 {r.app} {r.storage} 만들기", f"create claim {r.app} of {r.storage}"),
+        Intent.RESIZE_CLAIM: (f"클레임 {r.app} {r.storage}로 늘리기", f"grow claim {r.app} to {r.storage}"),
         Intent.DRAIN: (f"{node} 비우기 (drain)", f"drain {node}"),
         Intent.CORDON: (f"{node} 스케줄 금지 (cordon)", f"cordon {node}"),
         Intent.UNCORDON: (f"{node} 스케줄 다시 허용 (uncordon)", f"uncordon {node}"),

@@ -20,12 +20,22 @@ The default scheduler's ``DefaultPreemption`` PostFilter plugin, for the pods th
 
 While a pod is nominated to a node, pods of no higher priority are scheduled as if it were already
 there (:func:`nominated_requests`), so that the room made for it is not taken by another.
+
+When no victim makes room, :meth:`Preemption.preempt` says why in upstream's words, which the
+scheduler appends to its ``FitError`` (``... 1 Insufficient cpu. preemption: 0/1 nodes are
+available: 1 No preemption victims found for incoming pod.``): a pod that may not preempt says so
+("not eligible due to preemptionPolicy=Never."); otherwise each node is judged as upstream's
+``findCandidates`` does. A node whose rejection is *unresolvable* (a cordon, a taint, a selector,
+a request larger than the whole node: upstream's ``UnschedulableAndUnresolvable``) is not even
+tried ("Preemption is not helpful for scheduling"); a node with no pod of lower priority has "No
+preemption victims found for incoming pod"; a node where the pod does not fit even with all of
+them gone keeps its filter reasons ("Insufficient cpu").
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +54,62 @@ logger = logging.getLogger(__name__)
 
 Fits = Callable[[Obj, Obj, Mapping[str, int], int], bool]
 """Whether a pod fits a node given the node's requested resources and pod count."""
+
+# Upstream's PostFilter messages (``default_preemption.go``, ``preemption.go``).
+PREEMPTION_PREFIX = "preemption: "
+NOT_ELIGIBLE_NEVER = "not eligible due to preemptionPolicy=Never."
+NOT_ELIGIBLE_TERMINATING = "not eligible due to a terminating pod on the nominated node."
+NOT_HELPFUL = "Preemption is not helpful for scheduling"
+NO_VICTIMS = "No preemption victims found for incoming pod"
+
+
+@dataclass(frozen=True, slots=True)
+class PostFilterResult:
+    """What preemption did for a pod: the node it was nominated to, or why it made no room."""
+
+    nominated: str | None = None
+    message: str = ""
+    """Upstream's PostFilter message (``preemption: …``), empty when a node was nominated."""
+
+    @property
+    def suffix(self) -> str:
+        """What ``FitError.Error()`` appends: a space and the message, when there is one."""
+        return f" {self.message}" if self.message else ""
+
+
+def after_prefilter(pod: Obj, total_nodes: int) -> PostFilterResult:
+    """Preemption's word when a PreFilter rejected the pod: every node is unresolvable then."""
+    if not may_preempt(pod):
+        return PostFilterResult(message=PREEMPTION_PREFIX + NOT_ELIGIBLE_NEVER)
+    return no_candidates(total_nodes, {}) if total_nodes else PostFilterResult()
+
+
+def no_candidates(total_nodes: int, reasons: Mapping[str, Sequence[str]]) -> PostFilterResult:
+    """Upstream's inner ``FitError`` over the nodes tried (``reasons``); the others are not helpful."""
+    untried = [[NOT_HELPFUL]] * (total_nodes - len(reasons))
+    inner = scheduling.fit_error(total_nodes, [*(list(r) for r in reasons.values()), *untried])
+    return PostFilterResult(message=PREEMPTION_PREFIX + inner)
+
+
+def resolvable(pod: Obj, node: Obj, reasons: Iterable[str]) -> bool:
+    """Whether removing pods could cure these filter reasons.
+
+    Upstream's ``Unschedulable`` code, not ``UnschedulableAndUnresolvable``: too many pods, or a
+    resource the node has, only not free.
+    """
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    wants = scheduling.pod_requests(pod)
+    for reason in reasons:
+        if reason == scheduling.TOO_MANY_PODS:
+            continue
+        name = reason.removeprefix("Insufficient ")
+        if (
+            name == reason
+            or name not in allocatable
+            or wants.get(name, 0) > scheduling.to_units(name, allocatable[name])
+        ):
+            return False
+    return True
 
 
 def priority(pod: Obj) -> int:
@@ -96,8 +162,11 @@ def _pdb_violating(victims: list[Obj], budgets: list[Obj]) -> tuple[list[Obj], l
     return violating, fine
 
 
-def select_victims(pod: Obj, node: Obj, node_pods: list[Obj], budgets: list[Obj], *, fits: Fits) -> Candidate | None:
-    """Upstream's ``SelectVictimsOnNode`` for one node; None when preemption cannot help there."""
+def without_lower(pod: Obj, node_pods: list[Obj]) -> tuple[list[Obj], dict[str, int], int]:
+    """The node's pods of lower priority (most important first), and its requests and pod count.
+
+    The requests and count are the node's with all of those pods gone.
+    """
     requested: dict[str, int] = {}
     for other in node_pods:
         for name, value in scheduling.pod_requests(other).items():
@@ -108,6 +177,20 @@ def select_victims(pod: Obj, node: Obj, node_pods: list[Obj], budgets: list[Obj]
         for name, value in scheduling.pod_requests(victim).items():
             requested[name] -= value
         count -= 1
+    return lower, requested, count
+
+
+def no_room_reasons(pod: Obj, node: Obj, node_pods: list[Obj]) -> list[str]:
+    """Why no victim on ``node`` makes room, as upstream's ``SelectVictimsOnNode`` status says."""
+    lower, requested, count = without_lower(pod, node_pods)
+    if not lower:
+        return [NO_VICTIMS]
+    return scheduling.fit_failures(pod, node, requested=requested, pod_count=count) or [NO_VICTIMS]
+
+
+def select_victims(pod: Obj, node: Obj, node_pods: list[Obj], budgets: list[Obj], *, fits: Fits) -> Candidate | None:
+    """Upstream's ``SelectVictimsOnNode`` for one node; None when preemption cannot help there."""
+    lower, requested, count = without_lower(pod, node_pods)
     if not fits(pod, node, requested, count):
         return None
     violating, fine = _pdb_violating(lower, budgets)
@@ -172,6 +255,14 @@ def _fits(pod: Obj, node: Obj, requested: Mapping[str, int], count: int) -> bool
     return not scheduling.fit_failures(pod, node, requested=requested, pod_count=count)
 
 
+def _fit_failures(pod: Obj, node: Obj, node_pods: list[Obj]) -> list[str]:
+    requested: dict[str, int] = {}
+    for other in node_pods:
+        for name, value in scheduling.pod_requests(other).items():
+            requested[name] = requested.get(name, 0) + value
+    return scheduling.fit_failures(pod, node, requested=requested, pod_count=len(node_pods))
+
+
 class Preemption:
     """The scheduler's PostFilter: picks victims for a pod that fits nowhere and evicts them."""
 
@@ -190,10 +281,16 @@ class Preemption:
         self.scheduler_name = scheduler_name
         self.budgets = informers.informer(PODDISRUPTIONBUDGETS)
 
-    async def preempt(self, pod: Obj, nodes: list[Obj], pods: list[Obj]) -> str | None:
-        """Make room for ``pod`` if lower-priority pods stand in its way; return the nominated node."""
+    async def preempt(
+        self, pod: Obj, nodes: list[Obj], pods: list[Obj], *, failures: Mapping[str, Sequence[str]] | None = None
+    ) -> PostFilterResult:
+        """Make room for ``pod`` if lower-priority pods stand in its way: the nominated node, or why not.
+
+        ``failures`` are the scheduler's filter reasons per node name (a node missing from it is
+        judged on its bound pods alone).
+        """
         if not may_preempt(pod):
-            return None
+            return PostFilterResult(message=PREEMPTION_PREFIX + NOT_ELIGIBLE_NEVER)
         bound = [p for p in pods if (p.get("spec") or {}).get("nodeName") and phase(p) not in ("Succeeded", "Failed")]
         nominated = (pod.get("status") or {}).get("nominatedNodeName")
         if nominated and any(
@@ -202,23 +299,32 @@ class Preemption:
             and priority(p) < priority(pod)
             for p in bound
         ):
-            return None  # its victims are still going: wait for them rather than pick more
+            # its victims are still going: wait for them rather than pick more
+            return PostFilterResult(message=PREEMPTION_PREFIX + NOT_ELIGIBLE_TERMINATING)
         budgets = self.budgets.list()
         candidates = []
+        tried: dict[str, list[str]] = {}  # why each node that removing pods might cure is no candidate
         for node in nodes:
             name = str(meta(node).get("name"))
             on_node = [p for p in bound if (p.get("spec") or {}).get("nodeName") == name]
+            rejected = failures.get(name) if failures is not None else None
+            if rejected is None:
+                rejected = _fit_failures(pod, node, on_node)
+            if not resolvable(pod, node, rejected):
+                continue
             candidate = select_victims(pod, node, on_node, budgets, fits=_fits)
             if candidate is not None and candidate.victims:
                 candidates.append(candidate)
+            else:
+                tried[name] = no_room_reasons(pod, node, on_node)
         chosen = pick_candidate(candidates)
         if chosen is None:
-            return None
+            return no_candidates(len(nodes), tried) if nodes else PostFilterResult()
         for victim in chosen.victims:
             await self._evict(pod, victim, chosen.node)
         await self._clear_lower_nominations(pod, pods, chosen.node)
         await self._nominate(pod, chosen.node)
-        return chosen.node
+        return PostFilterResult(nominated=chosen.node)
 
     async def _evict(self, pod: Obj, victim: Obj, node: str) -> None:
         name, namespace = str(meta(victim).get("name")), meta(victim).get("namespace")

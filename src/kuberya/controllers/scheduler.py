@@ -14,7 +14,9 @@ count the same free capacity) checks every node with :mod:`kuberya.controllers.s
   upstream's message (``0/1 nodes are available: 1 Insufficient cpu.``), and a Warning
   ``FailedScheduling`` event (de-duplicated by the recorder into a count). Before that, pods of
   lower priority that stand in its way are preempted (:mod:`kuberya.controllers.preemption`) and
-  the pod is nominated to their node, where pods of no higher priority then leave it the room.
+  the pod is nominated to their node, where pods of no higher priority then leave it the room;
+  when none is, the message ends with preemption's reason as upstream's does (``... preemption:
+  0/1 nodes are available: 1 No preemption victims found for incoming pod.``).
 
 A pod whose ``persistentVolumeClaim`` volumes name a missing or unbound claim is not tried on any
 node (VolumeBinding's PreFilter, :func:`kuberya.controllers.scheduling.unbound_claim`): it stays
@@ -33,7 +35,7 @@ import logging
 from typing import Any, Unpack
 
 from kuberya.client import ApiError, ConflictError, InvalidError, KubeClient, NotFoundError, malformed, object_key
-from kuberya.client.resources import NODES, PERSISTENTVOLUMECLAIMS, PODDISRUPTIONBUDGETS, PODS
+from kuberya.client.resources import NODES, PERSISTENTVOLUMECLAIMS, PODDISRUPTIONBUDGETS, PODS, STORAGECLASSES
 from kuberya.controllers import preemption, scheduling
 from kuberya.controllers.base import QueueController, Wiring
 from kuberya.controllers.ownership import meta
@@ -82,6 +84,8 @@ class Scheduler(QueueController):
         self.claims.add_handlers(
             on_add=lambda _claim: self._requeue_pending(), on_update=lambda _old, _new: self._requeue_pending()
         )
+        # A claim of a WaitForFirstConsumer class is bound only once its first pod has a node.
+        self.classes = self.informer(STORAGECLASSES)
         self._binding_supported: bool | None = None
         self.assumed: dict[str, tuple[str, dict[str, int]]] = {}
         """Pods bound by us that the cache does not show bound yet: key → (node, requests)."""
@@ -177,9 +181,11 @@ class Scheduler(QueueController):
             return
         malformed.check(pod, malformed.POD)
         nodes = sorted(self.nodes.list(), key=lambda n: str(meta(n).get("name")))
-        if claim_problem := scheduling.unbound_claim(pod, self.claims.get):
+        delayed = scheduling.delayed_claims(pod, self.claims.get, self.classes.get)
+        if claim_problem := scheduling.unbound_claim(pod, self.claims.get, delayed=delayed):
             # A PreFilter rejection: no node can help, so no node is tried (and nothing preempted).
-            await self._unschedulable(pod, scheduling.prefilter_error(len(nodes), claim_problem))
+            rejected = scheduling.prefilter_error(len(nodes), claim_problem)
+            await self._unschedulable(pod, rejected + preemption.after_prefilter(pod, len(nodes)).suffix)
             return
         usage = self.node_usage(exclude=key)
         feasible: list[tuple[float, str]] = []
@@ -192,12 +198,38 @@ class Scheduler(QueueController):
                 failures.append(reasons)
             else:
                 feasible.append((scheduling.allocation_score(node, requested), name))
-        if feasible:
+        if feasible and delayed:
+            # VolumeBinding's PreBind: the claims are provisioned for the chosen node first; the
+            # pod is bound once they are (a claim's change requeues it).
+            await self._select_node(delayed, min(feasible)[1])
+        elif feasible:
             await self._bind(pod, min(feasible)[1])
         else:
             # PostFilter: evict lower-priority pods if that makes room; the pod waits for it either way.
-            await self.preemption.preempt(pod, nodes, self.pods.list())
-            await self._unschedulable(pod, scheduling.fit_error(len(nodes), failures))
+            # Every node failed, so ``failures`` lines up with ``nodes``.
+            names = [str(meta(n).get("name")) for n in nodes]
+            result = await self.preemption.preempt(
+                pod, nodes, self.pods.list(), failures=dict(zip(names, failures, strict=True))
+            )
+            await self._unschedulable(pod, scheduling.fit_error(len(nodes), failures) + result.suffix)
+
+    async def _select_node(self, claims: list[Obj], node: str) -> None:
+        """Annotate each unbound WaitForFirstConsumer claim with the node its pod will run on."""
+        for claim in claims:
+            annotations = meta(claim).get("annotations") or {}
+            if annotations.get(scheduling.SELECTED_NODE) == node:
+                continue
+            try:
+                await self.client.patch(
+                    PERSISTENTVOLUMECLAIMS,
+                    str(meta(claim).get("name")),
+                    {"metadata": {"annotations": {scheduling.SELECTED_NODE: node}}},
+                    namespace=str(meta(claim).get("namespace")),
+                    patch_type="merge",
+                    field_manager=SCHEDULER_NAME,
+                )
+            except (NotFoundError, ConflictError) as exc:
+                logger.info("scheduler: cannot select node %s for claim %s: %s", node, object_key(claim), exc)
 
     async def binding_supported(self) -> bool:
         """Whether the server lists ``pods/binding`` in ``/api/v1`` (asked once)."""

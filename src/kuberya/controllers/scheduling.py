@@ -174,7 +174,47 @@ def fit_failures(pod: Obj, node: Obj, *, requested: Mapping[str, int], pod_count
 UNBOUND_IMMEDIATE_CLAIMS = "pod has unbound immediate PersistentVolumeClaims"
 
 
-def unbound_claim(pod: Obj, claim: Callable[[str], Obj | None]) -> str:
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+"""The claim annotation naming the node a WaitForFirstConsumer claim is to be provisioned for."""
+
+
+def claim_names(pod: Obj) -> list[str]:
+    """The claims the pod's volumes use, ``persistentVolumeClaim`` ones and generic ephemeral ones.
+
+    An ephemeral volume's claim is ``<pod>-<volume>``, made by the ephemeral volume controller.
+    """
+    names: list[str] = []
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        if not isinstance(volume, dict):
+            continue
+        if isinstance(source := volume.get("persistentVolumeClaim"), dict):
+            names.append(str(source.get("claimName") or ""))
+        elif isinstance(volume.get("ephemeral"), dict):
+            names.append(f"{meta(pod).get('name')}-{volume.get('name')}")
+    return names
+
+
+def delayed_claims(
+    pod: Obj, claim: Callable[[str], Obj | None], storage_class: Callable[[str], Obj | None]
+) -> list[Obj]:
+    """The pod's unbound claims whose class binds them only for a first consumer (WaitForFirstConsumer)."""
+    namespace = str(meta(pod).get("namespace") or "")
+    delayed: list[Obj] = []
+    for name in claim_names(pod):
+        found = claim(f"{namespace}/{name}")
+        if found is None or (found.get("spec") or {}).get("volumeName"):
+            continue
+        annotations = meta(found).get("annotations") or {}
+        class_name = annotations.get("volume.beta.kubernetes.io/storage-class")
+        if class_name is None:
+            class_name = (found.get("spec") or {}).get("storageClassName")
+        cls = storage_class(str(class_name)) if class_name else None
+        if cls is not None and cls.get("volumeBindingMode") == "WaitForFirstConsumer":
+            delayed.append(found)
+    return delayed
+
+
+def unbound_claim(pod: Obj, claim: Callable[[str], Obj | None], *, delayed: Iterable[Obj] = ()) -> str:
     """``VolumeBinding`` PreFilter: why the pod's claims keep it off every node ("" when they do not).
 
     ``claim`` looks a cached PersistentVolumeClaim up by ``namespace/name``. A claim that is
@@ -183,18 +223,15 @@ def unbound_claim(pod: Obj, claim: Callable[[str], Obj | None]) -> str:
     claims.
     """
     namespace = str(meta(pod).get("namespace") or "")
+    waiting = {str(meta(c).get("name")) for c in delayed}
     unbound = False
-    for volume in (pod.get("spec") or {}).get("volumes") or []:
-        source = volume.get("persistentVolumeClaim") if isinstance(volume, dict) else None
-        if not isinstance(source, dict):
-            continue
-        name = str(source.get("claimName") or "")
+    for name in claim_names(pod):
         found = claim(f"{namespace}/{name}")
         if found is None:
             return f'persistentvolumeclaim "{name}" not found'
         if meta(found).get("deletionTimestamp"):
             return f'persistentvolumeclaim "{name}" is being deleted'
-        if not (found.get("spec") or {}).get("volumeName"):
+        if not (found.get("spec") or {}).get("volumeName") and name not in waiting:
             unbound = True
     return UNBOUND_IMMEDIATE_CLAIMS if unbound else ""
 

@@ -27,7 +27,18 @@ from datetime import UTC, datetime
 from kuberya.meta.timefmt import format_time
 from kuberya.nl.errors import CannotPlan
 from kuberya.nl.facts import ClusterFacts, DeploymentFacts, ImageFacts
-from kuberya.nl.plan import DNS_LABEL, Intent, JSONDict, Operation, Plan, Request, Step, Verb
+from kuberya.nl.plan import (
+    DNS_LABEL,
+    STORAGE_INTENTS,
+    STORAGE_KINDS,
+    Intent,
+    JSONDict,
+    Operation,
+    Plan,
+    Request,
+    Step,
+    Verb,
+)
 
 DEFAULT_CPU_PERCENT = 80
 """kubectl autoscale's default target when none is given."""
@@ -37,7 +48,12 @@ DEFAULT_MAX_REPLICAS = 10
 def build_plan(request: Request, facts: ClusterFacts, *, now: datetime | None = None) -> Plan:
     """Plan the request against the given facts; ``now`` stamps restarts (default: the clock)."""
     builder = _Builder(request, facts, now or datetime.now(UTC))
-    if request.intent in _PLANNERS:
+    if request.intent in STORAGE_INTENTS or request.kind in STORAGE_KINDS:
+        # Claims and volumes (and their lists) live in their own module, which builds on this one.
+        from kuberya.nl.build_storage import plan_storage
+
+        plan_storage(builder)
+    elif request.intent in _PLANNERS:
         _PLANNERS[request.intent](builder)
     else:
         # Jobs, CronJobs, StatefulSets and nodes live in their own module, which builds on this one.

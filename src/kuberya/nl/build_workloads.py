@@ -133,12 +133,25 @@ def _plan_run_statefulset(b: _Builder) -> None:
         },
     }
     names = ", ".join(f"{b.app}-{i}" for i in range(min(replicas, 3))) + (", …" if replicas > 3 else "")
+    ko_volume = en_volume = ""
+    if b.request.storage is not None:
+        # Each replica its own claim, data-NAME-N, kept across pod deletion (build_storage).
+        from kuberya.nl.build_storage import add_claim_template
+
+        path = add_claim_template(b, body, container, image)
+        ko_volume = f"; 파드마다 볼륨 {b.request.storage} → {path}"
+        en_volume = f"; a {b.request.storage} volume per pod at {path}"
     b.add(
-        b.say(f"스테이트풀셋 {b.app} 생성 (레플리카 {replicas}개를 순서대로: {names}; 이미지 {image})",
-              f"create statefulset {b.app} ({replicas} in order: {names}; {image})"),
+        b.say(f"스테이트풀셋 {b.app} 생성 (레플리카 {replicas}개를 순서대로: {names}; 이미지 {image}{ko_volume})",
+              f"create statefulset {b.app} ({replicas} in order: {names}; {image}{en_volume})"),
         b.kubectl("create", "-f", "-"),
         b.op(Verb.CREATE, "apps/v1", "statefulsets", b.app, body=body),
     )  # fmt: skip
+    if b.request.storage is not None:
+        from kuberya.nl.build_storage import manifest_note
+
+        manifest_note(b, body)
+        return
     b.notes.append(b.say("kubectl에는 create statefulset이 없어요: 매니페스트는 --dry-run -o json으로 볼 수 있어요.",
                          "kubectl has no `create statefulset`: see the manifest with --dry-run -o json."))  # fmt: skip
 

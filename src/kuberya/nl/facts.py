@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kuberya.nl.plan import NODE_INTENTS, Intent, Request
+from kuberya.nl.plan import NODE_INTENTS, STORAGE_INTENTS, STORAGE_KINDS, Intent, Request
 
 _IMAGE_INTENTS = (Intent.RUN_APP, Intent.RUN_POD, Intent.RUN_JOB, Intent.RUN_CRONJOB, Intent.RUN_STATEFULSET)
 
@@ -104,4 +104,6 @@ def facts_needed(request: Request) -> FactsNeeded:
         images = (request.image,) if request.image else (request.app or "",)
     nodes = request.intent in NODE_INTENTS
     deployment = request.app if request.intent not in _IMAGE_INTENTS[2:] else None
+    if request.intent in STORAGE_INTENTS or request.kind in STORAGE_KINDS:
+        deployment = None  # a claim's name is not a Deployment's
     return FactsNeeded(namespace=request.namespace, deployment=deployment, images=images, nodes=nodes)

@@ -53,7 +53,11 @@ Fields (omit what the user did not say; never invent values):
   image: image reference (set_image, or run_app with a given image)
   port: TCP port (expose, or run_app)
   namespace, context: Kubernetes namespace / kubeconfig context, only if named
-  kind: for list: "pods", "deployments", "services" or "all"; for delete of a pod: "pods"
+  kind: for list: "pods", "deployments", "services", "all", "persistentvolumeclaims", "persistentvolumes",
+    "volumes" (claims and PVs) or "storageclasses"; for delete of a pod: "pods"; for delete/status of a
+    claim: "persistentvolumeclaims" (of a PV: "persistentvolumes"), the claim's name in app
+  storage: a size as a Kubernetes quantity ("1Gi", "500Mi", "2G"): of the claim for create_claim and
+    resize_claim, of each replica's own volume for run_statefulset
   cpu_percent, min_replicas, max_replicas: for autoscale
   revision: for rollback to a given revision
   follow (bool), tail (int): for logs
@@ -62,7 +66,8 @@ Fields (omit what the user did not say; never invent values):
   node: node name, only for drain/cordon/uncordon, only if named
   command: list of strings, the command a run_job/run_cronjob container runs, only if given
 run_job is a one-off Job, run_cronjob a CronJob on a schedule, run_statefulset replicas started in
-order (a StatefulSet); drain/cordon/uncordon are about a node, never an app.
+order (a StatefulSet) — also any app run with a size of storage; create_claim/resize_claim make or grow
+a PersistentVolumeClaim named app; drain/cordon/uncordon are about a node, never an app.
 """
 
 _EXAMPLES = [
@@ -71,6 +76,8 @@ _EXAMPLES = [
     ("show me the last 20 log lines of orders", {"intent": "logs", "app": "orders", "tail": 20}),
     ("매일 새벽 3시에 backup 돌려줘", {"intent": "run_cronjob", "app": "backup", "schedule": "0 3 * * *"}),
     ("노드 비워줘", {"intent": "drain"}),
+    ("give postgres a 5Gi volume", {"intent": "run_statefulset", "app": "postgres", "storage": "5Gi"}),
+    ("cache 볼륨 10Gi로 늘려줘", {"intent": "resize_claim", "app": "cache", "storage": "10Gi"}),
     ("what's the weather?", {"intent": None}),
 ]
 

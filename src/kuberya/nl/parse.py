@@ -61,6 +61,7 @@ from kuberya.nl.slots import (
     take_revision,
     take_tail_follow,
 )
+from kuberya.nl.storage import Storage, find_storage
 from kuberya.nl.workloads import Workload, find_workload
 
 EXAMPLES = {
@@ -103,6 +104,9 @@ def parse(text: str) -> Request:
     if not norm.text:
         raise NotUnderstood(_say(lang, "요청이 비어 있어요.", "The request is empty."), EXAMPLES[lang])
     cues, only_lower = _find_cues(norm)
+    storage = find_storage(norm, cues)
+    if storage is not None:
+        return _storage_request(norm, storage, text, cues, command)
     workload = find_workload(norm, text, cues)
     if workload is not None:
         return _workload_request(norm, workload, command)
@@ -227,6 +231,56 @@ def _workload_request(norm: Normalized, workload: Workload, command: tuple[str, 
         raise NotUnderstood(_say(lang, "이름을 알려 주세요.", "Name it, for example:"), _suggest(intent, lang, None))
     request = Request(intent, app=app, replicas=replicas, image=image, port=port, namespace=namespace,
                       context=context, schedule=workload.schedule, command=command, language=lang)  # fmt: skip
+    return _validated(request, lang, app)
+
+
+def _storage_request(
+    norm: Normalized, storage: Storage, raw: str, cues: set[Cue], command: tuple[str, ...] | None
+) -> Request:
+    """Fill a storage request (a sized StatefulSet, a claim to create, grow, delete or show)."""
+    lang, intent = norm.language, storage.intent
+    if command is not None:
+        raise NotUnderstood(_say(lang, "-- 뒤의 명령은 잡과 크론잡에만 쓸 수 있어요.",
+                                 "A command after -- is only for a (cron)job."))  # fmt: skip
+    if intent is Intent.RUN_STATEFULSET:
+        # The StatefulSet words (순서대로, statefulset) are blanked as for any StatefulSet.
+        inner = replace(norm, text=storage.text, compact=storage.text.replace(" ", ""))
+        workload = find_workload(inner, raw, cues) or Workload(Intent.RUN_STATEFULSET, storage.text)
+        if workload.intent is not Intent.RUN_STATEFULSET:
+            raise NotUnderstood(
+                _say(lang, "볼륨은 스테이트풀셋으로 실행하는 앱에만 붙일 수 있어요.",
+                     "Only an app run as a statefulset gets volumes of its own here."),
+                _suggest(Intent.RUN_STATEFULSET, lang, None),
+            )  # fmt: skip
+        request = _workload_request(inner, workload, None)
+        return _validated(replace(request, storage=storage.size), lang, request.app)
+    scan = Scanner(storage.text)
+    context = take_context(scan, lang)
+    namespace = take_namespace(scan, lang)
+    if lang == "en":
+        on_context, in_namespace = take_english_locations(scan)
+        context, namespace = context or on_context, namespace or in_namespace
+    if any(token.isdigit() for token in scan.text.split()):  # "2개 만들어줘": not one claim
+        raise NotUnderstood(
+            _say(lang, "클레임은 하나씩, 이름과 크기로 말해 주세요.", "One claim at a time, by its name and size."),
+            _suggest(intent, lang, None),
+        )
+    app, located = _choose_app(scan.text, lang, keep_locative=context is None, lone_place=False, intent=intent)
+    context = context or located
+    kind = storage.kind
+    if intent is Intent.LIST and app is not None:
+        intent = Intent.STATUS  # "cache 볼륨 보여줘": that one claim
+        kind = kind if kind in ("persistentvolumes", "storageclasses") else "persistentvolumeclaims"
+    if intent is not Intent.LIST and EVERYTHING.search(norm.text) and app is None:
+        raise NotUnderstood(_say(lang, "볼륨은 이름을 하나씩 말해 주세요: 모두 지우면 데이터가 모두 사라져요.",
+                                 "Name the claim: deleting every claim deletes every volume's data."),
+                            _suggest(intent, lang, None))  # fmt: skip
+    if app is None and intent is not Intent.LIST:
+        raise NotUnderstood(_say(lang, "어느 볼륨인지 이름을 알려 주세요.", "Which claim? Name it, for example:"),
+                            _suggest(intent, lang, None))  # fmt: skip
+    sized = intent in (Intent.CREATE_CLAIM, Intent.RESIZE_CLAIM)
+    request = Request(intent, app=app, namespace=namespace, context=context, kind=None if sized else kind,
+                      storage=storage.size if sized else None, language=lang)  # fmt: skip
     return _validated(request, lang, app)
 
 
@@ -488,6 +542,8 @@ _SUGGESTIONS = {
     Intent.DRAIN: ("노드 비워줘", "drain the node"),
     Intent.CORDON: ("노드 cordon 해줘", "cordon the node"),
     Intent.UNCORDON: ("노드 다시 스케줄 가능하게 해줘", "uncordon the node"),
+    Intent.CREATE_CLAIM: ("{name} 볼륨 1Gi 만들어줘", "create a 1Gi claim called {name}"),
+    Intent.RESIZE_CLAIM: ("{name} 볼륨 5Gi로 늘려줘", "resize claim {name} to 5Gi"),
 }
 
 

@@ -21,6 +21,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from kuberya.meta.quantity import parse_quantity
 from kuberya.nl.errors import NotUnderstood
 from kuberya.nl.schedule import validate_cron
 
@@ -64,13 +65,21 @@ class Intent(enum.Enum):
     """Cordon the node, then evict its pods (DaemonSet pods excepted) honouring PodDisruptionBudgets."""
     CORDON = "cordon"
     UNCORDON = "uncordon"
+    CREATE_CLAIM = "create_claim"
+    """A PersistentVolumeClaim ``app`` of size ``storage`` (ReadWriteOnce, the cluster's default class)."""
+    RESIZE_CLAIM = "resize_claim"
+    """Grow the claim ``app`` to ``storage`` (a patch of ``spec.resources.requests.storage``)."""
 
 
 NODE_INTENTS = frozenset({Intent.DRAIN, Intent.CORDON, Intent.UNCORDON})
 """Requests about a node, not an app: ``node`` instead of ``app`` (the only node when not named)."""
 
 
-KINDS = ("pods", "deployments", "services", "all")
+STORAGE_KINDS = ("persistentvolumeclaims", "persistentvolumes", "volumes", "storageclasses")
+"""``volumes`` is the first two: the claims of the namespace and the cluster's PersistentVolumes."""
+KINDS = ("pods", "deployments", "services", "all", *STORAGE_KINDS)
+STORAGE_INTENTS = frozenset({Intent.CREATE_CLAIM, Intent.RESIZE_CLAIM})
+_SIZED_INTENTS = frozenset({Intent.CREATE_CLAIM, Intent.RESIZE_CLAIM, Intent.RUN_STATEFULSET})
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,8 @@ class Request:
 
     intent: Intent
     app: str | None = None
-    """The Deployment (or Pod) name — also the default container name and ``app=`` label."""
+    """The Deployment (or Pod) name — also the default container name and ``app=`` label; for the
+    claim intents, and DELETE/STATUS of ``kind`` ``persistentvolumeclaims``, the claim's name."""
     replicas: int | None = None
     """Target replica count (RUN_APP, SCALE)."""
     delta: int | None = None
@@ -105,6 +115,9 @@ class Request:
     """The node to DRAIN/CORDON/UNCORDON; ``None``: the cluster's only node."""
     command: tuple[str, ...] | None = None
     """What a Job or CronJob runs, said after ``--`` as with ``kubectl create job NAME -- CMD``."""
+    storage: str | None = None
+    """A size as a Kubernetes quantity (``1Gi``, ``500M``): of the claim (CREATE_CLAIM, RESIZE_CLAIM),
+    or of each replica's claim from the StatefulSet's ``volumeClaimTemplates`` (RUN_STATEFULSET)."""
     language: str = "en"
     """``ko`` or ``en``: the language the plan describes itself in. Not part of the meaning."""
 
@@ -181,6 +194,8 @@ _REQUIRED: dict[Intent, tuple[str, ...]] = {
     Intent.RUN_JOB: ("app",),
     Intent.RUN_CRONJOB: ("app", "schedule"),
     Intent.RUN_STATEFULSET: ("app",),
+    Intent.CREATE_CLAIM: ("app", "storage"),
+    Intent.RESIZE_CLAIM: ("app", "storage"),
 }
 _COMMAND_INTENTS = frozenset({Intent.RUN_JOB, Intent.RUN_CRONJOB})
 
@@ -203,6 +218,10 @@ def validate_request(request: Request) -> Request:
         validate_cron(r.schedule)
     if r.command is not None and (r.intent not in _COMMAND_INTENTS or not r.command):
         raise NotUnderstood(f"a command (after --) is for jobs and cronjobs, not {r.intent.value}")
+    if r.storage is not None:
+        if r.intent not in _SIZED_INTENTS:
+            raise NotUnderstood(f"a size ({r.storage}) is for a claim or a statefulset's volumes, not {r.intent.value}")
+        validate_storage(r.storage)
     if r.app is not None and not DNS_SUBDOMAIN.match(r.app):
         raise NotUnderstood(f"{r.app!r} is not a valid Kubernetes name (lowercase letters, digits and '-')")
     if r.namespace is not None and not DNS_LABEL.match(r.namespace):
@@ -233,6 +252,17 @@ def validate_request(request: Request) -> Request:
         raise NotUnderstood(f"cannot show the last {r.tail} lines")
     language = r.language if r.language in ("ko", "en") else "en"
     return r if language == r.language else replace(r, language=language)
+
+
+def validate_storage(value: str) -> str:
+    """A storage size must be a positive quantity, as the API server reads it (``1Gi``, ``2G``, ``1.5Gi``)."""
+    try:
+        size = parse_quantity(value)
+    except ValueError:
+        raise NotUnderstood(f"{value!r} is not a storage size; say it like 1Gi, 500Mi or 2G") from None
+    if size <= 0 or value.strip() != value or value.startswith("+"):
+        raise NotUnderstood(f"a storage size must be a positive quantity like 1Gi, got {value!r}")
+    return value
 
 
 class Verb(enum.Enum):

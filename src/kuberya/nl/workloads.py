@@ -100,6 +100,8 @@ _STATEFUL = _P(
     rf"|{WORD_START}(?:stateful ?sets?|statefulsets?|sts|stateful|in order|ordered"
     rf"|(?:one|1) after (?:another|the other)|in sequence|sequentially){WORD_END}"
 )
+STATEFUL_WORDS = _STATEFUL
+"""What makes a request a StatefulSet; storage requests (:mod:`~kuberya.nl.storage`) look for it too."""
 # Verbs that start one of these, beyond the RUN cue: "schedule backup", "예약해줘", "make a cronjob".
 _START_VERB = _P(rf"예약|등록|걸어|{WORD_START}(?:make|schedule|set up|setup){WORD_END}")
 _RUN_COMPATIBLE = frozenset({Cue.RUN, Cue.CHANGE, Cue.STATUS})

@@ -151,7 +151,7 @@ class NodeAgent:
         # The process's shared informers (the server's factory), or this agent's own.
         shared = informers or SharedInformerFactory(client, clock=self.clock)
         self.sources = ConfigSources(client, informers=shared, on_change=self._source_changed)
-        self.volumes = VolumeManager(self.data_dir, self.sources)
+        self.volumes = VolumeManager(self.data_dir, self.sources, warn=self._volume_warning)
         self.pods = shared.informer(PODS, field_selector=f"spec.nodeName={node_name}")
         self.runtime_classes = shared.informer(RUNTIMECLASSES)
         self.pods.add_handlers(
@@ -382,6 +382,9 @@ class NodeAgent:
             if uid is not None:
                 self.workers.wake(uid)
         logger.info("the runtime's event stream ended")
+
+    def _volume_warning(self, pod: Obj, reason: str, message: str) -> None:
+        self.recorder.record(pod, "Warning", reason, message)
 
     def _source_changed(self, kind: str, namespace: str, name: str) -> None:
         for state in self.workers.states():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from kuberya.client.servicelinks import pod_dns_config
+from kuberya.client.servicelinks import CLUSTER_DOMAIN, pod_dns_config
 from kuberya.meta.quantity import parse_quantity
 from kuberya.meta.types import Obj
 from kuberya.node.env import ContainerConfigError, PodFacts, SourceLookup, container_env, expand_command
@@ -32,8 +32,8 @@ from kuberya.node.state import (
     ContainerRecord,
     PodState,
 )
+from kuberya.node.subpaths import container_mounts, read_only_volumes
 from kuberya.node.termination import DEFAULT_PATH as DEFAULT_TERMINATION_PATH
-from kuberya.node.volumes import container_mounts
 from kuberya.runtime.base import ContainerConfig, Mount, PortMapping, Resources, SandboxConfig
 
 NO_COMMAND = "process runtime needs a command: set spec.containers[].command"
@@ -81,11 +81,17 @@ def sandbox_config(state: PodState, *, runtime_handler: str = "") -> SandboxConf
         }
     )
     meta = state.pod.get("metadata") or {}
+    subdomain = str(spec.get("subdomain") or "")
     return SandboxConfig(
         pod_uid=state.uid,
         name=state.name,
         namespace=state.namespace,
-        hostname=str(spec.get("hostname") or state.name)[:63],
+        hostname=pod_hostname(spec, state.name),
+        hostname_domain=f"{subdomain}.{state.namespace}.svc.{CLUSTER_DOMAIN}" if subdomain else "",
+        host_aliases=tuple(
+            (str(alias.get("ip") or ""), tuple(str(n) for n in alias.get("hostnames") or []))
+            for alias in spec.get("hostAliases") or []
+        ),
         labels={**(meta.get("labels") or {}), **pod_labels(state)},
         annotations=dict(meta.get("annotations") or {}),
         dns_nameservers=tuple(nameservers),
@@ -97,6 +103,15 @@ def sandbox_config(state: PodState, *, runtime_handler: str = "") -> SandboxConf
         cgroup_parent=f"kuberya/pod{state.uid}",
         runtime_handler=runtime_handler,
     )
+
+
+def pod_hostname(spec: Obj, pod_name: str) -> str:
+    """``spec.hostname`` or the pod name, cut to a DNS label's 63 characters as the kubelet cuts it.
+
+    As ``truncatePodHostnameIfNeeded``: no trailing ``-`` or ``.`` is left.
+    """
+    hostname = str(spec.get("hostname") or pod_name)
+    return hostname[:63].rstrip("-.") if len(hostname) > 63 else hostname
 
 
 def stop_signal(container: Obj) -> int:
@@ -157,7 +172,7 @@ async def container_config(
     capabilities = security.get("capabilities") or {}
     run_as_user = security.get("runAsUser", pod_security.get("runAsUser"))
     run_as_group = security.get("runAsGroup", pod_security.get("runAsGroup"))
-    mounts = container_mounts(spec, state.volume_paths)
+    mounts = container_mounts(spec, state.volume_paths, env=env, read_only_volumes=read_only_volumes(state.pod))
     if termination_log is not None:
         target = str(spec.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH)
         mounts = (*mounts, Mount(termination_log, target))

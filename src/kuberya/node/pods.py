@@ -43,6 +43,7 @@ from kuberya.node.adoption import Adoptable, adopt_containers
 from kuberya.node.containers import container_config, sandbox_config, stop_signal
 from kuberya.node.draining import WAIT_SECONDS as ENDPOINT_WAIT_SECONDS
 from kuberya.node.draining import leave_endpoints
+from kuberya.node.emptydir_limits import EVICTED
 from kuberya.node.env import ContainerConfigError, PodFacts, SourceLookup
 from kuberya.node.events import EventRecorder
 from kuberya.node.hostports import busy_host_ports, declared_tcp_ports
@@ -154,6 +155,8 @@ class PodSyncer:
         phase = str((state.pod.get("status") or {}).get("phase") or "")
         if phase in ("Succeeded", "Failed") and not any(r.running for r in state.records()):
             return False  # finished earlier (perhaps before an agent restart): nothing runs again
+        if state.uid in self.volumes.limits.evicted:
+            return False  # evicted (an emptyDir over its sizeLimit): Failed, whatever the informer still says
         await self._converge(state)
         await self._post_status(state)
         return False
@@ -169,6 +172,13 @@ class PodSyncer:
             self.clock.call_later(MOUNT_RETRY_SECONDS, lambda: self.wake(state.uid))
             return
         state.mount_error = None
+        evicted = await self.volumes.over_limit(
+            state.pod, state.volume_paths, clock=self.clock, wake=lambda: self.wake(state.uid)
+        )
+        if evicted is not None:  # an emptyDir over its sizeLimit: the eviction manager's way, at once
+            self.recorder.record(state.pod, "Warning", EVICTED, evicted)
+            await self.terminate(state, grace=0.0)
+            return
         if state.sandbox is None and self.handlers is not None:
             retry = self.handlers.blocked(state, self.recorder)
             if retry is not None:  # not this node's runtime handler: Pending, told once
@@ -564,6 +574,8 @@ class PodSyncer:
             state, runtime_name=self._runtime_name(state), host_ip=self.settings.host_ip, now=now, previous=before
         )
         state.start_time = desired["startTime"]
+        if (message := self.volumes.limits.evicted.get(state.uid)) is not None:
+            desired.update(phase="Failed", reason=EVICTED, message=message)
         if not changed(desired, before):
             return
         try:

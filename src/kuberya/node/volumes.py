@@ -1,38 +1,46 @@
-"""Pod volumes on the node's disk: ``DATA_DIR/pods/<uid>/volumes/<plugin>/<name>``.
+"""Pod volumes on the node's disk: ``DATA_DIR/pods/<uid>/volumes/<plugin>/<name>``, and where the others live.
 
-- ``emptyDir``: a directory (``kubernetes.io~empty-dir``), removed with the pod;
-- ``configMap``, ``secret``, ``downwardAPI`` and ``projected``: files, one per key (or per
-  ``items`` entry, with its ``path`` and ``mode``), written the way the kubelet's AtomicWriter
-  does so a reader never sees half an update: the files live in a timestamped directory
-  ``..2026_01_02_03_04_05.123``, ``..data`` is a symlink to it, and each visible name is a
-  symlink through ``..data``. An update writes a new directory and swaps ``..data`` with one
-  ``rename``. :meth:`VolumeManager.setup` is called on every pod sync and rewrites a volume only
-  when its content changed; the agent syncs a pod whenever a ConfigMap or Secret changes, so
-  mounted files follow their sources;
-- ``hostPath``: the host path itself (``DirectoryOrCreate`` creates it).
+:meth:`VolumeManager.setup` runs on every pod sync and makes each volume exist and be current; a
+volume that cannot be set up yet raises :class:`MountError` (the pod waits with ``FailedMount``
+and upstream's message, retried):
 
-Mounts are handed to the runtime as :class:`~kuberya.runtime.base.Mount` (host path → container
-path). The ``process`` runtime cannot remap paths: an app it runs finds its volumes at the *host*
-path (``DATA_DIR/pods/<uid>/volumes/…``), not at ``mountPath``.
+- ``emptyDir``: a directory (``kubernetes.io~empty-dir``), removed with the pod; ``medium: Memory``
+  a tmpfs on it as root (:mod:`kuberya.node.tmpfs`), a plain directory and a Warning otherwise;
+  ``sizeLimit`` is enforced by eviction (:mod:`kuberya.node.emptydir_limits`);
+- ``configMap``, ``secret``, ``downwardAPI`` and ``projected``: files written with the kubelet's
+  ``..data`` swap (:mod:`kuberya.node.volume_sources`), rewritten only when their content changed;
+  the agent syncs a pod whenever a ConfigMap or Secret it uses changes, or its own metadata (the
+  downward API's labels and annotations), so mounted files follow their sources;
+- ``hostPath``: the host path itself, after upstream's ``type`` checks (:mod:`kuberya.node.hostpath`);
+- ``persistentVolumeClaim`` and generic ``ephemeral``: the bound PV's directory (:mod:`kuberya.node.claims`).
+
+``fsGroup`` (:mod:`kuberya.node.ownership`) is applied as upstream's plugins apply it: to emptyDir,
+the projected kinds (read-only) and claims on ``local`` PVs or the built-in provisioner's, not to
+hostPath. A volume type this node cannot serve (nfs, csi, image …) is refused, never replaced by an
+empty directory. Mounts are handed to the runtime by :func:`kuberya.node.subpaths.container_mounts`.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
+from kuberya.client import Clock
+from kuberya.client.clock import Timer
 from kuberya.meta.types import Obj
-from kuberya.node.env import PodFacts, SourceLookup, field_value, resource_value
-from kuberya.runtime.base import Mount
+from kuberya.node.claims import ClaimError, ClaimLookup, claim_name, resolve_claim
+from kuberya.node.emptydir_limits import CHECK_SECONDS, EmptyDirLimits, limits
+from kuberya.node.env import PodFacts, SourceLookup
+from kuberya.node.hostpath import HostPathError, check_host_path
+from kuberya.node.ownership import pod_fs_group, set_volume_ownership
+from kuberya.node.tmpfs import TmpfsError, memory_size, mount_tmpfs, unmount_all
+from kuberya.node.volume_sources import File, SourceError, atomic_write, volume_files
 
 logger = logging.getLogger(__name__)
-
 
 _PLUGINS = {
     "emptyDir": "kubernetes.io~empty-dir",
@@ -41,182 +49,184 @@ _PLUGINS = {
     "downwardAPI": "kubernetes.io~downward-api",
     "projected": "kubernetes.io~projected",
 }
+SERVED = frozenset({*_PLUGINS, "hostPath", "persistentVolumeClaim", "ephemeral"})
+DISK_BACKED = "EmptyDirOnDisk"
+"""The Warning event of a ``medium: Memory`` emptyDir that a node without root keeps on disk."""
+
+Warn = Callable[[Obj, str, str], None]
+"""``(pod, reason, message)``: a Warning event about the pod."""
+
+
+class VolumeLookup(SourceLookup, ClaimLookup, Protocol):
+    """ConfigMaps, Secrets, claims and PVs: everything a volume may read."""
 
 
 class MountError(Exception):
     """A volume cannot be set up yet (``FailedMount``); str() is upstream's message."""
 
 
-@dataclass(frozen=True, slots=True)
-class _File:
-    data: bytes
-    mode: int
+def _setup_failed(volume: str, reason: object) -> MountError:
+    return MountError(f'MountVolume.SetUp failed for volume "{volume}" : {reason}')
+
+
+def source_type(volume: Obj) -> str:
+    """The volume's source field (``emptyDir`` when it names none, as upstream defaults it)."""
+    return next((key for key in volume if key != "name"), "emptyDir")
 
 
 class VolumeManager:
     """Sets up and tears down the volumes of the pods on this node."""
 
-    def __init__(self, data_dir: Path, lookup: SourceLookup) -> None:
+    def __init__(self, data_dir: Path, lookup: VolumeLookup, *, warn: Warn | None = None) -> None:
         self.data_dir = data_dir
         self.lookup = lookup
-        self._written: dict[Path, dict[str, _File]] = {}
+        self.warn = warn
+        self.limits = EmptyDirLimits()
+        self._written: dict[Path, dict[str, File]] = {}
         """What each projected volume holds now, so unchanged ones are not rewritten."""
+        self._prepared: set[Path] = set()
+        """Volumes made once for good (emptyDir, claims): their ownership and tmpfs are not redone."""
+        self._warned: set[tuple[str, str]] = set()
+        self._checks: dict[str, Timer] = {}
 
     def pod_dir(self, uid: str) -> Path:
         return self.data_dir / "pods" / uid
 
     async def setup(self, pod: Obj, facts: PodFacts) -> dict[str, Path]:
         """Make every volume of ``pod`` exist and be current; returns volume name → host path."""
-        uid = str(pod["metadata"]["uid"])
-        namespace = str(pod["metadata"].get("namespace") or "default")
         paths: dict[str, Path] = {}
         for volume in (pod.get("spec") or {}).get("volumes") or []:
             name = str(volume.get("name"))
-            if (host := volume.get("hostPath")) is not None:
-                path = Path(str(host.get("path") or "/"))
-                if host.get("type") == "DirectoryOrCreate":
-                    path.mkdir(parents=True, exist_ok=True)
-                paths[name] = path
-                continue
-            plugin = next((p for p in _PLUGINS if volume.get(p) is not None), "emptyDir")
-            path = self.pod_dir(uid) / "volumes" / _PLUGINS[plugin] / name
-            if plugin == "emptyDir":
-                path.mkdir(parents=True, exist_ok=True)
+            kind = source_type(volume)
+            if kind not in SERVED:
+                raise _setup_failed(name, f"volume type {kind} is not served by this node")
+            if kind == "hostPath":
+                host = volume["hostPath"] or {}
+                try:
+                    paths[name] = check_host_path(str(host.get("path") or ""), str(host.get("type") or ""))
+                except HostPathError as exc:
+                    raise _setup_failed(name, exc) from None
+            elif kind in ("persistentVolumeClaim", "ephemeral"):
+                paths[name] = await self._claim(pod, volume)
+            elif kind == "emptyDir":
+                paths[name] = self._empty_dir(pod, volume, facts)
             else:
-                files = await self._files(pod, namespace, name, plugin, volume[plugin], facts)
-                if self._written.get(path) != files:
-                    _atomic_write(path, files)
-                    self._written[path] = files
-            paths[name] = path
+                paths[name] = await self._projected(pod, volume, kind, facts)
         return paths
 
+    async def _claim(self, pod: Obj, volume: Obj) -> Path:
+        name = str(volume.get("name"))
+        try:
+            claim = await resolve_claim(pod, volume, self.lookup)
+        except ClaimError as exc:
+            raise MountError(
+                f"Unable to attach or mount volumes: unmounted volumes=[{name}], unattached volumes=[], "
+                f"failed to process volumes=[{name}]: {exc}"
+            ) from None
+        if claim.source == "hostPath":
+            try:
+                check_host_path(str(claim.path), claim.host_type)
+            except HostPathError as exc:
+                raise _setup_failed(name, exc) from None
+        if (claim.source == "local" or claim.provisioned) and claim.path not in self._prepared:
+            fs_group, policy = pod_fs_group(pod)
+            set_volume_ownership(claim.path, fs_group, read_only=claim.read_only, policy=policy)
+            self._prepared.add(claim.path)
+        return claim.path
+
+    def _empty_dir(self, pod: Obj, volume: Obj, facts: PodFacts) -> Path:
+        uid = str(pod["metadata"]["uid"])
+        name = str(volume.get("name"))
+        path = self.pod_dir(uid) / "volumes" / _PLUGINS["emptyDir"] / name
+        if path in self._prepared:
+            return path
+        path.mkdir(parents=True, exist_ok=True)
+        medium = str((volume.get("emptyDir") or {}).get("medium") or "")
+        if medium == "Memory":
+            if os.geteuid() == 0:
+                try:
+                    mount_tmpfs(path, memory_size(pod, volume, node_memory_bytes=facts.node_memory_bytes))
+                except TmpfsError as exc:
+                    raise _setup_failed(name, exc) from None
+            else:
+                self._warn_once(
+                    pod,
+                    name,
+                    DISK_BACKED,
+                    f'emptyDir volume "{name}" asks for medium: Memory, but a node agent that is not root '
+                    "cannot mount a tmpfs: it is a directory on disk",
+                )
+        elif medium:
+            raise _setup_failed(name, f"emptyDir medium {medium} is not served by this node")
+        os.chmod(path, 0o777)  # upstream's emptyDir mode: any container user may write
+        fs_group, policy = pod_fs_group(pod)
+        set_volume_ownership(path, fs_group, read_only=False, policy=policy)
+        self._prepared.add(path)
+        return path
+
+    async def _projected(self, pod: Obj, volume: Obj, kind: str, facts: PodFacts) -> Path:
+        uid = str(pod["metadata"]["uid"])
+        name = str(volume.get("name"))
+        path = self.pod_dir(uid) / "volumes" / _PLUGINS[kind] / name
+        try:
+            files = await volume_files(pod, kind, volume[kind] or {}, facts=facts, lookup=self.lookup)
+        except SourceError as exc:
+            raise _setup_failed(name, exc) from None
+        if self._written.get(path) != files:
+            atomic_write(path, files)
+            self._written[path] = files
+            fs_group, _ = pod_fs_group(pod)
+            # Always: each write makes new files, which the root's group says nothing about.
+            set_volume_ownership(path, fs_group, read_only=True)
+        return path
+
+    def _warn_once(self, pod: Obj, volume: str, reason: str, message: str) -> None:
+        key = (str(pod["metadata"]["uid"]), volume)
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        logger.warning("%s", message)
+        if self.warn is not None:
+            self.warn(pod, reason, message)
+
+    async def over_limit(
+        self, pod: Obj, paths: dict[str, Path], *, clock: Clock, wake: Callable[[], None]
+    ) -> str | None:
+        """The eviction message when an emptyDir is over its ``sizeLimit``; schedules the next check."""
+        uid = str(pod["metadata"]["uid"])
+        if not limits(pod, paths):
+            return None
+        message = await self.limits.exceeded(uid, pod, paths, now=clock.now())
+        if message is not None:
+            self.limits.evicted[uid] = message
+        elif uid not in self._checks:
+
+            def check() -> None:
+                self._checks.pop(uid, None)
+                wake()
+
+            self._checks[uid] = clock.call_later(CHECK_SECONDS, check)
+        return message
+
     def cleanup(self, uid: str) -> None:
-        """Remove the pod's volumes (the pod is gone)."""
+        """Remove the pod's volumes (the pod is gone); a tmpfs is unmounted first."""
         root = self.pod_dir(uid)
         for path in [p for p in self._written if root in p.parents]:
             del self._written[path]
+        self._prepared = {p for p in self._prepared if root not in p.parents}
+        self._warned = {key for key in self._warned if key[0] != uid}
+        if (timer := self._checks.pop(uid, None)) is not None:
+            timer.cancel()
+        self.limits.forget(uid)
+        unmount_all(root)
         shutil.rmtree(root, ignore_errors=True)
-
-    async def _files(
-        self, pod: Obj, namespace: str, volume: str, plugin: str, source: Obj, facts: PodFacts
-    ) -> dict[str, _File]:
-        default_mode = int(source.get("defaultMode", 0o644))
-        if plugin == "projected":
-            files: dict[str, _File] = {}
-            for projection in source.get("sources") or []:
-                for kind in ("configMap", "secret", "downwardAPI"):
-                    if projection.get(kind) is not None:
-                        sub = dict(projection[kind])
-                        sub.setdefault("defaultMode", default_mode)
-                        files.update(await self._files(pod, namespace, volume, kind, sub, facts))
-            return files
-        if plugin == "downwardAPI":
-            files = {}
-            for item in source.get("items") or []:
-                if (ref := item.get("fieldRef")) is not None:
-                    text = field_value(pod, str(ref.get("fieldPath") or ""), facts)
-                elif (ref := item.get("resourceFieldRef")) is not None:
-                    text = resource_value(pod, str(ref.get("containerName") or ""), ref, facts)
-                else:
-                    continue
-                files[str(item.get("path"))] = _File(text.encode(), int(item.get("mode", default_mode)))
-            return files
-        name = str(source.get("name") or source.get("secretName") or "")
-        optional = bool(source.get("optional"))
-        if plugin == "configMap":
-            obj = await self.lookup.config_map(namespace, name)
-            kind = "configmap"
-        else:
-            obj = await self.lookup.secret(namespace, name)
-            kind = "secret"
-        if obj is None:
-            if optional:
-                return {}
-            raise MountError(f'MountVolume.SetUp failed for volume "{volume}" : {kind} "{name}" not found')
-        data = _source_bytes(obj, secret=plugin == "secret")
-        items = source.get("items")
-        if not items:
-            return {key: _File(value, default_mode) for key, value in data.items()}
-        files = {}
-        for item in items:
-            key = str(item.get("key"))
-            if key not in data:
-                if optional:
-                    continue
-                raise MountError(
-                    f'MountVolume.SetUp failed for volume "{volume}" : {kind} references non-existent config key: {key}'
-                )
-            files[str(item.get("path") or key)] = _File(data[key], int(item.get("mode", default_mode)))
-        return files
-
-
-def _source_bytes(obj: Obj, *, secret: bool) -> dict[str, bytes]:
-    data: dict[str, bytes] = {}
-    for key, value in (obj.get("data") or {}).items():
-        data[key] = _b64(value) if secret else str(value).encode()
-    for key, value in (obj.get("binaryData") or {}).items():
-        data[key] = _b64(value)
-    return data
-
-
-def _b64(value: Any) -> bytes:
-    try:
-        return base64.b64decode(str(value or ""))
-    except ValueError:
-        return b""
-
-
-def _atomic_write(target: Path, files: dict[str, _File]) -> None:
-    """Write ``files`` under ``target`` as the kubelet's AtomicWriter does (``..data`` swap)."""
-    target.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("..%Y_%m_%d_%H_%M_%S.%f")
-    new_dir = target / stamp
-    new_dir.mkdir()
-    for rel, file in files.items():
-        path = new_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(file.data)
-        os.chmod(path, file.mode & 0o777)
-    data_link = target / "..data"
-    old_dir: Path | None = None
-    if data_link.is_symlink():
-        old_dir = target / os.readlink(data_link)
-    tmp_link = target / "..data_tmp"
-    if tmp_link.is_symlink() or tmp_link.exists():
-        tmp_link.unlink()
-    tmp_link.symlink_to(stamp)
-    os.replace(tmp_link, data_link)
-    visible = {rel.split("/", 1)[0] for rel in files}
-    for top in visible:
-        link = target / top
-        if not link.is_symlink():
-            if link.exists():
-                shutil.rmtree(link, ignore_errors=True)
-            link.symlink_to(Path("..data") / top)
-    for entry in target.iterdir():
-        if entry.name.startswith(".."):
-            continue
-        if entry.is_symlink() and entry.name not in visible:
-            entry.unlink()
-    if old_dir is not None and old_dir.name != stamp:
-        shutil.rmtree(old_dir, ignore_errors=True)
-
-
-def container_mounts(container: Obj, volume_paths: dict[str, Path]) -> tuple[Mount, ...]:
-    """The container's ``volumeMounts`` as runtime mounts (``subPath`` resolved on the host side)."""
-    mounts: list[Mount] = []
-    for vm in container.get("volumeMounts") or []:
-        host = volume_paths.get(str(vm.get("name")))
-        if host is None:
-            continue
-        if sub := vm.get("subPath"):
-            host = host / str(sub)
-        mounts.append(Mount(host, str(vm.get("mountPath") or ""), bool(vm.get("readOnly"))))
-    return tuple(mounts)
 
 
 def referenced_sources(pod: Obj) -> set[tuple[str, str]]:
-    """``("configmap"|"secret", name)`` for every ConfigMap and Secret the pod uses (env or volume)."""
+    """``(kind, name)`` for every ConfigMap, Secret and claim the pod uses (env or volume).
+
+    ``kind`` is ``configmap``, ``secret`` or ``persistentvolumeclaim``: a change to one wakes the pod.
+    """
     refs: set[tuple[str, str]] = set()
     spec = pod.get("spec") or {}
     for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
@@ -232,6 +242,8 @@ def referenced_sources(pod: Obj) -> set[tuple[str, str]]:
             if (ref := value_from.get("secretKeyRef")) is not None:
                 refs.add(("secret", str(ref.get("name"))))
     for volume in spec.get("volumes") or []:
+        if (claim := claim_name(pod, volume)) is not None:
+            refs.add(("persistentvolumeclaim", claim))
         sources = [volume, *list((volume.get("projected") or {}).get("sources") or [])]
         for source in sources:
             if (cm := source.get("configMap")) is not None:

@@ -67,6 +67,11 @@ class SandboxConfig:
     """The RuntimeClass handler to run the pod with (CRI's ``RunPodSandboxRequest.runtime_handler``);
     empty: the default. Read by :class:`~kuberya.runtime.handlers.HandlerRuntime`; a single runtime
     ignores it (the node checks a pod's handler before it asks)."""
+    hostname_domain: str = ""
+    """The pod's DNS domain, ``<subdomain>.<namespace>.svc.<cluster domain>``, when it names a
+    ``subdomain`` (a StatefulSet pod does): its ``/etc/hosts`` line then carries the FQDN too."""
+    host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """``spec.hostAliases`` as (IP, hostnames): extra ``/etc/hosts`` lines, as the kubelet writes them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 The command joins what a container is made of in the process runtime: the pod's network namespace
 (through ``nsenter --net``), the container's mount and UTS namespaces where it has them
-(``--mount --uts``: the pod's ``/etc/hosts``, ``/etc/resolv.conf`` and hostname), the
+(``--mount --uts``: the pod's ``/etc/hosts``, ``/etc/resolv.conf`` and hostname, its volumes at
+their container paths; a host-network container with volumes has a mount namespace alone), the
 container's environment, working directory, user and group, and the pod's cgroups (the new pid is
 written to ``cgroup.procs`` right after the spawn, so the first instant of its CPU is charged to
 the agent: the price of not forking a Python child with a pre-exec hook).
@@ -44,7 +45,12 @@ class ExecContext:
     """The user namespace owning ``netns_path`` (rootless network), joined first."""
     namespaces_pid: int | None = None
     """The container's process, whose own mount and UTS namespaces (the pod's files over the host's,
-    the pod's hostname) a command joins too: known once it runs."""
+    its volumes at their paths, the pod's hostname) a command joins too: known once it runs."""
+    join_uts: bool = True
+    """Whether the container has a UTS namespace of its own (not a host-network pod's mount-only one)."""
+    join_user: bool = False
+    """Whether the container's shim made a user namespace of its own for its mounts (an unprivileged
+    host-network pod): joined first, keeping the caller's ids."""
 
     def argv(self, command: Sequence[str], *, tty: bool = False) -> list[str]:
         """``command`` wrapped in what enters the pod (and, for a tty, makes it the controlling one)."""
@@ -53,7 +59,10 @@ class ExecContext:
         if self.namespaces_pid:
             # Joining a mount namespace moves the caller to its root directory: --wd goes back.
             pid = self.namespaces_pid
-            options += [f"--mount=/proc/{pid}/ns/mnt", f"--uts=/proc/{pid}/ns/uts", f"--wd={self.cwd or '/'}"]
+            if self.join_user:
+                options += [f"--user=/proc/{pid}/ns/user", "--preserve-credentials"]
+            options += [f"--mount=/proc/{pid}/ns/mnt", *([f"--uts=/proc/{pid}/ns/uts"] if self.join_uts else [])]
+            options.append(f"--wd={self.cwd or '/'}")
         if options:
             argv = ["nsenter", *options, "--", *argv]
         if tty:

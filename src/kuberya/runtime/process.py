@@ -24,10 +24,22 @@ namespaces that cannot be made are a warning, never a failed pod. A rootless pod
 answers inside its network namespace (:mod:`kuberya.proxy.dns`): its sandbox is ready only once
 it does.
 
-What a container cannot have here: its image's filesystem, volume mounts (the host's files are
-all visible but those three), capabilities, a read-only root, privileged mode and stdin/attach
-(stdin is ``/dev/null``) are accepted and ignored; the ``runc`` runtime is for isolation. The
-hostname is also passed as ``HOSTNAME``.
+A container's volume mounts are bound at their ``mountPath`` by its shim, in the same mount
+namespace (recursive binds, parents first; ``readOnly`` remounted read-only), so an app finds
+``/data`` where its manifest says. Every container with volume mounts gets a mount namespace of its
+own, a host-network one too (a mount namespace needs no network namespace; it gets no UTS one, its
+hostname is the host's). A mount point missing on the host is made there, empty, recorded, and
+removed once no container of this runtime needs it (:mod:`kuberya.runtime.mountplan` says why
+that and not a tmpfs over an ancestor); rootless, where the user cannot make it (``/data``) or the
+bind is refused, the container does not start (``ContainerCannotRun`` with the reason, which the
+node agent reports as a ``Failed`` event, as a runc container that cannot mount its volume): a
+container writing at the host's path instead of its volume would lose its data. An unprivileged
+shim with no user namespace of the pod's (a rootless host-network pod) makes one that maps only its
+own ids, which is enough for binds. Everything else on the host stays visible.
+
+What a container cannot have here: its image's filesystem, capabilities, a read-only root,
+privileged mode and stdin/attach (stdin is ``/dev/null``) are accepted and ignored; the ``runc``
+runtime is for isolation. The hostname is also passed as ``HOSTNAME``.
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ from typing import Any
 from kuberya.runtime.base import ContainerConfig, ContainerRuntime, RuntimeError_
 from kuberya.runtime.cgroups import CgroupManager
 from kuberya.runtime.execution import ExecContext, namespace_options
+from kuberya.runtime.mountplan import make_mount_points, plan_binds, release_mount_points
 from kuberya.runtime.network import PodNetwork, SandboxNetwork
 from kuberya.runtime.nsconnect import namespace_ready
 from kuberya.runtime.podfiles import PodFiles, pod_files, write_pod_files
@@ -139,7 +152,31 @@ class ProcessRuntime(ShimRuntime):
         if files is not None:
             spec["pod_files"] = [[str(source), target] for source, target in files.mounts()]
             spec["hostname"] = sandbox.config["hostname"]
-        return PreparedContainer(shim_spec=spec, image_id="process://" + config.image, exec_context=asdict(context))
+        binds = plan_binds(config.mounts, working_dir=context.cwd)
+        runtime_data: dict[str, Any] = {}
+        if binds:
+            made, errors = make_mount_points(binds, self.state_dir)
+            spec["volumes"] = [[bind.source, bind.target, bind.read_only] for bind in made]
+            spec["mount_errors"] = errors  # the shim fails the start with them, as a failed bind
+            runtime_data["mount_points"] = [bind.host_mount_point for bind in binds]
+        return PreparedContainer(
+            shim_spec=spec,
+            image_id="process://" + config.image,
+            exec_context=asdict(context),
+            runtime_data=runtime_data,
+        )
+
+    async def _release_container(self, container: ContainerRecord) -> None:
+        # The mount points this container alone needed go; those another live container uses stay.
+        if not container.runtime_data.get("mount_points"):
+            return
+        in_use = {
+            point
+            for other in self._containers.values()
+            if other.id != container.id
+            for point in other.runtime_data.get("mount_points", ())
+        }
+        release_mount_points(self.state_dir, in_use)
 
     def _shim_argv(self, container: ContainerRecord, argv: list[str]) -> list[str]:
         sandbox = self._sandboxes.get(container.sandbox_id)
@@ -165,6 +202,8 @@ class ProcessRuntime(ShimRuntime):
         if started and started.get("own_mounts"):
             # The container's own namespaces, by its (running: checked by the caller) process.
             fields["namespaces_pid"] = started["pid"]
+            fields["join_uts"] = bool(started.get("own_uts", True))  # a record from before own_uts: both
+            fields["join_user"] = bool(started.get("own_user"))
         return ExecContext(**fields), list(command)
 
 

@@ -7,13 +7,17 @@ container outlives the node agent::
 
 Everything the shim needs is in ``<state-dir>/shim.spec`` (a :mod:`marshal`-ed dict written by
 the runtime: argv, env, cwd, uid/gid, tty, log path, cgroup.procs files to join, the OOM
-counter files, the pod's files to bind over the host's). It then:
+counter files, the pod's files to bind over the host's, the volumes to bind at their paths). It then:
 
 0. with ``pod_files`` (the process runtime's pods with a network of their own), moves into mount
    and UTS namespaces of its own, binds the pod's ``/etc/hosts``, ``/etc/resolv.conf`` and
    ``/etc/hostname`` there and sets the pod's hostname (:func:`enter_pod_namespaces`), so the
    container resolves names as a runc container of the pod would; if that cannot be done, the
-   host's files stay and the reason is recorded (``mount_warning``), the container runs all the same;
+   host's files stay and the reason is recorded (``mount_warning``), the container runs all the
+   same. With ``volumes`` (any process container with volume mounts, host network too: a mount
+   namespace needs no network one) it binds each volume at its container path there, read-only
+   ones remounted read-only; a volume that cannot be mounted (or a ``mount_errors`` entry of the
+   runtime's: a mount point it could not make) ends the start as ``ContainerCannotRun``;
 1. forks the container's process: a new session (and, with ``tty``, a pty as its controlling
    terminal), the pod cgroups joined *by the child* before ``exec`` so the shim's own memory is
    never charged to the pod, signals restored to their defaults, uid/gid/cwd/env set. An exec
@@ -158,30 +162,89 @@ def become_subreaper() -> None:
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUTS = 0x04000000
+_CLONE_NEWUSER = 0x10000000
+_MS_RDONLY = 1
+_MS_REMOUNT = 32
 _MS_BIND = 0x1000
 _MS_REC = 0x4000
 _MS_SLAVE = 1 << 19
+_LOCKED_FLAGS = (  # (statvfs ST_*, mount MS_*): what a bind keeps, and an unprivileged remount must too
+    (2, 2),  # nosuid
+    (4, 4),  # nodev
+    (8, 8),  # noexec
+    (16, 16),  # synchronous
+    (1024, 1024),  # noatime
+    (2048, 2048),  # nodiratime
+    (4096, 1 << 21),  # relatime
+)
 
 
-def enter_pod_namespaces(binds: list[list[str]], hostname: str) -> tuple[bool, str]:
-    """Move into mount and UTS namespaces of our own, bind each ``(file, target)`` and set the hostname.
+def _remount_flags(target: str) -> int:
+    """``MS_BIND|MS_REMOUNT|MS_RDONLY`` plus the flags the bind already has.
 
-    Returns whether we are in namespaces of our own (then ``exec`` must join them), and what went
-    wrong (``""``: nothing).
+    In a mount namespace owned by a user namespace (rootless pods) the copied flags are locked:
+    a remount that would clear ``nosuid`` or change the atime mode is refused (EPERM), as runc knows.
+    """
+    flags = _MS_BIND | _MS_REMOUNT | _MS_RDONLY
+    have = os.statvfs(target).f_flag
+    for st_flag, ms_flag in _LOCKED_FLAGS:
+        if have & st_flag:
+            flags |= ms_flag
+    if not have & (1024 | 4096):
+        flags |= 1 << 24  # MS_STRICTATIME: neither noatime nor relatime
+    return flags
 
-    The container inherits them, so it (and only it) sees the pod's files over the host's, and
-    ``gethostname()`` is the pod's hostname, the one its ``/etc/hosts`` names (a server that looks
-    its own name up, as Python's ``http.server`` does, would otherwise ask the DNS for the host's
-    name and wait). The copy of the host's mounts is made a *slave* (``MS_SLAVE``, recursively),
-    not private: our binds never reach the host, while the host's unmounts still reach us, so the
-    copy pins nothing the host lets go of (another pod's ``/run/netns`` entry, which ``ip netns
-    add`` makes shared).
+
+def _identity_user_namespace(unshare: Any, flags: int) -> bool:
+    """``unshare`` with a user namespace of our own that maps only our uid and gid to themselves.
+
+    What an unprivileged shim without the pod's user namespace (a rootless host-network pod) needs
+    for a mount namespace: the container keeps its ids and the host's permissions, binds become
+    possible, and nothing else changes (files of other users show as the overflow id).
+    """
+    uid, gid = os.getuid(), os.getgid()
+    if unshare(_CLONE_NEWUSER | flags) != 0:
+        return False
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as mapping:
+            mapping.write(text)
+    return True
+
+
+def enter_pod_namespaces(
+    binds: list[list[str]], hostname: str, volumes: list[list[Any]] | None = None
+) -> tuple[bool, bool, str, str]:
+    """Move into namespaces of our own, bind the pod's files and the container's volumes there.
+
+    ``binds`` are the pod's files (``(file, target)``), ``volumes`` the container's
+    (``(source, target, read_only)``); a ``hostname`` asks for a UTS namespace too. Returns
+    whether we are in a mount namespace of our own (then ``exec`` must join it), whether we made a
+    user namespace for it (``exec`` joins that first), what went wrong with the pod's files (a
+    warning; ``""``: nothing) and why a volume could not be mounted (an error; ``""``: none).
+
+    The container inherits them, so it (and only it) sees the pod's files over the host's, its
+    volumes at their container paths, and ``gethostname()`` is the pod's hostname, the one its
+    ``/etc/hosts`` names (a server that looks its own name up, as Python's ``http.server`` does,
+    would otherwise ask the DNS for the host's name and wait). A host-network pod with volumes gets
+    the mount namespace alone: its hostname is the host's. The copy of the host's mounts is made a
+    *slave* (``MS_SLAVE``, recursively), not private: our binds never reach the host, while the
+    host's unmounts still reach us, so the copy pins nothing the host lets go of (another pod's
+    ``/run/netns`` entry, which ``ip netns add`` makes shared).
     ``mount(2)`` follows a symlinked target, as ``mount --bind`` does: over a systemd-resolved
     ``/etc/resolv.conf`` the bind lands on the file it points to, in this namespace only.
 
-    A namespace that cannot be made (no privilege) leaves the host's files; a target that cannot
-    be covered (missing on this host) keeps the host's for that file; both are reported, never
-    fatal. Through ``_ctypes`` rather than ``ctypes``, as :func:`become_subreaper`.
+    Volumes are bound recursively (``MS_BIND|MS_REC``: an emptyDir the node mounted as tmpfs, or a
+    volume with mounts below it, comes along), in the order given (parents first, their mount
+    points made by the runtime: :mod:`kuberya.runtime.mountplan`). ``read_only`` remounts the bind
+    read-only (the bind itself, not what is mounted below it: upstream's non-recursive
+    ``readOnly``). Without privilege (no root, no user namespace of the pod's) a user namespace
+    mapping only our own ids makes the binds possible (:func:`_identity_user_namespace`).
+
+    The pod's files are best effort, as before: a namespace that cannot be made leaves the host's,
+    a target missing on this host keeps the host's file. A volume is not: one that cannot be bound
+    (or made read-only) fails the container's start, as runc fails on a mount, because a container
+    that writes its data at the host's path instead of its volume loses it.
+    Through ``_ctypes`` rather than ``ctypes``, as :func:`become_subreaper`.
     """
     import _ctypes  # type: ignore[import-not-found,unused-ignore]
 
@@ -191,20 +254,35 @@ def enter_pod_namespaces(binds: list[list[str]], hostname: str) -> tuple[bool, s
     libc = _ctypes.dlopen(None, 0x102)  # type: ignore[arg-type]  # RTLD_NOW | RTLD_GLOBAL: the loaded libc
     unshare = Function(_ctypes.dlsym(libc, "unshare"))
     mount = Function(_ctypes.dlsym(libc, "mount"))
-    sethostname = Function(_ctypes.dlsym(libc, "sethostname"))
-    if unshare(_CLONE_NEWNS | _CLONE_NEWUTS) != 0:
-        return False, f"cannot make mount and UTS namespaces: {os.strerror(_ctypes.get_errno())}"
+    flags = _CLONE_NEWNS | (_CLONE_NEWUTS if hostname else 0)
+    own_user = False
+    if unshare(flags) != 0:
+        reason = os.strerror(_ctypes.get_errno())
+        own_user = bool(volumes) and os.geteuid() != 0 and _identity_user_namespace(unshare, flags)
+        if not own_user:
+            what = "mount and UTS namespaces" if hostname else "a mount namespace"
+            if volumes:
+                return False, False, "", f"cannot make {what} for the volumes: {reason}"
+            return False, False, f"cannot make {what}: {reason}", ""
     failed = []
     name = hostname.encode()
-    if name and sethostname(name, len(name)) != 0:
+    if name and Function(_ctypes.dlsym(libc, "sethostname"))(name, len(name)) != 0:
         failed.append(f"the hostname ({os.strerror(_ctypes.get_errno())})")
     if mount(b"none", b"/", None, _MS_REC | _MS_SLAVE, None) != 0:
-        # Binding now could reach the host's own mount table: keep its files.
-        return True, f"cannot make the mounts a slave of the host's: {os.strerror(_ctypes.get_errno())}"
+        # Binding now could reach the host's own mount table: keep its files, mount no volume.
+        reason = f"cannot make the mounts a slave of the host's: {os.strerror(_ctypes.get_errno())}"
+        return True, own_user, reason, reason if volumes else ""
     for source, target in binds:
         if mount(source.encode(), target.encode(), None, _MS_BIND, None) != 0:
             failed.append(f"{target} ({os.strerror(_ctypes.get_errno())})")
-    return True, ("kept the host's " + ", ".join(failed)) if failed else ""
+    warning = ("kept the host's " + ", ".join(failed)) if failed else ""
+    for source, target, read_only in volumes or ():
+        if mount(source.encode(), target.encode(), None, _MS_BIND | _MS_REC, None) != 0:
+            return True, own_user, warning, f"cannot mount {source} at {target}: {os.strerror(_ctypes.get_errno())}"
+        if read_only and mount(None, target.encode(), None, _remount_flags(target), None) != 0:
+            reason = os.strerror(_ctypes.get_errno())
+            return True, own_user, warning, f"cannot make the volume at {target} read-only: {reason}"
+    return True, own_user, warning, ""
 
 
 def launcher_error(log_path: str | None, exit_status: int) -> str:
@@ -316,7 +394,8 @@ def _child(spec: dict[str, Any], stdio: tuple[int, int, int], error_pipe: int) -
             with open(procs, "w") as join:
                 join.write("0")  # "0" is the writing process itself
         if spec.get("gid") is not None:
-            os.setgroups([])
+            if not spec.get("own_user"):  # a user namespace of our own denies setgroups
+                os.setgroups([])
             os.setgid(spec["gid"])
         if spec.get("uid") is not None:
             os.setuid(spec["uid"])
@@ -410,12 +489,21 @@ class Shim:
         if launcher:
             become_subreaper()
         oom_before = oom_kills(self.spec)
-        own_mounts, mount_warning = False, ""
-        if self.spec.get("pod_files"):
+        own_mounts, own_user, mount_warning = False, False, ""
+        # What the runtime could not prepare (a volume's mount point) fails the start, as a bind would.
+        mount_error = "; ".join(self.spec.get("mount_errors", ()))
+        if not mount_error and (self.spec.get("pod_files") or self.spec.get("volumes")):
             # Before the fork, so the failure lands in the shim's log and record, not the container's.
-            own_mounts, mount_warning = enter_pod_namespaces(self.spec["pod_files"], self.spec.get("hostname", ""))
-            if mount_warning:
-                sys.stderr.write(f"kuberya-shim: {mount_warning}\n")
+            own_mounts, own_user, mount_warning, mount_error = enter_pod_namespaces(
+                self.spec.get("pod_files") or [], self.spec.get("hostname", ""), self.spec.get("volumes")
+            )
+            self.spec["own_user"] = own_user  # the child must not drop supplementary groups there
+        if mount_warning:
+            sys.stderr.write(f"kuberya-shim: {mount_warning}\n")
+        if mount_error:
+            self.finish(exit_code=128, reason="ContainerCannotRun", message=mount_error, started_at=None)
+            self.answer("error " + mount_error.replace("\n", " "))
+            return 1
 
         pid = os.fork()
         if pid == 0:
@@ -452,6 +540,8 @@ class Shim:
                 "shim_start": process_start_ticks(os.getpid()),
                 "started_at": started_at,
                 "own_mounts": own_mounts,
+                "own_uts": own_mounts and bool(self.spec.get("hostname")),
+                "own_user": own_user,
                 "mount_warning": mount_warning or None,
             },
         )

@@ -99,6 +99,10 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ComponentSpec("job-controller", "kuberya.controllers.job:JobController"),
     ComponentSpec("ttl-after-finished-controller", "kuberya.controllers.ttl_after_finished:TTLAfterFinishedController"),
     ComponentSpec("resourcequota-controller", "kuberya.controllers.resourcequota:ResourceQuotaController"),
+    ComponentSpec(
+        "persistentvolume-binder-controller", "kuberya.controllers.persistentvolume:PersistentVolumeController"
+    ),
+    ComponentSpec("ephemeral-volume-controller", "kuberya.controllers.ephemeral:EphemeralVolumeController"),
     # Upstream's 15 s sync period unless the server was told otherwise (tests, see main()).
     ComponentSpec(
         "hpa-controller",
@@ -128,6 +132,12 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
         "node-lease",
         "kuberya.node.lease:NodeLeaseController",
         options=lambda ctx: {"node_name": ctx.node_name},
+    ),
+    # The default StorageClass's provisioner (kuberya.io/local-path): volumes are directories of this node's data dir.
+    ComponentSpec(
+        "local-path-provisioner",
+        "kuberya.node.provisioner:LocalPathProvisioner",
+        options=lambda ctx: {"node_name": ctx.node_name, "data_dir": ctx.data_dir},
     ),
     ComponentSpec("endpoints-controller", "kuberya.controllers.endpoints:EndpointsController"),
     ComponentSpec("endpointslice-controller", "kuberya.controllers.endpointslices:EndpointSliceController"),

@@ -20,9 +20,13 @@ import dataclasses
 from dataclasses import dataclass
 
 from kuberya.resources.kinds import (
+    clusterrole,
+    clusterrolebinding,
     configmap,
     controllerrevision,
     cronjob,
+    csidriver,
+    csinode,
     daemonset,
     deployment,
     endpoints,
@@ -37,6 +41,7 @@ from kuberya.resources.kinds import (
     namespace,
     networkpolicy,
     node,
+    persistentvolume,
     persistentvolumeclaim,
     pod,
     poddisruptionbudget,
@@ -45,11 +50,15 @@ from kuberya.resources.kinds import (
     replicaset,
     replicationcontroller,
     resourcequota,
+    role,
+    rolebinding,
     runtimeclass,
     secret,
     service,
     serviceaccount,
     statefulset,
+    storageclass,
+    volumeattachment,
 )
 from kuberya.resources.kinds.spec import ALL_VERBS, NO_COLLECTION_DELETE, KindSpec
 from kuberya.resources.names import dns1123_subdomain_errors
@@ -93,6 +102,7 @@ REGISTRY: tuple[KindSpec, ...] = (
     resourcequota.SPEC,
     limitrange.SPEC,
     persistentvolumeclaim.SPEC,
+    persistentvolume.SPEC,
     # ---- apps/v1 -------------------------------------------------------------------------------
     deployment.SPEC,
     replicaset.SPEC,
@@ -116,8 +126,18 @@ REGISTRY: tuple[KindSpec, ...] = (
     lease.SPEC,
     # ---- node.k8s.io/v1 ------------------------------------------------------------------------
     runtimeclass.SPEC,
+    # ---- rbac.authorization.k8s.io/v1 ----------------------------------------------------------
+    clusterrolebinding.SPEC,
+    clusterrole.SPEC,
+    rolebinding.SPEC,
+    role.SPEC,
     # ---- scheduling.k8s.io/v1 ------------------------------------------------------------------
     priorityclass.SPEC,
+    # ---- storage.k8s.io/v1 --------------------------------------------------------------------
+    csidriver.SPEC,
+    csinode.SPEC,
+    storageclass.SPEC,
+    volumeattachment.SPEC,
 )
 """Every served kind, in the order of ``kubectl api-resources``."""
 

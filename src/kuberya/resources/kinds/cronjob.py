@@ -24,6 +24,7 @@ from typing import Any
 from kuberya.meta.cron import ScheduleError, load_zone, parse_standard
 from kuberya.resources import defaults
 from kuberya.resources.kinds.deployment import reset_status
+from kuberya.resources.kinds.job_warnings import cron_job_warnings
 from kuberya.resources.kinds.spec import KindSpec, status_of
 from kuberya.resources.patchmeta import ATOMIC_MAP, OBJECT_META, PatchMeta, at, template
 from kuberya.resources.printers_base import (
@@ -248,4 +249,5 @@ SPEC = KindSpec(
     printer=print_cron_job,
     patch_meta=PATCH_META,
     prepare_create=reset_status,
+    warnings=cron_job_warnings,
 )

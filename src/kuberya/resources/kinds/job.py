@@ -24,6 +24,7 @@ from typing import Any
 
 from kuberya.resources.defaults import child, default_pod_spec, set_default
 from kuberya.resources.kinds.job_validation import validate_job
+from kuberya.resources.kinds.job_warnings import job_warnings
 from kuberya.resources.kinds.spec import KindSpec, status_of
 from kuberya.resources.patchmeta import workload
 from kuberya.resources.printers_base import (
@@ -202,5 +203,6 @@ SPEC = KindSpec(
     fields={"status.successful": lambda o: field_value(int(dig(o, "status", "succeeded") or 0))},
     patch_meta=workload(),
     prepare_create=prepare_create,
+    warnings=job_warnings,
     default_propagation="Orphan",  # batch/v1, for backwards compatibility (upstream's jobStrategy)
 )

@@ -19,6 +19,7 @@ __all__ = [
     "CORE",
     "DELETE_OPTIONS",
     "DISCOVERY",
+    "EVICTION",
     "KNOWN_GROUP_VERSIONS",
     "META",
     "ROOT_DEFINITIONS",
@@ -63,11 +64,14 @@ def definition_name(gvk: GroupVersionKind) -> str:
 SCALE = f"{AUTOSCALING_V1}.Scale"
 DELETE_OPTIONS = f"{META}.DeleteOptions"
 STATUS = f"{META}.Status"
+EVICTION = "io.k8s.api.policy.v1.Eviction"
+"""The body of ``pods/eviction`` (its own path in ``api/v1``'s document)."""
 
 ROOT_DEFINITIONS: tuple[str, ...] = (
     *(definition_name(r.gvk) for r in SERVED_RESOURCES),
     *(definition_name(r.gvk) + "List" for r in SERVED_RESOURCES),
     SCALE,
+    EVICTION,
     DELETE_OPTIONS,
     STATUS,
 )

@@ -27,6 +27,7 @@ from typing import Any
 
 from kuberya.resources.schema.catalog import (
     DELETE_OPTIONS,
+    EVICTION,
     KNOWN_GROUP_VERSIONS,
     SCALE,
     SERVED_RESOURCES,
@@ -114,6 +115,8 @@ def _document(group_version: str) -> JSONObject:
         roots.update({definition_name(resource.gvk), definition_name(resource.gvk) + "List"})
         if resource.subresource("scale"):
             roots.add(SCALE)
+        if resource.subresource("eviction"):
+            roots.add(EVICTION)
         paths.update(_paths(resource))
     all_definitions = definitions()
     return {
@@ -162,6 +165,13 @@ def _paths(resource: ResourceType) -> dict[str, Any]:
                 item_parameters,
                 suffix="Scale",
             )
+        elif sub.name == "eviction":
+            # As upstream: a create-only path whose body is a policy/v1 Eviction.
+            eviction = _OperationFactory(GroupVersionKind(sub.group, sub.version, sub.kind), op.noun)
+            paths[f"{collection}/{{name}}/eviction"] = {
+                "parameters": [*item_parameters, _query("pretty", "string")],
+                "post": eviction.make("create", "post", EVICTION, _WRITE_PARAMETERS, body=EVICTION, suffix="Eviction"),
+            }
     return paths
 
 
