@@ -173,6 +173,8 @@ NAMED_OBJECTS = [
 def test_names_that_break_the_rules_are_422(
     fuzz_server: FuzzServer, collection: str, seed: dict[str, Any], name: str
 ) -> None:
+    if seed["apiVersion"].startswith("rbac.") and name not in ("a/b", ".."):
+        pytest.skip("RBAC names are path segments upstream (ValidateRBACName): only '/' and '..' break them")
     obj = {**seed, "metadata": {**seed.get("metadata", {}), "name": name}}
     answer = assert_write_refused(fuzz_server, "POST", collection, 422, body=obj, content_type=JSON)
     causes = answer.body["details"]["causes"]
