@@ -9,6 +9,8 @@ by name).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kuberya.apiserver.objectstore import ObjectFilter, ObjectStore
 from kuberya.resources import kinds
 from kuberya.resources.types import JSONObject, ResourceType
@@ -17,17 +19,22 @@ IS_DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
 INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 
 
-def default_class(classes: list[JSONObject]) -> str:
-    """``getDefaultClass``: the newest class marked default (ties: the first name), or ``""``."""
-    marked = [
-        c for c in classes if ((c.get("metadata") or {}).get("annotations") or {}).get(IS_DEFAULT_CLASS) == "true"
-    ]
+def newest_default(classes: list[JSONObject], is_default: Callable[[JSONObject], bool]) -> str:
+    """``getDefaultClass`` of both class kinds: the newest class marked default (ties: the first name), or ``""``."""
+    marked = [c for c in classes if is_default(c)]
     if not marked:
         return ""
     # RFC 3339 timestamps in UTC order as strings; newest first, then by name
     newest = max(str(c["metadata"].get("creationTimestamp") or "") for c in marked)
     return min(
         str(c["metadata"]["name"]) for c in marked if str(c["metadata"].get("creationTimestamp") or "") == newest
+    )
+
+
+def default_class(classes: list[JSONObject]) -> str:
+    """The default IngressClass (annotated ``ingressclass.kubernetes.io/is-default-class: "true"``)."""
+    return newest_default(
+        classes, lambda c: ((c.get("metadata") or {}).get("annotations") or {}).get(IS_DEFAULT_CLASS) == "true"
     )
 
 

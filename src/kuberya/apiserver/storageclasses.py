@@ -17,6 +17,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from kuberya.apiserver import errors
+from kuberya.apiserver.ingressclass import newest_default
 from kuberya.apiserver.objectstore import ObjectFilter, ObjectStore
 from kuberya.resources import kinds
 from kuberya.resources.kinds import persistentvolumeclaim, storageclass
@@ -66,14 +67,8 @@ async def ensure_builtin_classes(store: ObjectStore, admission: Admission) -> No
 
 
 def default_class(classes: list[JSONObject]) -> str:
-    """``GetDefaultClass``: the newest class marked default (ties: the first name), or ``""``."""
-    marked = [c for c in classes if storageclass.is_default(c)]
-    if not marked:
-        return ""
-    newest = max(str(c["metadata"].get("creationTimestamp") or "") for c in marked)
-    return min(
-        str(c["metadata"]["name"]) for c in marked if str(c["metadata"].get("creationTimestamp") or "") == newest
-    )
+    """``GetDefaultClass``: the newest class marked default (either annotation), ties by name."""
+    return newest_default(classes, storageclass.is_default)
 
 
 async def default_storage_class(store: ObjectStore, rt: ResourceType, claim: JSONObject) -> None:

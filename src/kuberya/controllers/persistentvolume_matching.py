@@ -2,7 +2,7 @@
 
 Shared by the PV controller (:mod:`kuberya.controllers.persistentvolume`, no node: it never binds a
 ``WaitForFirstConsumer`` claim to an unclaimed volume) and the scheduler's volume binding
-(:mod:`kuberya.controllers.volume_binding`, with the node it is trying, whose labels the volume's
+(the scheduler's volume binding, with the node it is trying, whose labels the volume's
 ``nodeAffinity`` must select). Pure functions over plain objects, no I/O.
 
 The rules, as ``component-helpers/storage/volume`` and the controller's ``index.go``:
