@@ -113,6 +113,8 @@ SOURCES: tuple[Source, ...] = (
             "rbac/v1",
             "storage/v1",
             "admissionregistration/v1",
+            "authentication/v1",  # TokenRequest and TokenReview: kubectl create token sends protobuf
+            "authorization/v1",  # the access reviews: kubectl auth can-i sends protobuf
         )
     ),
 )

@@ -241,8 +241,28 @@ async def test_huge_request_line_gets_a_clean_4xx() -> None:
 
 def token_file(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     path = tmp_path / "tokens.csv"
-    path.write_text('admin-token,admin,1,"system:masters"\nalice-token,alice,2\nbob-token,bob,3\n')
+    path.write_text('admin-token,admin,1,"system:masters"\nalice-token,alice,2,"testers"\nbob-token,bob,3,"testers"\n')
     return path, {"admin": "admin-token", "alice": "alice-token", "bob": "bob-token"}
+
+
+async def grant_everything_to_testers(s: Served) -> None:
+    """RBAC is enforced: alice and bob (group ``testers``, not ``system:masters``) are bound to cluster-admin."""
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "testers"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "testers"}],
+    }
+    url = s.url + "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
+    async with s.session.post(url, json=binding, headers=s.auth("admin")) as response:
+        assert response.status == 201
+    for _ in range(200):  # the authorizer follows the store's watch
+        async with s.session.get(s.url + CONFIGMAPS, headers=s.auth("alice")) as response:
+            if response.status == 200:
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the binding never took effect")
 
 
 async def test_requests_above_the_in_flight_limits_get_429_with_retry_after(tmp_path: Path) -> None:
@@ -251,6 +271,7 @@ async def test_requests_above_the_in_flight_limits_get_429_with_retry_after(tmp_
         auth=AuthSettings(token_file=path), max_requests_in_flight=2, max_mutating_requests_in_flight=1
     )
     async with serving(settings, tokens=tokens) as s:
+        await grant_everything_to_testers(s)
         s.backend.gate.clear()
         alice = s.auth("alice")
         slow_lists = [asyncio.create_task(s.session.get(s.url + CONFIGMAPS, headers=alice)) for _ in range(2)]
@@ -294,6 +315,7 @@ async def test_one_user_may_hold_only_so_many_watches(tmp_path: Path) -> None:
     path, tokens = token_file(tmp_path)
     settings = APIServerSettings(auth=AuthSettings(token_file=path), max_watches_per_user=2)
     async with serving(settings, tokens=tokens) as s:
+        await grant_everything_to_testers(s)
         watch_url = s.url + "/api/v1/namespaces?watch=true"
         held = [await s.session.get(watch_url, headers=s.auth("alice")) for _ in range(2)]
         assert [r.status for r in held] == [200, 200]

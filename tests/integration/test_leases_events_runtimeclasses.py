@@ -154,7 +154,8 @@ def test_events_written_and_watched_in_the_new_group(cluster: Cluster, namespace
         "reason": "Waved",
         "type": "Normal",
         "note": "hello",
-        "regarding": {"kind": "Namespace", "name": ns, "apiVersion": "v1"},
+        # a cluster-scoped object's event outside default/kube-system names the event's namespace
+        "regarding": {"kind": "Namespace", "name": ns, "namespace": ns, "apiVersion": "v1"},
     }
     cluster.kubectl("create", "-f", "-", "-n", ns, input=json.dumps(body))
     core = as_json(cluster, "get", "event", "hand.1", "-n", ns)
@@ -170,6 +171,55 @@ def test_events_written_and_watched_in_the_new_group(cluster: Cluster, namespace
     hand = [e for e in events if e["object"]["metadata"]["name"] == "hand.1"]
     assert hand and hand[0]["type"] == "ADDED"
     assert hand[0]["object"]["apiVersion"] == "events.k8s.io/v1" and hand[0]["object"]["note"] == "hello"
+
+
+def test_events_k8s_io_writes_get_upstreams_stricter_rules(cluster: Cluster, namespace: str) -> None:
+    ns = namespace
+    # Through the core group an event without a reporter is fine, as upstream keeps it lenient.
+    core_body = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "lenient.1"},
+        "involvedObject": {"kind": "Pod", "name": "x", "namespace": ns},
+        "reason": "Old",
+        "message": "old style",
+    }
+    cluster.kubectl("create", "-f", "-", "-n", ns, input=json.dumps(core_body))
+    # The same through events.k8s.io/v1 is refused, each missing field named.
+    v1_body = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "strict.1"},
+        "regarding": {"kind": "Pod", "name": "x", "namespace": ns},
+        "reason": "New",
+        "note": "new style",
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "deprecatedCount": 2,
+    }
+    refused = cluster.kubectl("create", "-f", "-", "-n", ns, input=json.dumps(v1_body), check=False)
+    assert refused.returncode != 0
+    for text in (
+        "reportingController: Required value",
+        "reportingInstance: Required value",
+        "action: Required value",
+        'type: Invalid value: "": has invalid value: ',
+        'count: Invalid value: "": needs to be unset',
+    ):
+        assert text in refused.stderr, (text, refused.stderr)
+    assert cluster.kubectl("get", "event", "strict.1", "-n", ns, check=False).returncode != 0  # nothing stored
+
+    v1_body.pop("deprecatedCount")
+    v1_body.update(reportingController="example.com/ctl", reportingInstance="ctl-1", action="Act", type="Warning")
+    cluster.kubectl("create", "-f", "-", "-n", ns, input=json.dumps(v1_body))
+    # An events.k8s.io/v1 update may change the series, not the note.
+    patched = cluster.kubectl(
+        "patch", "events.events.k8s.io", "strict.1", "-n", ns, "--type=merge", "-p", '{"note": "rewritten"}',
+        check=False,
+    )  # fmt: skip
+    assert patched.returncode != 0 and "message: Invalid value" in patched.stderr
+    assert "field is immutable" in patched.stderr
+    series = {"series": {"count": 2, "lastObservedTime": "2026-01-01T00:01:00.000000Z"}}
+    cluster.kubectl("patch", "events.events.k8s.io", "strict.1", "-n", ns, "--type=merge", "-p", json.dumps(series))
 
 
 def test_discovery_lists_events_in_both_groups(cluster: Cluster, kubectl_binary: Path) -> None:
@@ -268,7 +318,8 @@ def test_protobuf_bodies_are_read(cluster: Cluster, namespace: str, runtime_clas
             f"/apis/events.k8s.io/v1/namespaces/{namespace}/events",
             {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "pb.1"},
              "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "me", "reportingInstance": "me-1",
-             "action": "Do", "reason": "Done", "type": "Normal", "note": "via protobuf"},
+             "action": "Do", "reason": "Done", "type": "Normal", "note": "via protobuf",
+             "regarding": {"kind": "Lease", "name": "pb", "namespace": namespace}},
         ),
     ]  # fmt: skip
     try:

@@ -91,3 +91,68 @@ def test_the_table_is_the_same_in_both_groups() -> None:
     now = datetime(2026, 1, 1, 0, 2, tzinfo=UTC)
     assert printers.table_row_cells(new, EVENTS_V1, now=now) == printers.table_row_cells(core, CORE, now=now)
     assert printers.table_row_cells(core, CORE, now=now)[:4] == ["60s", "Normal", "Started", "pod/web"]
+
+
+# ---- validation (upstream's pkg/apis/core/validation/events.go) --------------------------------
+
+
+def _fields(causes: list[Any]) -> list[str]:
+    return [c.field for c in causes]
+
+
+def test_core_writes_keep_the_lenient_legacy_rules() -> None:
+    old_style = copy.deepcopy(CORE)
+    for key in ("reportingComponent", "reportingInstance", "action"):
+        old_style.pop(key)
+    assert kinds.validate(old_style, request_version="v1") == []
+    # …but the namespaces must agree
+    old_style["involvedObject"]["namespace"] = "other"
+    assert _fields(kinds.validate(old_style, request_version="v1")) == ["involvedObject.namespace"]
+
+
+def test_new_style_events_need_their_reporter_whichever_group() -> None:
+    new_style = copy.deepcopy(CORE)
+    new_style.update(eventTime="2026-01-01T00:00:00.000000Z", reportingInstance="x" * 129, action="")
+    new_style.pop("reportingComponent")
+    # upstream reports an empty controller twice: required, and not a qualified name
+    assert _fields(kinds.validate(new_style, request_version="v1")) == [
+        "reportingController",
+        "reportingController",
+        "reportingInstance",
+        "action",
+    ]
+
+
+def test_events_k8s_io_creates_are_strict() -> None:
+    stored = kinds.convert(copy.deepcopy(EVENTS_V1), to_api_version="v1")
+    causes = kinds.validate(stored, request_version="events.k8s.io/v1")
+    # the deprecated fields must be unset; a core write of the same object is fine
+    assert set(_fields(causes)) >= {"firstTimestamp", "lastTimestamp", "count", "source"}
+    assert kinds.validate(stored, request_version="v1") == []
+    clean = {k: v for k, v in stored.items() if k not in ("firstTimestamp", "lastTimestamp", "count", "source")}
+    clean["eventTime"] = "2026-01-01T00:00:00.000000Z"
+    assert kinds.validate(clean, request_version="events.k8s.io/v1") == []
+    clean["type"] = "Info"
+    clean["series"] = {"count": 1}
+    messages = {c.field: c.message for c in kinds.validate(clean, request_version="events.k8s.io/v1")}
+    assert messages == {
+        "type": 'Invalid value: "": has invalid value: Info',
+        "series.count": 'Invalid value: "": should be at least 2',
+        "series.lastObservedTime": "Required value",
+    }
+
+
+def test_events_k8s_io_updates_may_only_move_the_series() -> None:
+    old = {k: v for k, v in CORE.items() if k not in ("firstTimestamp", "lastTimestamp", "count", "source")}
+    old["eventTime"] = "2026-01-01T00:00:00.000000Z"
+    bumped = copy.deepcopy(old)
+    bumped["series"] = {"count": 4, "lastObservedTime": "2026-01-01T00:02:00.000000Z"}
+    assert kinds.validate(bumped, old=old, request_version="events.k8s.io/v1") == []
+    edited = copy.deepcopy(old)
+    edited["message"] = "changed"
+    edited["reportingComponent"] = "other"
+    assert _fields(kinds.validate(edited, old=old, request_version="events.k8s.io/v1")) == [
+        "message",
+        "reportingController",
+    ]
+    assert kinds.validate(edited, old=old, request_version="v1") == []

@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kuberya.meta.serviceaccount_jwt import load_key
 from kuberya.server import pki as pki_module
 from kuberya.server.certificates import covers
 from kuberya.server.pki import (
@@ -46,12 +47,12 @@ def pki(tmp_path: Path) -> ClusterPKI:
 @pytest.mark.unit
 class TestMaking:
     def test_first_call_makes_everything(self, pki: ClusterPKI) -> None:
-        assert pki.generated == ("ca", "serving", "admin", "token")
+        assert pki.generated == ("ca", "serving", "admin", "token", "service-account-key")
 
     def test_private_files_are_0600_and_the_dir_0700(self, pki: ClusterPKI) -> None:
         p = pki.paths
         assert stat.S_IMODE(p.dir.stat().st_mode) == 0o700
-        for private in (p.ca_key, p.serving_key, p.admin_key, p.tokens):
+        for private in (p.ca_key, p.serving_key, p.admin_key, p.tokens, p.service_account_key):
             assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
         for public in (p.ca_cert, p.serving_cert, p.admin_cert):
             assert stat.S_IMODE(public.stat().st_mode) == 0o644, public
@@ -118,6 +119,12 @@ class TestReuse:
     def test_mismatched_key_is_remade(self, tmp_path: Path, pki: ClusterPKI) -> None:
         pki.paths.serving_key.write_bytes(pki.paths.admin_key.read_bytes())
         assert ensure_pki(tmp_path / "pki", now=NOW).generated == ("serving",)
+
+    def test_a_lost_signing_key_is_remade_alone(self, tmp_path: Path, pki: ClusterPKI) -> None:
+        pki.paths.service_account_key.write_bytes(b"not a key")
+        again = ensure_pki(tmp_path / "pki", now=NOW)
+        assert again.generated == ("service-account-key",)
+        assert load_key(again.paths.service_account_key.read_bytes()).curve.name == "secp256r1"
 
     def test_new_ca_remakes_the_leaves(self, tmp_path: Path, pki: ClusterPKI) -> None:
         pki.paths.ca_key.unlink()

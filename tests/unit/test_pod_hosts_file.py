@@ -6,8 +6,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kuberya.node.containers import sandbox_config
+import pytest
+
+from kuberya.node.containers import SandboxConfigError, sandbox_config
 from kuberya.node.state import PodState
+from kuberya.runtime.base import kernel_hostname
 from kuberya.runtime.podfiles import host_network_hosts_file, hosts_file, write_pod_files
 
 MANAGED_TOP = (
@@ -80,3 +83,28 @@ def test_a_pod_without_a_subdomain_has_no_domain_and_a_long_name_is_cut_as_the_k
 def test_a_record_from_before_host_aliases_still_writes_its_files(tmp_path: Path) -> None:
     files = write_pod_files(tmp_path, {"hostname": "old"}, ip="10.88.0.8")
     assert files.hosts.read_text() == MANAGED_TOP + "10.88.0.8\told\n"
+
+
+def test_set_hostname_as_fqdn_gives_the_kernel_the_fqdn_and_hosts_keeps_the_short_line(tmp_path: Path) -> None:
+    spec = {"hostname": "web-0", "subdomain": "nginx", "setHostnameAsFQDN": True}
+    config = sandbox_config(state_of(spec))
+    assert config.kernel_hostname == "web-0.nginx.shop.svc.cluster.local"
+    record = asdict(config)
+    assert kernel_hostname(record) == "web-0.nginx.shop.svc.cluster.local"
+    files = write_pod_files(tmp_path, record, ip="10.88.0.7")
+    assert files.hostname.read_text() == "web-0.nginx.shop.svc.cluster.local\n"
+    assert "10.88.0.7\tweb-0.nginx.shop.svc.cluster.local\tweb-0" in files.hosts.read_text().splitlines()
+    # without a subdomain there is no domain: the short name, as upstream
+    assert sandbox_config(state_of({"setHostnameAsFQDN": True})).kernel_hostname == ""
+    assert kernel_hostname(asdict(sandbox_config(state_of({"setHostnameAsFQDN": True})))) == "web-0"
+
+
+def test_an_fqdn_longer_than_the_kernel_allows_refuses_the_sandbox_with_the_kubelets_message() -> None:
+    spec = {"hostname": "h" * 40, "subdomain": "nginx", "setHostnameAsFQDN": True}
+    with pytest.raises(SandboxConfigError) as refused:
+        sandbox_config(state_of(spec))
+    fqdn = "h" * 40 + ".nginx.shop.svc.cluster.local"
+    assert str(refused.value) == (
+        f"failed to construct FQDN from pod hostname and cluster domain, FQDN {fqdn} is too long "
+        f"(64 characters is the max, {len(fqdn)} characters requested)"
+    )

@@ -236,3 +236,34 @@ def test_hpa_name_is_a_dns_subdomain(name: str) -> None:
     assert "a lowercase RFC 1123 subdomain" in cause.message
     hpa["metadata"]["name"] = "web.v1"
     assert validate(hpa) == []
+
+
+def test_volume_mounts_name_a_volume_at_a_unique_path_below_it() -> None:
+    pod: JSONObject = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "volumeMounts": [
+                        {"name": "data", "mountPath": "/data", "subPath": "/etc"},
+                        {"name": "data", "mountPath": "/data", "subPathExpr": "../$(POD_NAME)", "subPath": "x"},
+                        {"name": "nope", "mountPath": "/other"},
+                    ],
+                }
+            ],
+        },
+    }
+    causes = {(c.field, c.message) for c in validate(pod)}
+    mounts = "spec.containers[0].volumeMounts"
+    assert causes == {
+        (f"{mounts}.subPath", 'Invalid value: "/etc": must be a relative path'),
+        (f"{mounts}[1].mountPath", 'Invalid value: "/data": must be unique'),
+        (f"{mounts}[1].subPathExpr", 'Invalid value: "../$(POD_NAME)": subPathExpr and subPath are mutually exclusive'),
+        (f"{mounts}.subPathExpr", "Invalid value: \"../$(POD_NAME)\": must not contain '..'"),
+        (f"{mounts}[2].name", 'Not found: "nope"'),
+    }

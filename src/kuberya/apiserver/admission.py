@@ -22,13 +22,14 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from kuberya.apiserver import errors, priority, runtimeclass
+from kuberya.apiserver import errors, priority, rbac_escalation, runtimeclass
 from kuberya.apiserver.allocator import AddressAllocator
 from kuberya.apiserver.ingressclass import default_ingress_class
 from kuberya.apiserver.limitranger import LimitRanger
 from kuberya.apiserver.objectstore import ObjectStore
 from kuberya.apiserver.quota import QuotaAdmission
 from kuberya.apiserver.settings import APIServerSettings
+from kuberya.apiserver.storageadmission import admit_claim_resize, protect_storage_object
 from kuberya.apiserver.storageclasses import default_storage_class
 from kuberya.meta.timefmt import now_rfc3339
 from kuberya.resources import kinds
@@ -72,7 +73,8 @@ class Admission:
 
     # -- create -----------------------------------------------------------------------------
 
-    async def prepare_create(self, rt: ResourceType, obj: JSONObject) -> None:
+    async def prepare_create(self, rt: ResourceType, obj: JSONObject, *, request_version: str = "") -> None:
+        """Admit a new object in storage version; ``request_version``: the apiVersion the client sent."""
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -97,10 +99,12 @@ class Admission:
         # mutating admission plugins, then validation, then the validating ones (upstream's order)
         await default_ingress_class(self.store, rt, obj)
         await default_storage_class(self.store, rt, obj)
+        protect_storage_object(rt, obj)
         await runtimeclass.admit(self.store, rt, obj)
         ranges = await self.limit_ranger.mutate(rt, obj)
-        self.validate(rt, obj, old=None)
+        self.validate(rt, obj, old=None, request_version=request_version)
         self.limit_ranger.validate(rt, obj, ranges)
+        rbac_escalation.confirm_write(rt, obj, None)  # no granting beyond the writer's own rights
 
     async def check_namespace_accepts_content(self, namespace: str, rt: ResourceType, name: str) -> None:
         ns_type = kinds.lookup("", "v1", "namespaces")
@@ -127,7 +131,13 @@ class Admission:
     # -- update -----------------------------------------------------------------------------
 
     def prepare_update(
-        self, rt: ResourceType, new: JSONObject, old: JSONObject, *, subresource: str = ""
+        self,
+        rt: ResourceType,
+        new: JSONObject,
+        old: JSONObject,
+        *,
+        subresource: str = "",
+        request_version: str = "",
     ) -> JSONObject:
         """Return what may be written: the endpoint's part of ``new`` over ``old``."""
         old_meta = old["metadata"]
@@ -138,6 +148,7 @@ class Admission:
             result = {**old, "status": new.get("status", old.get("status"))}
             result["metadata"] = dict(old_meta)
             new = result
+            kinds.spec_of(rt).prepare_status_update(new, old)
         else:
             if rt.has_status:
                 if "status" in old:
@@ -160,13 +171,22 @@ class Admission:
             kinds.spec_of(rt).prepare_update(new, old)
             priority.keep_on_update(rt, new, old)
         kinds.apply_defaults(new)
-        self.validate(rt, new, old=old)
+        self.validate(rt, new, old=old, request_version=request_version)
+        rbac_escalation.confirm_write(rt, new, old)
         if _spec_content(new) != _spec_content(old):
             new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         return new
 
-    def validate(self, rt: ResourceType, obj: JSONObject, *, old: JSONObject | None) -> None:
-        causes = kinds.validate(obj, old=old)
+    async def admit_update(self, rt: ResourceType, new: JSONObject, old: JSONObject, *, subresource: str = "") -> None:
+        """The validating admission plugins of an update that need the store, after :meth:`prepare_update`.
+
+        Called by the handlers inside the write (``new`` is what :meth:`prepare_update` returned);
+        a plugin raises to refuse. PersistentVolumeClaimResize reads the claim's StorageClass.
+        """
+        await admit_claim_resize(self.store, rt, new, old, subresource=subresource)
+
+    def validate(self, rt: ResourceType, obj: JSONObject, *, old: JSONObject | None, request_version: str = "") -> None:
+        causes = kinds.validate(obj, old=old, request_version=request_version)
         if causes:
             name = obj.get("metadata", {}).get("name") or obj.get("metadata", {}).get("generateName", "")
             raise errors.invalid(rt.group, obj.get("kind", rt.kind), name, causes)

@@ -6,8 +6,10 @@ to :func:`dispatch`, which resolves the path against the kinds registry and call
 handler. Everything unknown is a 404 ``Status``, as kubectl's error handling expects.
 
 Authentication: a TLS client certificate signed by the cluster CA (verified by the TLS layer;
-CN is the user, O the groups) or a static bearer token. Anything else is 401. Every
-authenticated user is allowed everything (one-user cluster; RBAC is a non-goal for now).
+CN is the user, O the groups; one ``kuberya user remove`` revoked is 401) or a bearer token: a
+static one or a service-account JWT (:mod:`.sa_authn`). Anything else is 401, but for the public
+paths. Then RBAC decides (:mod:`.authorization`, :mod:`.impersonation`): ``system:masters`` (the
+admin certificate) may do everything, anyone else what their bindings grant.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -34,11 +35,17 @@ from kuberya.apiserver import (
     negotiation,
     podstreams,
     priority,
+    rbac_bootstrap,
+    rbac_index,
+    reviews,
     scale,
     storageclasses,
 )
+from kuberya.apiserver import tokens as token_api
 from kuberya.apiserver.admission import Admission
+from kuberya.apiserver.authorization import INDEX_KEY, authorize
 from kuberya.apiserver.handlers import ResourceHandlers
+from kuberya.apiserver.impersonation import impersonate
 from kuberya.apiserver.objectstore import ObjectStore
 from kuberya.apiserver.request import (
     aggregated_discovery_version,
@@ -46,9 +53,11 @@ from kuberya.apiserver.request import (
     parse_resource_path,
     query_flag,
 )
+from kuberya.apiserver.sa_authn import TokenAuthenticator
 from kuberya.apiserver.settings import APIServerSettings
 from kuberya.apiserver.users import USER_KEY, UserInfo, authenticated
 from kuberya.apiserver.watch import serve_watch
+from kuberya.meta.user_registry import RevocationList
 from kuberya.resources import kinds
 from kuberya.resources.schema import openapi_v3_document, openapi_v3_index
 from kuberya.storage import Backend
@@ -61,6 +70,7 @@ KUBERNETES_VERSION = (1, 36, 0)
 SETTINGS_KEY = web.AppKey("settings", APIServerSettings)
 HANDLERS_KEY = web.AppKey("handlers", ResourceHandlers)
 TOKENS_KEY = web.AppKey("tokens", dict)
+REVOKED_KEY = web.AppKey("revoked_certificates", RevocationList)
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 """What upstream lets anyone read (``system:public-info-viewer``)."""
 _STREAMING_SUBRESOURCES = ("log", "exec", "attach", "portforward", "proxy")
@@ -114,16 +124,18 @@ def _user_from_certificate(request: web.Request) -> UserInfo | None:
     return authenticated(name, groups) if name is not None else None
 
 
-def _user_from_token(request: web.Request) -> UserInfo | None:
+def _certificate_revoked(request: web.Request) -> bool:
+    """Whether ``kuberya user remove`` revoked the client certificate (its serial is denylisted)."""
+    peer = request.transport.get_extra_info("peercert") if request.transport is not None else None
+    serial = peer.get("serialNumber") if peer else None
+    return isinstance(serial, str) and request.app[REVOKED_KEY].is_revoked(serial)
+
+
+def _bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return None
-    token = header[len("Bearer ") :].strip()
-    tokens: dict[str, tuple[str, list[str]]] = request.app[TOKENS_KEY]
-    for known, (name, groups) in tokens.items():
-        if hmac.compare_digest(known, token):
-            return authenticated(name, groups)
-    return None
+    return header[len("Bearer ") :].strip()
 
 
 @web.middleware
@@ -150,7 +162,17 @@ def authenticate(settings: APIServerSettings) -> Any:
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         # The filters after this one (limits) key on who is asking.
-        user = _user_from_certificate(request) or _user_from_token(request)
+        user = _user_from_certificate(request)
+        if user is not None and _certificate_revoked(request):
+            return json_response(errors.unauthorized().status(), status=401)
+        token = _bearer_token(request) if user is None else None
+        if token is not None:
+            # Static tokens, then service-account JWTs (kuberya.apiserver.sa_authn). A token that
+            # fails is a 401 even on the public paths, as upstream's failing authenticator.
+            result = await request.app[token_api.AUTHENTICATOR_KEY].authenticate(token)
+            if result.user is None:
+                return json_response(errors.unauthorized().status(), status=401)
+            user = result.user
         if user is not None:
             request[USER_KEY] = user
         if user is not None or settings.auth.allow_anonymous or request.path in PUBLIC_PATHS:
@@ -175,6 +197,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return web.Response(text="ok", content_type="text/plain")
     if path == "/version":
         return json_response(version_info())
+    if path == "/.well-known/openid-configuration" and method == "GET":
+        return await token_api.openid_configuration(request)
+    if path == "/openid/v1/jwks" and method == "GET":
+        return await token_api.jwks(request)
     if parts[:1] == ["openapi"]:
         return _openapi(request, parts)
     if parts[:1] == ["api"]:
@@ -224,6 +250,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise errors.path_not_found(request.path)
     if sub not in _STREAMING_SUBRESOURCES and not negotiation.acceptable(request.headers.get("Accept", "")):
         raise negotiation.not_acceptable()
+    if rt.group == token_api.GROUP and rt.resource == "tokenreviews":
+        return await token_api.token_review(request, resource_path)
+    if sub == "token" and rt.resource == "serviceaccounts":
+        return await token_api.token_request(handlers, request, resource_path)
+    if not rt.served_from_storage:  # the access reviews and SelfSubjectReview: answered, never stored
+        return await reviews.create(handlers, request, resource_path)
 
     if resource_path.name is None:
         if method == "GET":
@@ -298,6 +330,7 @@ async def _bootstrap(store: ObjectStore, admission: Admission) -> None:
                 await store.create(ns_type, ns)
     await priority.ensure_system_classes(store, admission)
     await storageclasses.ensure_builtin_classes(store, admission)
+    await rbac_bootstrap.ensure_bootstrap_policy(store, admission)
     if await store.get_or_none(svc_type, "default", "kubernetes") is None:
         svc = {
             "apiVersion": "v1",
@@ -335,6 +368,9 @@ def create_app(*, backend: Backend, settings: APIServerSettings) -> web.Applicat
             limits.request_timeout(settings),
             authenticate(settings),
             limiter.middleware,
+            # RBAC (kuberya.apiserver.authorization): impersonation, then authorization, as upstream.
+            impersonate(settings),
+            authorize(settings),
         ],
         client_max_size=settings.max_request_body_bytes,
         # Bodies are limited as received: never inflated by aiohttp (see kuberya.apiserver.limits).
@@ -344,16 +380,27 @@ def create_app(*, backend: Backend, settings: APIServerSettings) -> web.Applicat
     app[limits.IN_FLIGHT_KEY] = limiter
     app[HANDLERS_KEY] = handlers
     app[TOKENS_KEY] = load_tokens(settings.auth.token_file)
+    app[token_api.AUTHENTICATOR_KEY] = TokenAuthenticator(
+        store, static_tokens=app[TOKENS_KEY], key_file=settings.auth.service_account_key_file
+    )
+    app[REVOKED_KEY] = RevocationList(settings.auth.users_file)
     app[metrics.METRICS_KEY] = metrics.MetricsStore()
+    app[INDEX_KEY] = index = rbac_index.RBACIndex()
     app.router.add_route("*", "/{tail:.*}", dispatch)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await _bootstrap(store, admission)
+        # Loaded before the first request is served, then kept current for the server's life.
+        revisions = await rbac_index.load(store, index)
+        rbac_follower = asyncio.create_task(rbac_index.follow(store, index, revisions), name="apiserver-rbac-index")
         compactor = asyncio.create_task(_compact_forever(backend, settings), name="apiserver-compaction")
         yield
         compactor.cancel()
+        rbac_follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await compactor
+        with contextlib.suppress(asyncio.CancelledError):
+            await rbac_follower
 
     app.cleanup_ctx.append(lifecycle)
     return app

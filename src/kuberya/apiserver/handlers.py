@@ -233,7 +233,7 @@ class ResourceHandlers:
         had_name = bool(obj["metadata"].get("name"))
         for _attempt in range(3):
             candidate = copy.deepcopy(obj)
-            await self.admission.prepare_create(storage_rt, candidate)
+            await self.admission.prepare_create(storage_rt, candidate, request_version=rt.api_version)
             if manager_override is None:
                 record_update_manager(
                     None,
@@ -304,7 +304,9 @@ class ResourceHandlers:
         The one pipeline of every update a client sent; ``rt`` is the version it was sent in, and
         ``manager`` None means server-side apply has recorded the change itself.
         """
-        prepared = self.admission.prepare_update(kinds.storage_type(rt), new, current, subresource=subresource)
+        prepared = self.admission.prepare_update(
+            kinds.storage_type(rt), new, current, subresource=subresource, request_version=rt.api_version
+        )
         if manager is not None:
             record_update_manager(
                 current,
@@ -330,6 +332,7 @@ class ResourceHandlers:
 
         async def guarded(current: JSONObject) -> JSONObject | None:
             result = await mutate(current)
+            await self.admission.admit_update(storage_rt, result, current, subresource=path.subresource)
             if path.subresource == "":
                 await self.admission.quota.check(storage_rt, result, old=current)
             if allocate is not None and path.subresource == "":

@@ -7,7 +7,6 @@ resolves them against the kinds registry, as upstream's ``RequestInfoFactory`` d
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from kuberya.apiserver import errors
 from kuberya.apiserver.objectstore import ObjectFilter
+from kuberya.meta import gojson
 from kuberya.resources import kinds
 from kuberya.resources.selectors import SelectorError, parse_field_selector, parse_label_selector
 from kuberya.resources.types import JSONObject, ResourceType
@@ -193,7 +193,7 @@ def json_response(
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=gojson.encode(body),
         status=status,
         headers={"Content-Type": content_type, **(headers or {})},
     )

@@ -14,6 +14,10 @@ class AuthSettings:
     """Static bearer tokens, one ``token,user,uid,"group1,group2"`` line each (the upstream format)."""
     allow_anonymous: bool = False
     """Only for in-process tests over plain HTTP; never set by ``kuberya up``."""
+    service_account_key_file: Path | None = None
+    """The ES256 key that signs and verifies service-account tokens (``pki/sa.key``); None: no tokens."""
+    users_file: Path | None = None
+    """``kuberya user``'s record (``pki/users.json``): certificates whose serial it lists as revoked get 401."""
 
 
 @dataclass(frozen=True, slots=True)

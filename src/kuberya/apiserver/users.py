@@ -20,15 +20,26 @@ AUTHENTICATED = "system:authenticated"
 class UserInfo:
     name: str
     groups: tuple[str, ...]
+    uid: str = ""
+    """Set by the service-account authenticator (the account's uid), as upstream's ``user.Info``."""
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Upstream's ``Extra`` (``authentication.kubernetes.io/pod-name``…), as pairs to stay hashable."""
 
 
 ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
 USER_KEY = web.RequestKey("user", UserInfo)
 
 
-def authenticated(name: str, groups: list[str] | tuple[str, ...]) -> UserInfo:
+def authenticated(
+    name: str,
+    groups: list[str] | tuple[str, ...],
+    *,
+    uid: str = "",
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = (),
+) -> UserInfo:
     """A user as upstream's authenticators return it: every one is also ``system:authenticated``."""
-    return UserInfo(name, (*groups, AUTHENTICATED) if AUTHENTICATED not in groups else tuple(groups))
+    all_groups = (*groups, AUTHENTICATED) if AUTHENTICATED not in groups else tuple(groups)
+    return UserInfo(name, all_groups, uid, extra)
 
 
 def user_of(request: web.Request) -> UserInfo:

@@ -45,6 +45,7 @@ from kuberya.apiserver.request import (
     wants_table,
 )
 from kuberya.apiserver.tables import include_object_mode, to_table
+from kuberya.meta import gojson
 from kuberya.resources import kinds
 from kuberya.resources.types import Cause, JSONObject
 from kuberya.storage import WatcherTooSlowError
@@ -114,14 +115,14 @@ async def serve_watch(
             )
         else:
             payload = served
-        return json.dumps({"type": event_type, "object": payload}, separators=(",", ":")).encode() + b"\n"
+        return gojson.encode({"type": event_type, "object": payload}) + b"\n"
 
     def bookmark(revision: int, *, initial_end: bool = False) -> bytes:
         metadata: JSONObject = {"resourceVersion": str(revision)}
         if initial_end:
             metadata["annotations"] = {INITIAL_EVENTS_END: "true"}
         obj = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata}
-        return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
+        return gojson.encode({"type": "BOOKMARK", "object": obj}) + b"\n"
 
     async def send(chunk: bytes) -> None:
         # response.write waits for the socket to drain once aiohttp's buffer is full: without a

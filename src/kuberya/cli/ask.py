@@ -73,6 +73,14 @@ Workloads and the node:
   kuberya ask "노드 비워줘"                          # drain (confirmed); also cordon, uncordon
 
 \b
+Storage (claims of the default StorageClass):
+  kuberya ask "redis를 데이터 1Gi로 띄워줘"           # StatefulSet, a 1Gi claim per replica
+  kuberya ask "give postgres a 5Gi volume"           # the same in English
+  kuberya ask "cache 볼륨 1Gi 만들어줘"              # one PersistentVolumeClaim; "늘려줘" grows it
+  kuberya ask "볼륨 보여줘"                          # claims and PVs, as kubectl get pvc / pv
+  kuberya ask "show my volumes"                      # also "list storage classes"
+
+\b
 Also: stop, restart, logs (실시간/-f), set image, expose a port, autoscale (CPU %, min, max),
 status and lists of pods/apps/services, "in namespace X" (created if missing), "on context X".
 An optional LLM reads what the rules cannot: set KUBERYA_LLM_BASE_URL (an OpenAI-compatible
@@ -527,6 +535,8 @@ def _describe(request: Request, namespace: str) -> str:
         Intent.DRAIN: (f"{node} 비우기 (drain)", f"drain {node}"),
         Intent.CORDON: (f"{node} 스케줄 금지 (cordon)", f"cordon {node}"),
         Intent.UNCORDON: (f"{node} 스케줄 다시 허용 (uncordon)", f"uncordon {node}"),
+        Intent.CAN_I: (f"{r.subject}의 권한 확인: {r.verb} {r.resource}", f"can {r.subject} {r.verb} {r.resource}?"),
+        Intent.GRANT: (f"{r.subject}에게 {r.role} 권한 주기", f"give {r.subject} {r.role} access"),
     }  # fmt: skip
     if r.intent not in texts:
         return describe_request(request, namespace)

@@ -137,6 +137,7 @@ class LazyGroup(click.Group):
     LAZY_COMMANDS: ClassVar[dict[str, str]] = {
         "ask": "kuberya.cli.ask:ask_command",
         "demo": "kuberya.demo.command:demo_command",
+        "user": "kuberya.cli.users:user_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -6,7 +6,8 @@ imported only for a terminal. Everything speaks the request's language: Korean r
 Korean output ("payment 3개 준비 완료 (2.1초)"), English ones English.
 
 Tables follow ``kubectl get``'s default columns for the kinds ``ask`` lists (pods, deployments,
-services), computed from the objects so that they look the same against any cluster.
+services; claims, PersistentVolumes and StorageClasses in :mod:`kuberya.cli.storage_tables`),
+computed from the objects so that they look the same against any cluster.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from kuberya.cli.storage_tables import TABLES
 from kuberya.nl import Intent, NLError, Plan, Request
 
 _HANGUL = re.compile("[가-힣]")
@@ -30,7 +32,16 @@ def say(language: str, ko: str, en: str) -> str:
     return ko if language == "ko" else en
 
 
-_KO_KINDS = {"pods": "파드", "deployments": "디플로이먼트", "services": "서비스", "all": "전체"}
+_KO_KINDS = {
+    "pods": "파드",
+    "deployments": "디플로이먼트",
+    "services": "서비스",
+    "all": "전체",
+    "persistentvolumeclaims": "클레임(PVC)",
+    "persistentvolumes": "퍼시스턴트볼륨(PV)",
+    "volumes": "볼륨(PVC와 PV)",
+    "storageclasses": "스토리지클래스",
+}
 
 
 def describe_request(request: Request, namespace: str) -> str:
@@ -144,6 +155,10 @@ def table_rows(resource: str, objects: list[dict[str, Any]], *, now: dt.datetime
             )
             rows.append([_meta(o, "name"), str(spec.get("type", "ClusterIP")), str(spec.get("clusterIP") or "<none>"),
                          external, ports or "<none>", _age(_meta(o, "creationTimestamp"), now)])  # fmt: skip
+    elif resource in TABLES:
+        headers, row = TABLES[resource]
+        clock: dt.datetime = now
+        rows = [row(o, lambda obj: _age(_meta(obj, "creationTimestamp"), clock)) for o in objects]
     else:
         headers = ["NAME", "AGE"]
         rows = [[_meta(o, "name"), _age(_meta(o, "creationTimestamp"), now)] for o in objects]

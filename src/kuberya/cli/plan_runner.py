@@ -252,11 +252,14 @@ class PlanRunner:
 
         ref = resource_ref(op.api_version, op.resource)
         try:
-            await self.client.create(ref, op.body or {}, namespace=op.namespace)
+            created = await self.client.create(ref, op.body or {}, namespace=op.namespace)
         except AlreadyExistsError:
             if op.resource != "namespaces":
                 raise
             return StepOutcome(step, self.say("이미 있음", "already exists"))
+        allowed = (created.get("status") or {}).get("allowed") if op.resource.endswith("accessreviews") else None
+        if isinstance(allowed, bool):  # an access review: its answer is the outcome, as kubectl auth can-i's
+            return StepOutcome(step, "yes" if allowed else "no")
         if op.name is not None:
             self._touch(op, op.name)
         return StepOutcome(step, self.say("생성됨", "created"))

@@ -101,6 +101,7 @@ LIMITRANGES = ResourceRef("", "v1", "limitranges", True, "LimitRange")
 NETWORKPOLICIES = ResourceRef("networking.k8s.io", "v1", "networkpolicies", True, "NetworkPolicy")
 INGRESSES = ResourceRef("networking.k8s.io", "v1", "ingresses", True, "Ingress")
 INGRESSCLASSES = ResourceRef("networking.k8s.io", "v1", "ingressclasses", False, "IngressClass")
+CLUSTERROLES = ResourceRef("rbac.authorization.k8s.io", "v1", "clusterroles", False, "ClusterRole")
 
 BUILTIN: tuple[ResourceRef, ...] = (
     PODS,

@@ -29,6 +29,7 @@ from kuberya.client.resources import CONTROLLERREVISIONS, DAEMONSETS, PODS
 from kuberya.controllers.daemonset_placement import REVISION_HASH_LABEL, name_of, spec_of, template_of
 from kuberya.controllers.history import History, compute_hash, next_revision, revision_number, sort_revisions
 from kuberya.controllers.ownership import controller_ref, meta, owner_reference
+from kuberya.meta import gojson
 from kuberya.meta.types import Obj
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,10 @@ def revision_data(ds: Obj) -> dict[str, Any]:
     """``getPatch``: the patch that restores ``ds``'s current template."""
     template = copy.deepcopy(template_of(ds))
     template["$patch"] = "replace"
-    return {"spec": {"template": template}}
+    # Keys in order, as Go marshals the map: served as stored, these are the bytes kubectl
+    # compares its own patch with (``daemonSetMatch``).
+    data: dict[str, Any] = gojson.sorted_keys({"spec": {"template": template}})
+    return data
 
 
 def matches(ds: Obj, revision: Obj) -> bool:

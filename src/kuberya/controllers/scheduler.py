@@ -20,7 +20,9 @@ count the same free capacity) checks every node with :mod:`kuberya.controllers.s
 
 A pod whose ``persistentVolumeClaim`` volumes name a missing or unbound claim is not tried on any
 node (VolumeBinding's PreFilter, :func:`kuberya.controllers.scheduling.unbound_claim`): it stays
-Unschedulable with upstream's message until a claim is created or changes.
+Unschedulable with upstream's message until a claim is created or changes. A node that passes
+the other filters is also refused when a bound claim's volume does not allow it
+(:func:`kuberya.controllers.scheduling.volume_failures`: "node(s) had volume node affinity conflict").
 
 Pending pods are looked at again whenever something that could make them fit changes: a node's
 allocatable, labels, taints, schedulability or readiness (heartbeats are ignored), or a pod on a
@@ -35,7 +37,14 @@ import logging
 from typing import Any, Unpack
 
 from kuberya.client import ApiError, ConflictError, InvalidError, KubeClient, NotFoundError, malformed, object_key
-from kuberya.client.resources import NODES, PERSISTENTVOLUMECLAIMS, PODDISRUPTIONBUDGETS, PODS, STORAGECLASSES
+from kuberya.client.resources import (
+    NODES,
+    PERSISTENTVOLUMECLAIMS,
+    PERSISTENTVOLUMES,
+    PODDISRUPTIONBUDGETS,
+    PODS,
+    STORAGECLASSES,
+)
 from kuberya.controllers import preemption, scheduling
 from kuberya.controllers.base import QueueController, Wiring
 from kuberya.controllers.ownership import meta
@@ -86,6 +95,9 @@ class Scheduler(QueueController):
         )
         # A claim of a WaitForFirstConsumer class is bound only once its first pod has a node.
         self.classes = self.informer(STORAGECLASSES)
+        # A bound claim's volume must allow the node (its node affinity); one arriving may let a pod go on.
+        self.volumes = self.informer(PERSISTENTVOLUMES)
+        self.volumes.add_handlers(on_add=lambda _volume: self._requeue_pending())
         self._binding_supported: bool | None = None
         self.assumed: dict[str, tuple[str, dict[str, int]]] = {}
         """Pods bound by us that the cache does not show bound yet: key → (node, requests)."""
@@ -194,6 +206,7 @@ class Scheduler(QueueController):
             name = str(meta(node).get("name"))
             requested, count = preemption.with_nominated(pod, self.pods.list(), name, *usage.get(name, ({}, 0)))
             reasons = scheduling.fit_failures(pod, node, requested=requested, pod_count=count)
+            reasons = reasons or scheduling.volume_failures(pod, node, self.claims.get, self.volumes.get)
             if reasons:
                 failures.append(reasons)
             else:

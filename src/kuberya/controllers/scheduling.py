@@ -13,8 +13,10 @@ plugin's reasons:
    ``status.allocatable``: "Too many pods", "Insufficient cpu", "Insufficient memory"…
 
 Before any node is tried, :func:`unbound_claim` stands in for ``VolumeBinding``'s PreFilter: a pod
-whose ``persistentVolumeClaim`` volumes name a missing, deleting or unbound claim fits no node
-(kuberya binds no volumes yet, so every claim counts as an unbound *immediate* one).
+whose claims (``persistentVolumeClaim`` and generic ephemeral volumes) are missing, being deleted
+or unbound without waiting for a first consumer fits no node. After the filters above,
+:func:`volume_failures` is ``VolumeBinding``'s Filter: a bound claim's volume must exist and its
+node affinity select the node ("node(s) had volume node affinity conflict").
 
 A pod's requests are upstream's ``PodRequests``: the sum over containers, at least the largest
 init container (restartable "sidecar" init containers add to both), plus ``spec.overhead``. CPU is
@@ -31,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kuberya.controllers.ownership import meta
+from kuberya.controllers.persistentvolume_matching import node_affinity_allows
 from kuberya.meta.labels import SelectorError, node_selector_requirement
 from kuberya.meta.quantity import parse_quantity
 from kuberya.meta.types import Obj
@@ -234,6 +237,35 @@ def unbound_claim(pod: Obj, claim: Callable[[str], Obj | None], *, delayed: Iter
         if not (found.get("spec") or {}).get("volumeName") and name not in waiting:
             unbound = True
     return UNBOUND_IMMEDIATE_CLAIMS if unbound else ""
+
+
+VOLUME_NODE_AFFINITY_CONFLICT = "node(s) had volume node affinity conflict"
+BOUND_TO_MISSING_VOLUME = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
+
+
+def volume_failures(
+    pod: Obj, node: Obj, claim: Callable[[str], Obj | None], volume: Callable[[str], Obj | None]
+) -> list[str]:
+    """``VolumeBinding`` Filter: why the pod's bound claims keep it off ``node`` (empty when they do not).
+
+    Each bound claim's volume must exist and its ``spec.nodeAffinity.required`` (any term) must
+    select the node (``CheckNodeAffinity``).
+    ``claim`` looks a cached claim up by ``namespace/name``, ``volume`` a cached PersistentVolume by
+    name. Unbound claims are :func:`unbound_claim`'s (immediate) or the scheduler's (delayed).
+    """
+    namespace = str(meta(pod).get("namespace") or "")
+    conflict = False
+    for name in claim_names(pod):
+        found = claim(f"{namespace}/{name}")
+        volume_name = str(((found or {}).get("spec") or {}).get("volumeName") or "")
+        if not volume_name:
+            continue
+        pv = volume(volume_name)
+        if pv is None:
+            return [BOUND_TO_MISSING_VOLUME]
+        if not node_affinity_allows(pv, node):
+            conflict = True
+    return [VOLUME_NODE_AFFINITY_CONFLICT] if conflict else []
 
 
 def prefilter_error(total_nodes: int, message: str) -> str:

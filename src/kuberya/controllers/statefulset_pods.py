@@ -27,6 +27,7 @@ from kuberya.controllers.ownership import replicas as replicas  # re-exported: s
 from kuberya.controllers.ownership import spec as spec
 from kuberya.controllers.ownership import status as status
 from kuberya.controllers.pods import is_available, is_ready, phase
+from kuberya.meta import gojson
 from kuberya.meta.types import Obj
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -292,8 +293,9 @@ def revision_data(sts: Obj) -> Obj:
     """``getPatch``: the strategic-merge patch that restores the set's template, replaced whole."""
     template = copy.deepcopy(spec(sts).get("template") or {})
     template["$patch"] = "replace"
-    # A JSON round trip, as upstream's encoding: what is stored is exactly what gets hashed.
-    data: Obj = json.loads(json.dumps({"spec": {"template": template}}))
+    # A JSON round trip, as upstream's encoding: what is stored is exactly what gets hashed; keys
+    # in order as Go marshals the map, the bytes kubectl compares its patch with (statefulSetMatch).
+    data: Obj = gojson.sorted_keys(json.loads(json.dumps({"spec": {"template": template}})))
     return data
 
 

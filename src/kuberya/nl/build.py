@@ -28,6 +28,7 @@ from kuberya.meta.timefmt import format_time
 from kuberya.nl.errors import CannotPlan
 from kuberya.nl.facts import ClusterFacts, DeploymentFacts, ImageFacts
 from kuberya.nl.plan import (
+    ACCESS_INTENTS,
     DNS_LABEL,
     STORAGE_INTENTS,
     STORAGE_KINDS,
@@ -48,7 +49,12 @@ DEFAULT_MAX_REPLICAS = 10
 def build_plan(request: Request, facts: ClusterFacts, *, now: datetime | None = None) -> Plan:
     """Plan the request against the given facts; ``now`` stamps restarts (default: the clock)."""
     builder = _Builder(request, facts, now or datetime.now(UTC))
-    if request.intent in STORAGE_INTENTS or request.kind in STORAGE_KINDS:
+    if request.intent in ACCESS_INTENTS:
+        # Access questions and grants (RBAC) live in their own module, which builds on this one.
+        from kuberya.nl.build_access import plan_access
+
+        plan_access(builder)
+    elif request.intent in STORAGE_INTENTS or request.kind in STORAGE_KINDS:
         # Claims and volumes (and their lists) live in their own module, which builds on this one.
         from kuberya.nl.build_storage import plan_storage
 

@@ -27,6 +27,7 @@ import re
 import shlex
 from dataclasses import replace
 
+from kuberya.nl.access import find_access
 from kuberya.nl.errors import Ambiguous, NotUnderstood
 from kuberya.nl.lexicon import (
     DECREASE,
@@ -103,6 +104,9 @@ def parse(text: str) -> Request:
     lang = norm.language
     if not norm.text:
         raise NotUnderstood(_say(lang, "요청이 비어 있어요.", "The request is empty."), EXAMPLES[lang])
+    access = find_access(norm)  # "can the ci account delete pods?", "alice한테 … 보기 권한 줘"
+    if access is not None and command is None:
+        return access
     cues, only_lower = _find_cues(norm)
     storage = find_storage(norm, cues)
     if storage is not None:

@@ -69,6 +69,10 @@ class Intent(enum.Enum):
     """A PersistentVolumeClaim ``app`` of size ``storage`` (ReadWriteOnce, the cluster's default class)."""
     RESIZE_CLAIM = "resize_claim"
     """Grow the claim ``app`` to ``storage`` (a patch of ``spec.resources.requests.storage``)."""
+    CAN_I = "can_i"
+    """May ``subject`` do ``verb`` on ``resource``? (``kubectl auth can-i … --as``, a LocalSubjectAccessReview)."""
+    GRANT = "grant"
+    """Bind the ClusterRole ``role`` to ``subject`` in the namespace (``kubectl create rolebinding``)."""
 
 
 NODE_INTENTS = frozenset({Intent.DRAIN, Intent.CORDON, Intent.UNCORDON})
@@ -79,6 +83,12 @@ STORAGE_KINDS = ("persistentvolumeclaims", "persistentvolumes", "volumes", "stor
 """``volumes`` is the first two: the claims of the namespace and the cluster's PersistentVolumes."""
 KINDS = ("pods", "deployments", "services", "all", *STORAGE_KINDS)
 STORAGE_INTENTS = frozenset({Intent.CREATE_CLAIM, Intent.RESIZE_CLAIM})
+ACCESS_INTENTS = frozenset({Intent.CAN_I, Intent.GRANT})
+ACCESS_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+ACCESS_ROLES = ("view", "edit", "admin")
+"""The user-facing ClusterRoles of upstream's bootstrap policy, which a RoleBinding grants in one namespace."""
+SUBJECT_KINDS = ("User", "ServiceAccount", "Group")
+_ACCESS_FIELDS = ("subject", "subject_kind", "verb", "resource", "role")
 _SIZED_INTENTS = frozenset({Intent.CREATE_CLAIM, Intent.RESIZE_CLAIM, Intent.RUN_STATEFULSET})
 
 
@@ -118,6 +128,16 @@ class Request:
     storage: str | None = None
     """A size as a Kubernetes quantity (``1Gi``, ``500M``): of the claim (CREATE_CLAIM, RESIZE_CLAIM),
     or of each replica's claim from the StatefulSet's ``volumeClaimTemplates`` (RUN_STATEFULSET)."""
+    subject: str | None = None
+    """Who CAN_I asks about or GRANT gives to: a user (``alice``) or a service account's name (``ci``)."""
+    subject_kind: str | None = None
+    """``User`` (the default), ``ServiceAccount`` (in the request's namespace) or ``Group``."""
+    verb: str | None = None
+    """The API verb CAN_I asks about (``delete``)."""
+    resource: str | None = None
+    """The plural resource CAN_I asks about (``pods``, ``deployments``)."""
+    role: str | None = None
+    """The ClusterRole GRANT binds: ``view``, ``edit`` or ``admin``."""
     language: str = "en"
     """``ko`` or ``en``: the language the plan describes itself in. Not part of the meaning."""
 
@@ -196,6 +216,8 @@ _REQUIRED: dict[Intent, tuple[str, ...]] = {
     Intent.RUN_STATEFULSET: ("app",),
     Intent.CREATE_CLAIM: ("app", "storage"),
     Intent.RESIZE_CLAIM: ("app", "storage"),
+    Intent.CAN_I: ("subject", "verb", "resource"),
+    Intent.GRANT: ("subject", "role"),
 }
 _COMMAND_INTENTS = frozenset({Intent.RUN_JOB, Intent.RUN_CRONJOB})
 
@@ -250,8 +272,33 @@ def validate_request(request: Request) -> Request:
         raise NotUnderstood(f"revisions start at 1, got {r.revision}")
     if r.tail is not None and r.tail < 0:
         raise NotUnderstood(f"cannot show the last {r.tail} lines")
+    _validate_access(r)
     language = r.language if r.language in ("ko", "en") else "en"
     return r if language == r.language else replace(r, language=language)
+
+
+def _validate_access(r: Request) -> None:
+    """The access fields go with the access intents only, and name what RBAC knows."""
+    if r.intent not in ACCESS_INTENTS:
+        for name in _ACCESS_FIELDS:
+            if getattr(r, name) is not None:
+                raise NotUnderstood(f"{name} is for can_i and grant, not {r.intent.value}")
+        return
+    if r.subject is not None and not _SUBJECT.match(r.subject):
+        raise NotUnderstood(f"{r.subject!r} is not a user or service account name")
+    if r.subject_kind is not None and r.subject_kind not in SUBJECT_KINDS:
+        raise NotUnderstood(f"subject_kind must be one of {', '.join(SUBJECT_KINDS)}, got {r.subject_kind!r}")
+    if r.subject_kind == "ServiceAccount" and r.subject is not None and not DNS_SUBDOMAIN.match(r.subject):
+        raise NotUnderstood(f"{r.subject!r} is not a valid service account name")
+    if r.verb is not None and (r.intent is not Intent.CAN_I or r.verb not in ACCESS_VERBS):
+        raise NotUnderstood(f"verb must be one of {', '.join(ACCESS_VERBS)} for can_i, got {r.verb!r}")
+    if r.resource is not None and (r.intent is not Intent.CAN_I or not DNS_LABEL.match(r.resource)):
+        raise NotUnderstood(f"{r.resource!r} is not a resource to ask can_i about")
+    if r.role is not None and (r.intent is not Intent.GRANT or r.role not in ACCESS_ROLES):
+        raise NotUnderstood(f"role must be one of {', '.join(ACCESS_ROLES)} for grant, got {r.role!r}")
+
+
+_SUBJECT = re.compile(r"^[a-z0-9][a-z0-9:._@-]*$")
 
 
 def validate_storage(value: str) -> str:

@@ -57,11 +57,13 @@ from kuberya.node.runtimes import IMAGE_RUNTIMES, RuntimeHandlers
 from kuberya.node.sources import ConfigSources
 from kuberya.node.state import LABEL_POD_UID
 from kuberya.node.streaming import StreamingServer
+from kuberya.node.tmpfs import unmount_all
 from kuberya.node.volumes import VolumeManager, referenced_sources
 from kuberya.node.workers import PodWorkers
 from kuberya.runtime import HANDLERS, handler_unavailable, open_runtime
 from kuberya.runtime.base import ContainerEvent, ContainerRuntime
 from kuberya.runtime.handlers import HandlerRuntime
+from kuberya.runtime.rootfs import RootfsError
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +248,12 @@ class NodeAgent:
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
             logger.warning("could not stop a pod on shutdown: %s", failure)
+        # Memory-backed emptyDirs go as a reboot takes them; the next agent mounts fresh ones for the
+        # pods it starts again. Left mounted they would outlive the data dir (`kuberya down` then rm).
+        try:
+            unmount_all(self.data_dir / "pods")
+        except (OSError, RootfsError) as exc:
+            logger.warning("could not unmount the pods' memory volumes on shutdown: %s", exc)
         logger.info(
             "stopped %d pod(s) on shutdown in %.2fs", len(sandboxes) - len(failures), time.monotonic() - started
         )

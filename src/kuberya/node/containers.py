@@ -82,12 +82,15 @@ def sandbox_config(state: PodState, *, runtime_handler: str = "") -> SandboxConf
     )
     meta = state.pod.get("metadata") or {}
     subdomain = str(spec.get("subdomain") or "")
+    hostname = pod_hostname(spec, state.name)
+    domain = f"{subdomain}.{state.namespace}.svc.{CLUSTER_DOMAIN}" if subdomain else ""
     return SandboxConfig(
         pod_uid=state.uid,
         name=state.name,
         namespace=state.namespace,
-        hostname=pod_hostname(spec, state.name),
-        hostname_domain=f"{subdomain}.{state.namespace}.svc.{CLUSTER_DOMAIN}" if subdomain else "",
+        hostname=hostname,
+        hostname_domain=domain,
+        kernel_hostname=kernel_hostname_of(hostname, domain, as_fqdn=spec.get("setHostnameAsFQDN") is True),
         host_aliases=tuple(
             (str(alias.get("ip") or ""), tuple(str(n) for n in alias.get("hostnames") or []))
             for alias in spec.get("hostAliases") or []
@@ -103,6 +106,30 @@ def sandbox_config(state: PodState, *, runtime_handler: str = "") -> SandboxConf
         cgroup_parent=f"kuberya/pod{state.uid}",
         runtime_handler=runtime_handler,
     )
+
+
+class SandboxConfigError(ValueError):
+    """The pod asks for a sandbox that cannot be made (the kubelet's ``generatePodSandboxConfig`` error)."""
+
+
+KERNEL_HOSTNAME_LIMIT = 64
+"""The kernel's ``HOST_NAME_MAX``: the longest a UTS hostname may be."""
+
+
+def kernel_hostname_of(hostname: str, domain: str, *, as_fqdn: bool) -> str:
+    """The pod's UTS hostname: its FQDN with ``setHostnameAsFQDN`` and a domain, as ``GetNodenameForKernel``.
+
+    Raises :class:`SandboxConfigError` with the kubelet's message when that FQDN is too long.
+    """
+    if not as_fqdn or not domain:
+        return ""
+    fqdn = f"{hostname}.{domain}"
+    if len(fqdn) > KERNEL_HOSTNAME_LIMIT:
+        raise SandboxConfigError(
+            f"failed to construct FQDN from pod hostname and cluster domain, FQDN {fqdn} is too long "
+            f"({KERNEL_HOSTNAME_LIMIT} characters is the max, {len(fqdn)} characters requested)"
+        )
+    return fqdn
 
 
 def pod_hostname(spec: Obj, pod_name: str) -> str:

@@ -40,7 +40,7 @@ from kuberya.meta.handover import OfferedEndpointsView
 from kuberya.meta.timefmt import go_duration
 from kuberya.meta.types import Obj
 from kuberya.node.adoption import Adoptable, adopt_containers
-from kuberya.node.containers import container_config, sandbox_config, stop_signal
+from kuberya.node.containers import SandboxConfigError, container_config, sandbox_config, stop_signal
 from kuberya.node.draining import WAIT_SECONDS as ENDPOINT_WAIT_SECONDS
 from kuberya.node.draining import leave_endpoints
 from kuberya.node.emptydir_limits import EVICTED
@@ -54,6 +54,7 @@ from kuberya.node.pulling import WAITING_REASONS as IMAGE_WAITING_REASONS
 from kuberya.node.pulling import ImageManager
 from kuberya.node.registry import ContainerRef, ContainerRegistry
 from kuberya.node.runtimes import IMAGE_RUNTIMES, RuntimeHandlers
+from kuberya.node.runtimes import REASON as SANDBOX_FAILED
 from kuberya.node.state import LABEL_RESTART_COUNT, ContainerRecord, PodState
 from kuberya.node.status import changed, pod_status, terminated_state, vanished_status
 from kuberya.node.termination import create_termination_log, termination_log_path, termination_message
@@ -67,6 +68,9 @@ logger = logging.getLogger(__name__)
 MIN_GRACE_AFTER_HOOK = 2.0
 """Upstream's minimum grace left for the stop signal after a preStop hook used the rest."""
 MOUNT_RETRY_SECONDS = 2.0
+SANDBOX_RETRY_SECONDS = 10.0
+"""How soon a pod whose sandbox cannot be made is tried again (its event is written each time,
+and the recorder folds the repeats into one counted event)."""
 _NOT_CREATED = frozenset({"CreateContainerConfigError", "CreateContainerError", *IMAGE_WAITING_REASONS})
 """Waiting reasons of a restart that failed before a container existed: its crash back-off was served."""
 PORT_RETRY_SECONDS = 5.0
@@ -186,7 +190,13 @@ class PodSyncer:
                 return
         if state.sandbox is None:
             handler = self.handlers.sandbox_handler(state.pod) if self.handlers is not None else ""
-            state.sandbox = await self.runtime.run_pod_sandbox(sandbox_config(state, runtime_handler=handler))
+            try:
+                config = sandbox_config(state, runtime_handler=handler)
+            except SandboxConfigError as exc:  # the kubelet's event, then its back-off
+                self.recorder.record(state.pod, "Warning", SANDBOX_FAILED, f"Failed to create pod sandbox: {exc}")
+                self.clock.call_later(SANDBOX_RETRY_SECONDS, lambda: self.wake(state.uid))
+                return
+            state.sandbox = await self.runtime.run_pod_sandbox(config)
             self.sandbox_owner[state.sandbox.id] = state.uid
         self._apply_spec_changes(state)
         for rec in state.records():

@@ -85,7 +85,10 @@ class VolumeManager:
         self._written: dict[Path, dict[str, File]] = {}
         """What each projected volume holds now, so unchanged ones are not rewritten."""
         self._prepared: set[Path] = set()
-        """Volumes made once for good (emptyDir, claims): their ownership and tmpfs are not redone."""
+        """Volumes made once for good (emptyDir): their ownership and tmpfs are not redone."""
+        self._owned_claims: set[tuple[str, Path]] = set()
+        """(pod uid, claim directory) given the pod's fsGroup: per pod, as each pod's SetUp does it,
+        so a second pod with another fsGroup on the same claim gets its group too."""
         self._warned: set[tuple[str, str]] = set()
         self._checks: dict[str, Timer] = {}
 
@@ -128,10 +131,11 @@ class VolumeManager:
                 check_host_path(str(claim.path), claim.host_type)
             except HostPathError as exc:
                 raise _setup_failed(name, exc) from None
-        if (claim.source == "local" or claim.provisioned) and claim.path not in self._prepared:
+        owner = (str(pod["metadata"]["uid"]), claim.path)
+        if (claim.source == "local" or claim.provisioned) and owner not in self._owned_claims:
             fs_group, policy = pod_fs_group(pod)
             set_volume_ownership(claim.path, fs_group, read_only=claim.read_only, policy=policy)
-            self._prepared.add(claim.path)
+            self._owned_claims.add(owner)
         return claim.path
 
     def _empty_dir(self, pod: Obj, volume: Obj, facts: PodFacts) -> Path:
@@ -214,6 +218,7 @@ class VolumeManager:
         for path in [p for p in self._written if root in p.parents]:
             del self._written[path]
         self._prepared = {p for p in self._prepared if root not in p.parents}
+        self._owned_claims = {key for key in self._owned_claims if key[0] != uid}
         self._warned = {key for key in self._warned if key[0] != uid}
         if (timer := self._checks.pop(uid, None)) is not None:
             timer.cancel()

@@ -108,17 +108,22 @@ def _validate_replicated(obj: JSONObject, *, kind_word: str) -> list[Cause]:
     return causes
 
 
-def validate_long_running_template(template: Any, kind: str) -> list[Cause]:
+def validate_long_running_template(
+    template: Any, kind: str, *, claim_volumes: frozenset[str] = frozenset()
+) -> list[Cause]:
     """The pod template of a DaemonSet, StatefulSet or ReplicationController (``spec.template``).
 
     Valid labels, a pod spec that restarts ``Always`` and, since its pods are meant to run for
     ever, no ``activeDeadlineSeconds`` (upstream's ``ValidatePodTemplateSpecForReplicaSet`` and
-    its siblings, whose message names ``kind``).
+    its siblings, whose message names ``kind``). ``claim_volumes``: the names a StatefulSet's
+    volumeClaimTemplates give, which its containers may mount besides the template's volumes.
     """
     template = template if isinstance(template, dict) else {}
     pod_spec = template.get("spec")
     causes = validate_labels((template.get("metadata") or {}).get("labels"), "spec.template.metadata.labels")
-    causes.extend(validate_pod_spec(pod_spec, "spec.template.spec", restart_policies=("Always",)))
+    causes.extend(
+        validate_pod_spec(pod_spec, "spec.template.spec", restart_policies=("Always",), claim_volumes=claim_volumes)
+    )
     if isinstance(pod_spec, dict) and pod_spec.get("activeDeadlineSeconds") is not None:
         detail = f"activeDeadlineSeconds in {kind} is not Supported"
         causes.append(forbidden("spec.template.spec.activeDeadlineSeconds", detail))

@@ -51,6 +51,10 @@ def duplicate(field: str, value: Any) -> Cause:
     return Cause(field, "FieldValueDuplicate", f"Duplicate value: {go_value(value)}")
 
 
+def not_found(field: str, value: Any) -> Cause:
+    return Cause(field, "FieldValueNotFound", f"Not found: {go_value(value)}")
+
+
 def forbidden(field: str, detail: str) -> Cause:
     return Cause(field, "FieldValueForbidden", f"Forbidden: {detail}")
 

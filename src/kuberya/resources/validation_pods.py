@@ -17,6 +17,7 @@ from kuberya.resources.validation_base import (
     forbidden,
     invalid,
     non_negative,
+    not_found,
     not_supported,
     port_range,
     required,
@@ -28,8 +29,47 @@ PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
 
-def _validate_container(container: JSONObject, path: str, *, names: set[str]) -> list[Cause]:
+def _local_descending_path(target: str, path: str) -> list[Cause]:
+    """``validateLocalDescendingPath``: relative, and never climbing out with ``..``."""
+    causes = [invalid(path, target, "must be a relative path")] if target.startswith("/") else []
+    if ".." in target.split("/"):
+        causes.append(invalid(path, target, "must not contain '..'"))
+    return causes
+
+
+def _volume_mounts(container: JSONObject, path: str, volumes: set[str]) -> list[Cause]:
+    """``ValidateVolumeMounts``: each names a volume of the pod, at its own path, below it if at all."""
     causes: list[Cause] = []
+    mount_points: set[str] = set()
+    mounts_path = f"{path}.volumeMounts"
+    for i, mount in enumerate(container.get("volumeMounts") or []):
+        if not isinstance(mount, dict):
+            continue
+        at = f"{mounts_path}[{i}]"
+        name, mount_path = str(mount.get("name") or ""), str(mount.get("mountPath") or "")
+        if not name:
+            causes.append(required(f"{at}.name"))
+        if name not in volumes:
+            causes.append(not_found(f"{at}.name", name))
+        if not mount_path:
+            causes.append(required(f"{at}.mountPath"))
+        if mount_path in mount_points:
+            causes.append(invalid(f"{at}.mountPath", mount_path, "must be unique"))
+        mount_points.add(mount_path)
+        sub_path, expression = str(mount.get("subPath") or ""), str(mount.get("subPathExpr") or "")
+        # upstream names these two without the index (``volumeMounts.subPath``); kept as it is
+        if sub_path:
+            causes.extend(_local_descending_path(sub_path, f"{mounts_path}.subPath"))
+        if expression:
+            if sub_path:
+                exclusive = "subPathExpr and subPath are mutually exclusive"
+                causes.append(invalid(f"{at}.subPathExpr", expression, exclusive))
+            causes.extend(_local_descending_path(expression, f"{mounts_path}.subPathExpr"))
+    return causes
+
+
+def _validate_container(container: JSONObject, path: str, *, names: set[str], volumes: set[str]) -> list[Cause]:
+    causes = _volume_mounts(container, path, volumes)
     name = container.get("name") or ""
     if not name:
         causes.append(required(f"{path}.name"))
@@ -73,19 +113,26 @@ def _validate_container(container: JSONObject, path: str, *, names: set[str]) ->
     return causes
 
 
-def validate_pod_spec(spec: Any, path: str, *, restart_policies: tuple[str, ...] = RESTART_POLICIES) -> list[Cause]:
+def validate_pod_spec(
+    spec: Any,
+    path: str,
+    *,
+    restart_policies: tuple[str, ...] = RESTART_POLICIES,
+    claim_volumes: frozenset[str] = frozenset(),
+) -> list[Cause]:
     """Validate a PodSpec at ``path``; templates allow only ``restartPolicy: Always``."""
     if not isinstance(spec, dict):
         return [required(path)]
     causes: list[Cause] = []
     names: set[str] = set()
+    volumes = {str(v.get("name") or "") for v in spec.get("volumes") or [] if isinstance(v, dict)} | claim_volumes
     containers = spec.get("containers") or []
     if not containers:
         causes.append(required(f"{path}.containers"))
     for i, container in enumerate(containers):
-        causes.extend(_validate_container(container, f"{path}.containers[{i}]", names=names))
+        causes.extend(_validate_container(container, f"{path}.containers[{i}]", names=names, volumes=volumes))
     for i, container in enumerate(spec.get("initContainers") or []):
-        causes.extend(_validate_container(container, f"{path}.initContainers[{i}]", names=names))
+        causes.extend(_validate_container(container, f"{path}.initContainers[{i}]", names=names, volumes=volumes))
     restart = spec.get("restartPolicy")
     if restart and restart not in restart_policies:
         causes.append(not_supported(f"{path}.restartPolicy", restart, restart_policies))

@@ -22,10 +22,10 @@ their exit codes.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class RuntimeError_(Exception):
@@ -72,6 +72,15 @@ class SandboxConfig:
     ``subdomain`` (a StatefulSet pod does): its ``/etc/hosts`` line then carries the FQDN too."""
     host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """``spec.hostAliases`` as (IP, hostnames): extra ``/etc/hosts`` lines, as the kubelet writes them."""
+    kernel_hostname: str = ""
+    """The name the pod's UTS namespace (``gethostname()``, ``HOSTNAME``, ``/etc/hostname``) gets,
+    when it is not ``hostname``: the FQDN of a pod with ``setHostnameAsFQDN`` (the kubelet's
+    ``GetNodenameForKernel``). ``/etc/hosts`` keeps the short name and its domain."""
+
+
+def kernel_hostname(config: Mapping[str, Any]) -> str:
+    """The UTS hostname of a recorded :class:`SandboxConfig` (its fields as a dict)."""
+    return str(config.get("kernel_hostname") or config["hostname"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,13 @@ def make_mount_points(binds: Sequence[Bind], state_dir: Path) -> tuple[list[Bind
             continue
         try:
             _make(point, registry)
+        except PermissionError as error:
+            # Rootless: the user may not create it (``/data``). Say what would work instead.
+            failed[point.path] = (
+                f"cannot make the mount point {point.path} for a volume: {error.strerror or error} "
+                f"(uid {os.geteuid()} may not create it: use a mountPath under a directory that user owns, "
+                f"create {point.path} on the host first, or run kuberya as root)"
+            )
         except OSError as error:
             failed[point.path] = f"cannot make the mount point {point.path} for a volume: {error.strerror or error}"
     kept = [b for b in binds if b.host_mount_point not in failed]

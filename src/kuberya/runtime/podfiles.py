@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kuberya.runtime.base import kernel_hostname
+
 HOST_HOSTS = Path("/etc/hosts")
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 MANAGED_HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
@@ -118,7 +120,7 @@ def write_pod_files(directory: Path, sandbox: Mapping[str, Any], *, ip: str) -> 
             options=sandbox.get("dns_options") or (),
         )
     )
-    files.hostname.write_text(hostname + "\n")
+    files.hostname.write_text(kernel_hostname(sandbox) + "\n")
     for path in (files.hosts, files.resolv_conf, files.hostname):
         path.chmod(0o644)
     return files

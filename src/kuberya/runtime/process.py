@@ -51,7 +51,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kuberya.runtime.base import ContainerConfig, ContainerRuntime, RuntimeError_
+from kuberya.runtime.base import ContainerConfig, ContainerRuntime, RuntimeError_, kernel_hostname
 from kuberya.runtime.cgroups import CgroupManager
 from kuberya.runtime.execution import ExecContext, namespace_options
 from kuberya.runtime.mountplan import make_mount_points, plan_binds, release_mount_points
@@ -125,7 +125,7 @@ class ProcessRuntime(ShimRuntime):
             raise RuntimeError_(
                 f"container {config.name} has no command: the process runtime needs one (no image config)"
             )
-        env = {"PATH": DEFAULT_PATH, "HOSTNAME": sandbox.config["hostname"], "HOME": "/root"}
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": kernel_hostname(sandbox.config), "HOME": "/root"}
         env.update(dict(config.env))
         pod_cgroup = sandbox.pod_cgroup
         context = ExecContext(
@@ -151,7 +151,7 @@ class ProcessRuntime(ShimRuntime):
         files = self._pod_files(sandbox)
         if files is not None:
             spec["pod_files"] = [[str(source), target] for source, target in files.mounts()]
-            spec["hostname"] = sandbox.config["hostname"]
+            spec["hostname"] = kernel_hostname(sandbox.config)
         binds = plan_binds(config.mounts, working_dir=context.cwd)
         runtime_data: dict[str, Any] = {}
         if binds:

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kuberya.runtime.base import ContainerConfig, ContainerRuntime, RuntimeError_
+from kuberya.runtime.base import ContainerConfig, ContainerRuntime, RuntimeError_, kernel_hostname
 from kuberya.runtime.cgroups import CgroupManager
 from kuberya.runtime.execution import ExecContext
 from kuberya.runtime.network import PodNetwork
@@ -241,7 +241,7 @@ class RuncRuntime(ShimRuntime):
             cgroups_path = f"{sandbox.cgroup_relative}/{container_id}" if pod_cgroup is not None else ""
             files = pod_files(self.state_dir / "sandboxes" / sandbox.id)
             pod = PodContext(
-                hostname=str(sandbox.config["hostname"]),
+                hostname=kernel_hostname(sandbox.config),
                 netns_path=sandbox.netns_path,
                 files=files.mounts(),
                 cgroups_path=cgroups_path,

@@ -100,9 +100,22 @@ COMPONENTS: tuple[ComponentSpec, ...] = (
     ComponentSpec("ttl-after-finished-controller", "kuberya.controllers.ttl_after_finished:TTLAfterFinishedController"),
     ComponentSpec("resourcequota-controller", "kuberya.controllers.resourcequota:ResourceQuotaController"),
     ComponentSpec(
+        "clusterrole-aggregation-controller",
+        "kuberya.controllers.clusterrole_aggregation:ClusterRoleAggregationController",
+    ),
+    ComponentSpec(
         "persistentvolume-binder-controller", "kuberya.controllers.persistentvolume:PersistentVolumeController"
     ),
     ComponentSpec("ephemeral-volume-controller", "kuberya.controllers.ephemeral:EphemeralVolumeController"),
+    ComponentSpec(
+        "persistentvolumeclaim-protection-controller", "kuberya.controllers.pvc_protection:PVCProtectionController"
+    ),
+    ComponentSpec("persistentvolume-protection-controller", "kuberya.controllers.pv_protection:PVProtectionController"),
+    ComponentSpec(
+        "serviceaccount-token-controller",
+        "kuberya.controllers.serviceaccount_tokens:TokensController",
+        options=lambda ctx: {"key_file": ctx.data_dir / "pki" / "sa.key", "ca_file": ctx.data_dir / "pki" / "ca.crt"},
+    ),
     # Upstream's 15 s sync period unless the server was told otherwise (tests, see main()).
     ComponentSpec(
         "hpa-controller",

@@ -188,7 +188,12 @@ class Server:
         settings = APIServerSettings(
             node_name=config.node_name,
             retain_revisions=config.retain_revisions,
-            auth=AuthSettings(client_ca_file=pki.paths.ca_cert, token_file=pki.paths.tokens),
+            auth=AuthSettings(
+                client_ca_file=pki.paths.ca_cert,
+                token_file=pki.paths.tokens,
+                service_account_key_file=pki.paths.service_account_key,
+                users_file=pki.paths.users,
+            ),
             node_agent_socket=config.data_dir / "kubelet.sock",
         )
         app = create_app(backend=self._backend, settings=settings)

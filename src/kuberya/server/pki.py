@@ -11,6 +11,7 @@ Layout under ``DATA_DIR/pki/`` (directory 0700, private keys and tokens 0600)::
     apiserver.crt  apiserver.key   serverAuth; SANs = loopback, ``kubernetes.default…``, the bind host
     admin.crt  admin.key           clientAuth; CN=kuberya-admin, O=system:masters
     tokens.csv                     ``token,user,uid,"group1,group2"`` (upstream static token file)
+    sa.key                         the service-account token signing key (ES256; kubeadm's name)
     checked.json                   what the last full check found (see below)
 
 Keys are ECDSA P-256 (see :mod:`kuberya.server.certificates`): fast to make, so even a first
@@ -114,6 +115,15 @@ class PKIPaths:
         return self.dir / "tokens.csv"
 
     @property
+    def service_account_key(self) -> Path:
+        return self.dir / "sa.key"
+
+    @property
+    def users(self) -> Path:
+        """``kuberya user``'s record of the certificates it issued and revoked (not PKI material)."""
+        return self.dir / "users.json"
+
+    @property
     def checked(self) -> Path:
         return self.dir / "checked.json"
 
@@ -121,7 +131,7 @@ class PKIPaths:
         """Every file the PKI consists of (what ``checked.json`` vouches for)."""
         return (
             self.ca_cert, self.ca_key, self.serving_cert, self.serving_key,
-            self.admin_cert, self.admin_key, self.tokens,
+            self.admin_cert, self.admin_key, self.tokens, self.service_account_key,
         )  # fmt: skip
 
 
@@ -249,6 +259,12 @@ def _check_and_make(paths: PKIPaths, hosts: Sequence[str], now: dt.datetime) -> 
         _write_private(paths.tokens, line.encode())
         generated.append("token")
 
+    if not _usable_signing_key(paths.service_account_key):
+        from kuberya.meta import serviceaccount_jwt
+
+        _write_private(paths.service_account_key, serviceaccount_jwt.key_pem(serviceaccount_jwt.new_key()))
+        generated.append("service-account-key")
+
     renew_at = min(pair[0].not_valid_after_utc for pair in (ca, serving, admin)) - RENEW_BEFORE
     valid_from = max(pair[0].not_valid_before_utc for pair in (ca, serving, admin))
     _record_check(paths, renew_at=renew_at, valid_from=valid_from, sans=certs.san_hosts(serving[0]))
@@ -320,6 +336,17 @@ def _load_pair(cert_path: Path, key_path: Path) -> Pair | None:
         return certs.load_pair(cert_path.read_bytes(), key_path.read_bytes())
     except OSError:
         return None
+
+
+def _usable_signing_key(path: Path) -> bool:
+    """Whether the service-account signing key parses; tokens signed with a lost key are void anyway."""
+    from kuberya.meta import serviceaccount_jwt
+
+    try:
+        serviceaccount_jwt.load_key(path.read_bytes())
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
 
 
 def _read_admin_token(path: Path) -> str | None:

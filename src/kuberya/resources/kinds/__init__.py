@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from kuberya.resources.kinds import (
+    accessreview,
     clusterrole,
     clusterrolebinding,
     configmap,
@@ -54,10 +55,12 @@ from kuberya.resources.kinds import (
     rolebinding,
     runtimeclass,
     secret,
+    selfsubjectreview,
     service,
     serviceaccount,
     statefulset,
     storageclass,
+    tokenreview,
     volumeattachment,
 )
 from kuberya.resources.kinds.spec import ALL_VERBS, NO_COLLECTION_DELETE, KindSpec
@@ -131,6 +134,13 @@ REGISTRY: tuple[KindSpec, ...] = (
     clusterrole.SPEC,
     rolebinding.SPEC,
     role.SPEC,
+    # ---- authentication.k8s.io/v1, authorization.k8s.io/v1: create-only reviews, never stored -
+    selfsubjectreview.SPEC,
+    tokenreview.SPEC,
+    accessreview.LOCAL_SUBJECT_ACCESS_REVIEW,
+    accessreview.SELF_SUBJECT_ACCESS_REVIEW,
+    accessreview.SELF_SUBJECT_RULES_REVIEW,
+    accessreview.SUBJECT_ACCESS_REVIEW,
     # ---- scheduling.k8s.io/v1 ------------------------------------------------------------------
     priorityclass.SPEC,
     # ---- storage.k8s.io/v1 --------------------------------------------------------------------
@@ -251,11 +261,16 @@ def apply_defaults(obj: JSONObject) -> None:
         spec.defaults(obj)
 
 
-def validate(obj: JSONObject, *, old: JSONObject | None = None) -> list[Cause]:
-    """Return every problem with ``obj`` (and with the change from ``old``, for an update)."""
+def validate(obj: JSONObject, *, old: JSONObject | None = None, request_version: str = "") -> list[Cause]:
+    """Return every problem with ``obj`` (and with the change from ``old``, for an update).
+
+    ``request_version`` is the apiVersion the client wrote in, when it differs from the stored one.
+    """
     spec = _SPEC_BY_KIND.get(obj.get("kind", ""))
     name_rule = spec.name_rule if spec is not None else dns1123_subdomain_errors
     causes = validate_metadata(obj.get("metadata") or {}, name_rule=name_rule)
     if spec is not None and spec.validate is not None:
         causes.extend(spec.validate(obj, old))
+    if spec is not None and spec.validate_request is not None and request_version:
+        causes.extend(spec.validate_request(request_version, obj, old))
     return causes

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from kuberya.resources.kinds.rbac_common import (
     RBAC_V1,
-    not_enforced,
     rbac_name_errors,
     rbac_type,
     validate_aggregation,
@@ -26,7 +25,6 @@ def _validate(role: JSONObject, old: JSONObject | None) -> list[Cause]:
 
 
 SPEC = KindSpec(
-    warnings=not_enforced,
     resource_types=(rbac_type("clusterroles", "ClusterRole", namespaced=False),),
     schema_packages={"v1": RBAC_V1},
     protobuf=True,  # kubectl create clusterrole sends protobuf

@@ -24,6 +24,7 @@ from kuberya.resources.defaults import child, default_pod_spec
 from kuberya.resources.kinds.deployment import reset_status
 from kuberya.resources.kinds.spec import APPS_V1, KindSpec, status_of
 from kuberya.resources.patchmeta import workload
+from kuberya.resources.pod_warnings import template_warnings
 from kuberya.resources.printers_base import (
     AGE,
     CONTAINERS,
@@ -297,6 +298,7 @@ SPEC = KindSpec(
     protobuf=True,
     defaults=default_daemon_set,
     validate=validate_daemon_set,
+    warnings=template_warnings("spec.template"),
     columns=COLUMNS,
     printer=print_daemon_set,
     patch_meta=workload(),

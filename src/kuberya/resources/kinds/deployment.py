@@ -5,6 +5,7 @@ from __future__ import annotations
 from kuberya.resources import defaults, printers_apps, validation
 from kuberya.resources.kinds.spec import APPS_V1, SCALE, KindSpec, status_of
 from kuberya.resources.patchmeta import PatchMeta, workload
+from kuberya.resources.pod_warnings import template_warnings
 from kuberya.resources.types import JSONObject, ResourceType
 
 
@@ -32,6 +33,7 @@ SPEC = KindSpec(
     protobuf=True,
     defaults=defaults.default_deployment,
     validate=validation.validate_deployment,
+    warnings=template_warnings("spec.template"),
     columns=tuple(printers_apps.DEPLOYMENT_COLUMNS),
     printer=printers_apps.print_deployment,
     patch_meta=workload(extra={"spec.strategy": PatchMeta(retain_keys=True)}),

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from kuberya.resources import printers_core
+from kuberya.resources.kinds import event_validation
 from kuberya.resources.kinds.spec import CORE_V1, FieldValue, KindSpec, at_path
 from kuberya.resources.printers_base import dig
 from kuberya.resources.selectors import field_value
@@ -94,6 +95,8 @@ SPEC = KindSpec(
     ),
     schema_packages={"v1": CORE_V1, EVENTS_API_VERSION: EVENTS_V1},
     protobuf=True,
+    validate=event_validation.validate,
+    validate_request=event_validation.validate_request,
     columns=tuple(printers_core.EVENT_COLUMNS),
     printer=_print,
     fields={

@@ -4,12 +4,10 @@ Both strategies (``pkg/registry/batch/job``, ``pkg/registry/batch/cronjob``) war
 the name is not a DNS label (a DNS subdomain is valid, but the name goes into pod names and
 hostnames), and run ``WarningsForJobSpec`` (``pkg/api/job/warnings.go``) on create and on every
 update that changes the spec (a new ``metadata.generation``): an Indexed Job of more than 10^5
-completions with a parallelism above 10^4 may not track its failed indexes. A CronJob update whose
+completions with a parallelism above 10^4 may not track its failed indexes, then the pod
+template's warnings (:mod:`kuberya.resources.pod_warnings`). A CronJob update whose
 schedule still carries ``TZ``/``CRON_TZ`` is told to use ``timeZone`` (upstream names the field
 ``spec.spec.schedule`` there; the text is kept as it is).
-
-Upstream's pod-template warnings (``GetWarningsForPodTemplate``: deprecated node labels,
-annotations and fields) have no counterpart here yet.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from kuberya.resources.names import dns1123_label_errors
+from kuberya.resources.pod_warnings import pod_spec_warnings
 from kuberya.resources.types import JSONObject
 
 NAME_WARNING = (
@@ -56,14 +55,16 @@ def name_warnings(obj: JSONObject) -> list[str]:
 
 def job_spec_warnings(path: str, spec: JSONObject) -> list[str]:
     """``WarningsForJobSpec`` for the JobSpec at ``path``."""
-    if spec.get("completionMode") != "Indexed":
-        return []
+    warnings: list[str] = []
     if (
-        _int(spec.get("completions")) > COMPLETIONS_SOFT_LIMIT
+        spec.get("completionMode") == "Indexed"
+        and _int(spec.get("completions")) > COMPLETIONS_SOFT_LIMIT
         and _int(spec.get("parallelism")) > PARALLELISM_SOFT_LIMIT
     ):
-        return [f"{path}: {INDEXED_LIMITS_WARNING}"]
-    return []
+        warnings.append(f"{path}: {INDEXED_LIMITS_WARNING}")
+    template = _dict(spec.get("template"))
+    template_path = f"{path}.template"
+    return warnings + pod_spec_warnings(_dict(template.get("spec")), _dict(template.get("metadata")), template_path)
 
 
 def job_warnings(job: JSONObject, old: JSONObject | None) -> list[str]:

@@ -5,8 +5,8 @@ As upstream (``pkg/apis/core/v1/defaults.go``, ``ValidatePersistentVolume*``,
 
 * a new PV starts ``Pending`` with a ``lastPhaseTransitionTime`` whatever its body says; the PV
   controller makes it ``Available``, ``Bound``, ``Released`` or ``Failed`` through ``/status``
-  (the API server stamps ``lastPhaseTransitionTime`` on each phase change,
-  :mod:`kuberya.apiserver.storageadmission`);
+  (the status strategy, ``_prepare_status_update``, stamps ``lastPhaseTransitionTime`` on each
+  phase change);
 * defaults: reclaim policy ``Retain`` (a provisioner writes its class's policy), volume mode
   ``Filesystem``, a ``hostPath`` without ``type`` gets ``""`` (no check);
 * validation: access modes, exactly one ``storage`` capacity that is positive, the reclaim policy,
@@ -101,6 +101,27 @@ def _default(pv: JSONObject) -> None:
 def _prepare_create(pv: JSONObject) -> None:
     """The strategy's PrepareForCreate: a new volume is Pending, since now."""
     pv["status"] = {"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}
+
+
+def _prepare_status_update(pv: JSONObject, old: JSONObject) -> None:
+    """The status strategy's PrepareForUpdate: ``lastPhaseTransitionTime`` follows the phase.
+
+    The phase unchanged and no time sent: the old time stays. The phase changed and the writer
+    sent no time, or the old one: now.
+    """
+    status = pv.get("status")
+    if not isinstance(status, dict):
+        status = pv["status"] = {}
+    old_status = old.get("status")
+    if not isinstance(old_status, dict):
+        old_status = {}
+    old_time = old_status.get("lastPhaseTransitionTime")
+    sent = status.get("lastPhaseTransitionTime")
+    if status.get("phase") == old_status.get("phase"):
+        if sent is None and old_time is not None:
+            status["lastPhaseTransitionTime"] = old_time
+    elif sent is None or sent == old_time:
+        status["lastPhaseTransitionTime"] = now_rfc3339()
 
 
 def _host_path(source: JSONObject, path: str) -> list[Cause]:
@@ -370,6 +391,7 @@ SPEC = KindSpec(
     columns=COLUMNS,
     printer=_print,
     prepare_create=_prepare_create,
+    prepare_status_update=_prepare_status_update,
     warnings=_warnings,
 )
 

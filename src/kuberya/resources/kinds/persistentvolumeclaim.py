@@ -16,8 +16,8 @@ As upstream (``pkg/apis/core/v1/defaults.go``, ``ValidatePersistentVolumeClaim*`
   ``allocatedResourceStatuses`` name ``storage`` (or a domain-prefixed resource) with known resize
   states. Upstream checks neither the phase nor the conditions of a claim, and neither does this.
 
-The default class, the protection finalizer and the resize check are admission plugins, not the
-kind's: :mod:`kuberya.apiserver.storageadmission`.
+The default class (:mod:`kuberya.apiserver.storageclasses`), the protection finalizer and the
+resize check (:mod:`kuberya.apiserver.storageadmission`) are admission plugins, not the kind's.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 from kuberya.resources import defaults, printers_core, validation
 from kuberya.resources.kinds.spec import CORE_V1, KindSpec, at_path, status_of
 from kuberya.resources.patchmeta import POD_SPEC, POD_STATUS, at
+from kuberya.resources.pod_warnings import pod_warnings
 from kuberya.resources.selectors import field_value
 from kuberya.resources.types import JSONObject, ResourceType, SubresourceType
 
@@ -78,6 +79,7 @@ SPEC = KindSpec(
     protobuf=True,
     defaults=defaults.default_pod,
     validate=validation.validate_pod,
+    warnings=pod_warnings,
     columns=tuple(printers_core.POD_COLUMNS),
     printer=printers_core.print_pod,
     fields={

@@ -12,6 +12,7 @@ from typing import Any
 from kuberya.resources import defaults, validation
 from kuberya.resources.kinds.spec import CORE_V1, KindSpec
 from kuberya.resources.patchmeta import template
+from kuberya.resources.pod_warnings import template_warnings
 from kuberya.resources.printers_base import NAME, column, dig, format_labels, layout_template, name
 from kuberya.resources.types import Cause, JSONObject, ResourceType
 from kuberya.resources.validation_pods import validate_pod_spec
@@ -58,6 +59,7 @@ SPEC = KindSpec(
     protobuf=True,
     defaults=_default,
     validate=_validate,
+    warnings=template_warnings("template"),
     columns=COLUMNS,
     printer=_print,
     patch_meta=template("template"),

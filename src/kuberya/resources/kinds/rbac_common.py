@@ -27,18 +27,6 @@ from kuberya.resources.validation_base import invalid, not_supported, required
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_V1 = "io.k8s.api.rbac.v1"
 
-NOT_ENFORCED = (
-    "{kind} is stored but not yet enforced by kuberya: requests are not authorized by RBAC yet, "
-    "so every authenticated user may still do everything"
-)
-
-
-def not_enforced(obj: JSONObject, old: JSONObject | None) -> list[str]:
-    """The Warning on every write: kuberya serves RBAC objects before its authorizer enforces them."""
-    del old
-    return [NOT_ENFORCED.format(kind=obj.get("kind") or "This RBAC object")]
-
-
 SUBJECT_KINDS = ("ServiceAccount", "User", "Group")
 
 

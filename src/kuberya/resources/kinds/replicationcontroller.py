@@ -19,6 +19,7 @@ from kuberya.resources.defaults import child
 from kuberya.resources.kinds.deployment import reset_status
 from kuberya.resources.kinds.spec import CORE_V1, SCALE, KindSpec, status_of
 from kuberya.resources.patchmeta import BY_TYPE, template
+from kuberya.resources.pod_warnings import template_warnings
 from kuberya.resources.printers_apps import replica_cells
 from kuberya.resources.printers_base import (
     AGE,
@@ -132,6 +133,7 @@ SPEC = KindSpec(
     protobuf=True,
     defaults=_default,
     validate=_validate,
+    warnings=template_warnings("spec.template"),
     columns=COLUMNS,
     printer=_print,
     fields={"status.replicas": lambda o: field_value(dig(o, "status", "replicas") or 0)},

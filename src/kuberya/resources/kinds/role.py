@@ -8,7 +8,7 @@ namespaced rule cannot name non-resource URLs. Its Table is upstream's ``NAME CR
 
 from __future__ import annotations
 
-from kuberya.resources.kinds.rbac_common import RBAC_V1, not_enforced, rbac_name_errors, rbac_type, validate_rules
+from kuberya.resources.kinds.rbac_common import RBAC_V1, rbac_name_errors, rbac_type, validate_rules
 from kuberya.resources.kinds.spec import KindSpec
 from kuberya.resources.types import Cause, JSONObject
 
@@ -19,7 +19,6 @@ def _validate(role: JSONObject, old: JSONObject | None) -> list[Cause]:
 
 
 SPEC = KindSpec(
-    warnings=not_enforced,
     resource_types=(rbac_type("roles", "Role", namespaced=True),),
     schema_packages={"v1": RBAC_V1},
     protobuf=True,  # kubectl create role sends protobuf

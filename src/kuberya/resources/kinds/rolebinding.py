@@ -11,7 +11,6 @@ from kuberya.resources.kinds.rbac_common import (
     BINDING_COLUMNS,
     RBAC_V1,
     default_binding,
-    not_enforced,
     print_binding,
     rbac_name_errors,
     rbac_type,
@@ -26,7 +25,6 @@ def _validate(binding: JSONObject, old: JSONObject | None) -> list[Cause]:
 
 
 SPEC = KindSpec(
-    warnings=not_enforced,
     resource_types=(rbac_type("rolebindings", "RoleBinding", namespaced=True),),
     schema_packages={"v1": RBAC_V1},
     protobuf=True,  # kubectl create rolebinding sends protobuf

@@ -115,6 +115,9 @@ class KindSpec:
     Deployments, Namespaces, ConfigMaps, Secrets, Services, ServiceAccounts and HPAs as protobuf)."""
     defaults: Defaulter = _nothing
     validate: Validator | None = None
+    validate_request: Callable[[str, JSONObject, JSONObject | None], list[Cause]] | None = None
+    """Checks that depend on the apiVersion the client wrote in, given first (upstream passes the
+    request's group version to ``ValidateEventCreate``: events.k8s.io/v1 writes are stricter)."""
     name_rule: NameRule = dns1123_subdomain_errors
     columns: tuple[JSONObject, ...] = ()
     """The Table's ``columnDefinitions``; empty means upstream's default Table (Name, Created At)."""
@@ -135,6 +138,9 @@ class KindSpec:
     """Change a new object before defaulting (after the status reset): ``stringData`` → ``data``."""
     prepare_update: Callable[[JSONObject, JSONObject], None] = _no_change
     """Change ``new`` (the main endpoint's body) given ``old``, before defaulting."""
+    prepare_status_update: Callable[[JSONObject, JSONObject], None] = _no_change
+    """Change ``new`` (a ``/status`` write: ``old`` with the body's status) given ``old``, before
+    defaulting: a PersistentVolume's ``lastPhaseTransitionTime`` follows its phase."""
     allow_create_on_update: bool = False
     """Whether PUT of a missing object creates it (upstream's ``AllowCreateOnUpdate``)."""
     grace_period: Callable[[JSONObject, JSONObject], int | None] = _no_grace

@@ -27,6 +27,7 @@ from kuberya.resources.kinds.persistentvolumeclaim import default_claim, validat
 from kuberya.resources.kinds.spec import APPS_V1, SCALE, KindSpec, status_of
 from kuberya.resources.names import dns1035_label_errors
 from kuberya.resources.patchmeta import workload
+from kuberya.resources.pod_warnings import template_warnings
 from kuberya.resources.printers_base import (
     AGE,
     CONTAINERS,
@@ -143,7 +144,12 @@ def _validate_selector_and_template(spec: JSONObject) -> list[Cause]:
     template = spec.get("template") or {}
     labels = (template.get("metadata") or {}).get("labels") or {}
     causes = selector_selects_template(selector_spec, labels, "statefulset")
-    causes.extend(validation.validate_long_running_template(template, "StatefulSet"))
+    claims = frozenset(
+        str((c.get("metadata") or {}).get("name") or "")
+        for c in spec.get("volumeClaimTemplates") or []
+        if isinstance(c, dict)
+    )
+    causes.extend(validation.validate_long_running_template(template, "StatefulSet", claim_volumes=claims))
     return causes
 
 
@@ -236,6 +242,7 @@ SPEC = KindSpec(
     protobuf=True,  # client-go (and kube components) may send it as protobuf
     defaults=_default,
     validate=_validate,
+    warnings=template_warnings("spec.template"),
     columns=COLUMNS,
     printer=_print,
     patch_meta=workload(),

@@ -6,7 +6,7 @@ As upstream (``pkg/apis/storage/v1/defaults.go``, ``pkg/apis/storage/validation`
 policy and binding mode never change once created. The class annotated
 ``storageclass.kubernetes.io/is-default-class: "true"`` prints as ``name (default)`` and is the
 one the DefaultStorageClass admission plugin gives a claim that names none
-(:mod:`kuberya.apiserver.storageadmission`, which also creates the built-in ``local-path``
+(:mod:`kuberya.apiserver.storageclasses`, which also creates the built-in ``local-path``
 classes at startup).
 
 kuberya provisions for :data:`LOCAL_PATH_PROVISIONER` only; a class naming another provisioner

@@ -25,7 +25,17 @@ _ONE_SOURCE = "must specify exactly one of inlineVolumeSpec and persistentVolume
 
 
 def _reset_status(attachment: JSONObject) -> None:
-    attachment["status"] = {}
+    attachment["status"] = {"attached": False}
+
+
+def _default(attachment: JSONObject) -> None:
+    # Upstream's status is a struct and ``attached`` is not omitempty, so every stored
+    # VolumeAttachment carries ``status.attached``; the official clients' model requires it.
+    status = attachment.get("status")
+    if status is None:
+        attachment["status"] = {"attached": False}
+    elif isinstance(status, dict):
+        status.setdefault("attached", False)
 
 
 def _source(source: Any) -> list[Cause]:
@@ -118,6 +128,7 @@ SPEC = KindSpec(
     ),
     schema_packages={"v1": STORAGE_V1},
     protobuf=True,
+    defaults=_default,
     validate=_validate,
     columns=COLUMNS,
     printer=_print,

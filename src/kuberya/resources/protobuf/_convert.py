@@ -31,6 +31,7 @@ from typing import Any
 
 from google.protobuf import unknown_fields
 
+from kuberya.meta import gojson
 from kuberya.meta.timefmt import RFC3339, RFC3339_MICRO, go_duration
 
 from ._schema import FieldSpec, Registry
@@ -207,7 +208,7 @@ class Converter:
         elif full_name == FIELDS_V1:
             msg.Raw = json.dumps(value, separators=(",", ":")).encode()
         elif full_name == RAW_EXTENSION:
-            msg.raw = json.dumps(value, separators=(",", ":")).encode()
+            msg.raw = gojson.encode(value)
         elif full_name == DURATION:
             msg.duration = _parse_duration(value)
         elif self._registry.specs[full_name].json_list:

@@ -66,12 +66,16 @@ DELETE_OPTIONS = f"{META}.DeleteOptions"
 STATUS = f"{META}.Status"
 EVICTION = "io.k8s.api.policy.v1.Eviction"
 """The body of ``pods/eviction`` (its own path in ``api/v1``'s document)."""
+TOKEN_REQUEST = "io.k8s.api.authentication.v1.TokenRequest"
+"""The body of ``serviceaccounts/token`` (kuberya.apiserver.tokens decodes it as typed)."""
 
 ROOT_DEFINITIONS: tuple[str, ...] = (
     *(definition_name(r.gvk) for r in SERVED_RESOURCES),
-    *(definition_name(r.gvk) + "List" for r in SERVED_RESOURCES),
+    # A create-only resource (an access review) has no List kind upstream.
+    *(definition_name(r.gvk) + "List" for r in SERVED_RESOURCES if "list" in r.verbs),
     SCALE,
     EVICTION,
+    TOKEN_REQUEST,
     DELETE_OPTIONS,
     STATUS,
 )

@@ -32,6 +32,7 @@ from kuberya.resources.schema.catalog import (
     SCALE,
     SERVED_RESOURCES,
     STATUS,
+    TOKEN_REQUEST,
     definition_name,
 )
 from kuberya.resources.schema.definitions import REF_PREFIX, definitions, reachable
@@ -112,11 +113,15 @@ def _document(group_version: str) -> JSONObject:
     roots = {DELETE_OPTIONS, STATUS}
     paths: dict[str, Any] = {}
     for resource in served:
-        roots.update({definition_name(resource.gvk), definition_name(resource.gvk) + "List"})
+        roots.add(definition_name(resource.gvk))
+        if "list" in resource.verbs:
+            roots.add(definition_name(resource.gvk) + "List")
         if resource.subresource("scale"):
             roots.add(SCALE)
         if resource.subresource("eviction"):
             roots.add(EVICTION)
+        if resource.subresource("token"):
+            roots.add(TOKEN_REQUEST)
         paths.update(_paths(resource))
     all_definitions = definitions()
     return {
@@ -139,6 +144,14 @@ def _paths(resource: ResourceType) -> dict[str, Any]:
         else f"{prefix}/{resource.resource}"
     )
     scope_parameters = [_path_parameter("namespace")] if resource.namespaced else []
+    if resource.verbs == ("create",):
+        # A review (SubjectAccessReview, SelfSubjectReview…): only POST of the collection, as upstream.
+        return {
+            collection: {
+                "parameters": [*scope_parameters, _query("pretty", "string")],
+                "post": op.make("create", "post", kind, _WRITE_PARAMETERS, body=kind),
+            }
+        }
     item_parameters = [_path_parameter("name"), *scope_parameters]
     paths: dict[str, Any] = {
         collection: {
@@ -171,6 +184,15 @@ def _paths(resource: ResourceType) -> dict[str, Any]:
             paths[f"{collection}/{{name}}/eviction"] = {
                 "parameters": [*item_parameters, _query("pretty", "string")],
                 "post": eviction.make("create", "post", EVICTION, _WRITE_PARAMETERS, body=EVICTION, suffix="Eviction"),
+            }
+        elif sub.name == "token":
+            # As upstream: a create-only path whose body is an authentication/v1 TokenRequest.
+            token = _OperationFactory(GroupVersionKind(sub.group, sub.version, sub.kind), op.noun)
+            paths[f"{collection}/{{name}}/token"] = {
+                "parameters": [*item_parameters, _query("pretty", "string")],
+                "post": token.make(
+                    "create", "post", TOKEN_REQUEST, _WRITE_PARAMETERS, body=TOKEN_REQUEST, suffix="Token"
+                ),
             }
     return paths
 
