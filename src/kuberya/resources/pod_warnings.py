@@ -18,6 +18,7 @@ from typing import Any
 
 from kuberya.meta.quantity import format_quantity, is_binary_quantity, parse_quantity
 from kuberya.resources.names import dns1123_label_errors
+from kuberya.resources.printers_base import dig
 from kuberya.resources.types import JSONObject
 
 Warnings = Callable[[JSONObject, JSONObject | None], list[str]]
@@ -281,13 +282,6 @@ def pod_warnings(pod: JSONObject, old: JSONObject | None) -> list[str]:
     return warnings + pod_spec_warnings(_dict(pod.get("spec")), meta)
 
 
-def template_at(obj: JSONObject, path: str) -> JSONObject:
-    node: Any = obj
-    for part in path.split("."):
-        node = _dict(node).get(part)
-    return _dict(node)
-
-
 def template_warnings(path: str) -> Warnings:
     """Warnings of the pod template at ``path``: on create, and on updates that change the spec.
 
@@ -299,7 +293,7 @@ def template_warnings(path: str) -> Warnings:
             "generation"
         ):
             return []
-        template = template_at(obj, path)
+        template = _dict(dig(obj, *path.split(".")))
         return pod_spec_warnings(_dict(template.get("spec")), _dict(template.get("metadata")), path)
 
     return warnings
